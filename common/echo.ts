@@ -11,7 +11,8 @@ export function registerEcho(server: McpServer): void {
   server.registerTool(
     "echo",
     {
-      description: "Echo a message back, prefixed with 'Echo: '. Useful to check the path to this server.",
+      description:
+        "Echo a message back, prefixed with 'Echo: '. Useful to check the path to this server.",
       inputSchema: z.object({ message: z.string().min(1).describe("The text to echo back") }),
     },
     async ({ message }) => ({ content: [{ type: "text", text: `Echo: ${message}` }] }),
