@@ -1,0 +1,53 @@
+/**
+ * The MCP server mcp1 serves: `echo` and the two battle tools of DESIGN.md. One instance per HTTP
+ * request (the SDK's stateless serving), so the calling agent can be bound into the handlers.
+ */
+import { McpServer } from "@modelcontextprotocol/server";
+import { registerEcho } from "../../../common/echo.ts";
+import { endArgsSchema, progressArgsSchema } from "../../../durable-objects/battle-input.ts";
+import type { BattleSession } from "../../../durable-objects/battle-session.ts";
+import { toToolResult } from "./tool-results.ts";
+
+/** Builds the mcp1 server for one request made on behalf of `agent` (null when not known). */
+export function createBattleServer(
+  battles: DurableObjectNamespace<BattleSession>,
+  agent: string | null,
+): McpServer {
+  const server = new McpServer({ name: "mcpcp-mcp1", version: "0.1.0" });
+  registerEcho(server);
+
+  // One Durable Object per battle: reports for the same battle_id serialise on one object.
+  const battle = (battleId: string) => battles.get(battles.idFromName(battleId));
+
+  server.registerTool(
+    "update_battle_process",
+    {
+      title: "Report battle progress",
+      description:
+        "Append a progress event to a battle's log: what just happened, who reports it, and " +
+        "optionally structured detail (a JSON object) and a Markdown write-up. The first report " +
+        "for a battle_id starts that battle. Returns the event's sequence number and the " +
+        "battle's status. Fails with a tool error once the battle has ended.",
+      inputSchema: progressArgsSchema,
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
+    },
+    async (args) => toToolResult(await battle(args.battle_id).appendProgress({ ...args, agent })),
+  );
+
+  server.registerTool(
+    "report_on_battle_end",
+    {
+      title: "Report battle result",
+      description:
+        "Record how a battle ended: append the result event with the winner ('green', 'blue', " +
+        "'red' or 'draw') and close the battle, after which it accepts no further events. " +
+        "Call it once per battle; a second call fails with a tool error naming the recorded " +
+        "winner.",
+      inputSchema: endArgsSchema,
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
+    },
+    async (args) => toToolResult(await battle(args.battle_id).reportEnd({ ...args, agent })),
+  );
+
+  return server;
+}
