@@ -1,0 +1,100 @@
+import { describe, expect, it } from "vitest";
+import { allows, parsePolicy, serversFor } from "../../workers/proxy/src/policy.ts";
+import { missingScope } from "../../workers/proxy/src/scopes.ts";
+import { prefixToolName, splitToolName } from "../../workers/proxy/src/tool-names.ts";
+
+const SERVERS = ["mcp1", "mcp2", "mcp3"];
+const SEED = JSON.stringify({
+  agent_name1: { mcp1: "*", mcp3: "*" },
+  agent_name2: { mcp2: "*", mcp3: ["echo"] },
+});
+
+function seed() {
+  const parsed = parsePolicy(SEED, SERVERS);
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
+}
+
+describe("parsePolicy", () => {
+  it("accepts the seed's shape", () => {
+    expect(parsePolicy(SEED, SERVERS).ok).toBe(true);
+  });
+
+  it.each([
+    ["not JSON", "{", /not valid JSON/],
+    ["a list at the root", "[]", /invalid at \(root\)/],
+    ["a grant that is neither * nor a list", '{"a":{"mcp1":"all"}}', /invalid at a\.mcp1/],
+    ["an empty tool name", '{"a":{"mcp1":[""]}}', /invalid at a\.mcp1\.0/],
+    ["a server id with an underscore", '{"a":{"mcp_1":"*"}}', /server ids match/],
+    ["a server the gateway does not know", '{"a":{"mcp9":"*"}}', /"mcp9", which is not configured/],
+  ])("refuses %s with a message naming the place", (_name, json, message) => {
+    const parsed = parsePolicy(json, SERVERS);
+    expect(parsed.ok).toBe(false);
+    expect(!parsed.ok && parsed.error).toMatch(message);
+  });
+});
+
+describe("policy decisions", () => {
+  it("lists an agent's servers in sorted order", () => {
+    expect(serversFor(seed(), "agent_name2")).toEqual(["mcp2", "mcp3"]);
+  });
+
+  it("grants every tool of a * server and only the named tools of a listed one", () => {
+    const policy = seed();
+    expect(allows(policy, "agent_name2", "mcp2", "run_docker")).toBe(true);
+    expect(allows(policy, "agent_name2", "mcp3", "echo")).toBe(true);
+    expect(allows(policy, "agent_name2", "mcp3", "run_python_code")).toBe(false);
+  });
+
+  it("grants nothing on servers outside an agent's policy", () => {
+    expect(allows(seed(), "agent_name2", "mcp1", "echo")).toBe(false);
+  });
+
+  it("grants nothing to an agent absent from the policy", () => {
+    expect(serversFor(seed(), "stranger")).toEqual([]);
+    expect(allows(seed(), "stranger", "mcp1", "echo")).toBe(false);
+  });
+});
+
+describe("tool names", () => {
+  it("prefix and split are inverse, splitting at the first underscore", () => {
+    expect(prefixToolName("mcp1", "update_battle_process")).toBe("mcp1_update_battle_process");
+    expect(splitToolName("mcp1_update_battle_process")).toEqual({
+      server: "mcp1",
+      tool: "update_battle_process",
+    });
+  });
+
+  it.each(["echo", "_echo", "mcp1_", "MCP1_echo", "1mcp_echo", ""])("refuses %j", (name) => {
+    expect(splitToolName(name)).toBeUndefined();
+  });
+});
+
+describe("missingScope", () => {
+  const both = new Set(["list_tools", "call_tools"]);
+
+  it("needs list_tools for tools/list and call_tools for tools/call", () => {
+    expect(missingScope({ id: 1, method: "tools/list" }, new Set(["call_tools"]))).toEqual({
+      id: 1,
+      scope: "list_tools",
+    });
+    expect(missingScope({ id: "x", method: "tools/call" }, new Set(["list_tools"]))).toEqual({
+      id: "x",
+      scope: "call_tools",
+    });
+    expect(missingScope({ id: 1, method: "tools/call" }, both)).toBeUndefined();
+  });
+
+  it("needs no scope to initialize or ping", () => {
+    expect(missingScope({ id: 1, method: "initialize" }, new Set())).toBeUndefined();
+    expect(missingScope({ id: 1, method: "ping" }, new Set())).toBeUndefined();
+  });
+
+  it("checks every message of a batch", () => {
+    const batch = [
+      { id: 1, method: "ping" },
+      { id: 2, method: "tools/call" },
+    ];
+    expect(missingScope(batch, new Set(["list_tools"]))).toEqual({ id: 2, scope: "call_tools" });
+  });
+});

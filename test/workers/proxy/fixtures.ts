@@ -1,0 +1,7 @@
+/** The policy the proxy's workerd tests run under: the seed's, plus a narrow and an empty agent. */
+export const TEST_POLICY = {
+  agent_name1: { mcp1: "*", mcp3: "*" },
+  agent_name2: { mcp2: "*", mcp3: "*" },
+  narrow: { mcp1: ["echo"] },
+  nobody: {},
+};

@@ -1,0 +1,322 @@
+import { exports } from "cloudflare:workers";
+import { importJWK, type JWK, SignJWT } from "jose";
+import { beforeAll, describe, expect, inject, it } from "vitest";
+
+const ORIGIN = "http://proxy.test";
+const LEGACY_VERSION = "2025-11-25";
+let signingKey: CryptoKey;
+let kid: string;
+
+beforeAll(async () => {
+  const jwk = JSON.parse(inject("agentPrivateJwk")) as JWK & { kid: string };
+  kid = jwk.kid;
+  signingKey = (await importJWK(jwk, "RS256")) as CryptoKey;
+});
+
+function token(agent: string, claims: Record<string, unknown> = {}): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  // Claims last: a test overrides any of them (an expired exp, a narrower scope).
+  return new SignJWT({
+    sub: agent,
+    iss: "https://mcpcp",
+    aud: "mcpcp-server",
+    iat: now,
+    exp: now + 300,
+    scope: "list_tools call_tools",
+    ...claims,
+  })
+    .setProtectedHeader({ alg: "RS256", kid })
+    .sign(signingKey);
+}
+
+let nextId = 1;
+function rpc(method: string, params?: object) {
+  return { jsonrpc: "2.0", id: nextId++, method, ...(params ? { params } : {}) };
+}
+
+async function post(body: unknown, bearer?: string, headers: Record<string, string> = {}) {
+  return exports.default.fetch(
+    new Request(`${ORIGIN}/mcp`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": LEGACY_VERSION,
+        ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+        ...headers,
+      },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    }),
+  );
+}
+
+/** Reads a JSON-RPC response whether the server answered with JSON or one SSE event. */
+/** The parts of JSON-RPC replies these tests read. */
+interface RpcReply {
+  result?: {
+    tools: { name: string }[];
+    content: { type: string; text: string }[];
+    isError?: boolean;
+    structuredContent?: unknown;
+    serverInfo: { name: string };
+  };
+  error?: { code: number; message: string };
+}
+
+async function message(response: Response): Promise<RpcReply> {
+  const text = await response.text();
+  if (!(response.headers.get("content-type") ?? "").includes("text/event-stream"))
+    return JSON.parse(text);
+  const data = text.split("\n").find((line) => line.startsWith("data: "));
+  if (!data) throw new Error(`no SSE data in: ${text}`);
+  return JSON.parse(data.slice(6));
+}
+
+async function toolNames(agent: string): Promise<string[]> {
+  const response = await post(rpc("tools/list"), await token(agent));
+  expect(response.status).toBe(200);
+  return (await message(response)).result?.tools.map((t) => t.name) ?? [];
+}
+
+async function call(agent: string, name: string, args: object) {
+  return message(await post(rpc("tools/call", { name, arguments: args }), await token(agent)));
+}
+
+describe("gateway HTTP surface", () => {
+  it("answers /healthz", async () => {
+    const response = await exports.default.fetch(`${ORIGIN}/healthz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: "ok", server: "proxy" });
+  });
+
+  it("serves RFC 9728 protected resource metadata naming the /mcp resource and its scopes", async () => {
+    const response = await exports.default.fetch(`${ORIGIN}/.well-known/oauth-protected-resource`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      resource: `${ORIGIN}/mcp`,
+      resource_name: "MCPCP gateway",
+      bearer_methods_supported: ["header"],
+      scopes_supported: ["list_tools", "call_tools"],
+    });
+  });
+
+  it("answers an unknown path with 404", async () => {
+    expect((await exports.default.fetch(`${ORIGIN}/nope`)).status).toBe(404);
+  });
+});
+
+describe("authentication", () => {
+  const challenge = (error: string) =>
+    new RegExp(
+      `^Bearer error="${error}", error_description="[^"]+", resource_metadata="${ORIGIN}/.well-known/oauth-protected-resource"$`,
+    );
+
+  it("refuses a request without a token with 401 and a challenge pointing at the metadata", async () => {
+    const response = await post(rpc("tools/list"));
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toMatch(challenge("invalid_token"));
+  });
+
+  it("refuses a token signed by a key outside the JWKS", async () => {
+    const { privateKey } = (await crypto.subtle.generateKey(
+      {
+        name: "RSASSA-PKCS1-v1_5",
+        modulusLength: 2048,
+        publicExponent: new Uint8Array([1, 0, 1]),
+        hash: "SHA-256",
+      },
+      true,
+      ["sign", "verify"],
+    )) as CryptoKeyPair;
+    const forged = await new SignJWT({ scope: "list_tools call_tools" })
+      .setProtectedHeader({ alg: "RS256", kid })
+      .setSubject("agent_name1")
+      .setIssuer("https://mcpcp")
+      .setAudience("mcpcp-server")
+      .setExpirationTime("5m")
+      .sign(privateKey);
+    const response = await post(rpc("tools/list"), forged);
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toMatch(challenge("invalid_token"));
+  });
+
+  it("refuses an expired token and says so", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const response = await post(rpc("tools/list"), await token("agent_name1", { exp: now - 120 }));
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toContain(
+      'error_description="The access token expired"',
+    );
+  });
+
+  it("refuses a token in the query string with invalid_request", async () => {
+    const response = await exports.default.fetch(
+      new Request(`${ORIGIN}/mcp?access_token=${await token("agent_name1")}`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+        },
+        body: JSON.stringify(rpc("tools/list")),
+      }),
+    );
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toMatch(challenge("invalid_request"));
+  });
+
+  it("needs list_tools to list and call_tools to call, with 403 insufficient_scope", async () => {
+    const listOnly = await token("agent_name1", { scope: "list_tools" });
+    const refused = await post(
+      rpc("tools/call", { name: "mcp1_echo", arguments: { message: "x" } }),
+      listOnly,
+    );
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get("www-authenticate")).toContain(
+      'error="insufficient_scope", scope="call_tools"',
+    );
+    expect((await post(rpc("tools/list"), listOnly)).status).toBe(200);
+
+    const callOnly = await token("agent_name1", { scope: "call_tools" });
+    const listRefused = await post(rpc("tools/list"), callOnly);
+    expect(listRefused.status).toBe(403);
+    expect(listRefused.headers.get("www-authenticate")).toContain('scope="list_tools"');
+  });
+
+  it("lets any valid token initialize", async () => {
+    const response = await post(
+      rpc("initialize", {
+        protocolVersion: LEGACY_VERSION,
+        capabilities: {},
+        clientInfo: { name: "test", version: "1" },
+      }),
+      await token("agent_name1", { scope: "" }),
+    );
+    expect(response.status).toBe(200);
+    expect((await message(response)).result?.serverInfo.name).toBe("mcpcp");
+  });
+});
+
+describe("request hygiene", () => {
+  it("refuses a browser Origin it does not know with 403", async () => {
+    const response = await post(rpc("tools/list"), await token("agent_name1"), {
+      origin: "https://evil.example",
+    });
+    expect(response.status).toBe(403);
+  });
+
+  it("accepts its own Origin", async () => {
+    const response = await post(rpc("tools/list"), await token("agent_name1"), { origin: ORIGIN });
+    expect(response.status).toBe(200);
+  });
+
+  it("answers malformed JSON with 400 and a JSON-RPC parse error", async () => {
+    const response = await post("{not json", await token("agent_name1"));
+    expect(response.status).toBe(400);
+    expect((await response.json()) as object).toMatchObject({
+      jsonrpc: "2.0",
+      error: { code: -32700 },
+    });
+  });
+
+  it("answers JSON that is not JSON-RPC with 400 and invalid request", async () => {
+    const response = await post({ hello: "world" }, await token("agent_name1"));
+    expect(response.status).toBe(400);
+    expect((await response.json()) as object).toMatchObject({ error: { code: -32600 } });
+  });
+
+  it("answers an unknown method with method not found", async () => {
+    const reply = await message(await post(rpc("tools/explode"), await token("agent_name1")));
+    expect(reply.error?.code).toBe(-32601);
+  });
+
+  it("answers a body over the limit with 413", async () => {
+    const huge = JSON.stringify(
+      rpc("tools/call", { name: "mcp1_echo", arguments: { message: "x".repeat(5 * 1024 * 1024) } }),
+    );
+    const response = await post(huge, await token("agent_name1"));
+    expect(response.status).toBe(413);
+  });
+
+  it("answers GET on /mcp with 405: the gateway keeps no server stream", async () => {
+    const response = await exports.default.fetch(
+      new Request(`${ORIGIN}/mcp`, {
+        headers: {
+          accept: "text/event-stream",
+          authorization: `Bearer ${await token("agent_name1")}`,
+        },
+      }),
+    );
+    expect(response.status).toBe(405);
+  });
+});
+
+describe("policy and routing", () => {
+  it("shows agent_name1 mcp1's three tools and mcp3's echo, prefixed, in stable order", async () => {
+    expect(await toolNames("agent_name1")).toEqual([
+      "mcp1_echo",
+      "mcp1_update_battle_process",
+      "mcp1_report_on_battle_end",
+      "mcp3_echo",
+    ]);
+  });
+
+  it("drops a dead backend (mcp2) from agent_name2's list and keeps the live one", async () => {
+    expect(await toolNames("agent_name2")).toEqual(["mcp3_echo"]);
+  });
+
+  it("shows a narrow grant only its named tool", async () => {
+    expect(await toolNames("narrow")).toEqual(["mcp1_echo"]);
+  });
+
+  it("shows nothing to an agent with no servers or absent from the policy", async () => {
+    expect(await toolNames("nobody")).toEqual([]);
+    expect(await toolNames("stranger")).toEqual([]);
+  });
+
+  it("routes a call to mcp1 over the service binding and to mcp3 over HTTP", async () => {
+    expect((await call("agent_name1", "mcp1_echo", { message: "one" })).result).toMatchObject({
+      content: [{ type: "text", text: "Echo: one" }],
+    });
+    expect((await call("agent_name1", "mcp3_echo", { message: "three" })).result).toMatchObject({
+      content: [{ type: "text", text: "Echo: three" }],
+    });
+  });
+
+  it("answers a hidden tool exactly like a tool that does not exist", async () => {
+    const hidden = await call("narrow", "mcp1_update_battle_process", {
+      battle_id: "b1",
+      message: "m",
+      reported_by: "r",
+    });
+    const missing = await call("narrow", "mcp1_no_such_tool", {});
+    const otherServer = await call("agent_name1", "mcp2_echo", { message: "x" });
+    expect(hidden.error).toEqual({
+      code: -32602,
+      message: "Tool mcp1_update_battle_process not found",
+    });
+    expect(missing.error).toEqual({ code: -32602, message: "Tool mcp1_no_such_tool not found" });
+    expect(otherServer.error).toEqual({ code: -32602, message: "Tool mcp2_echo not found" });
+  });
+
+  it("answers a tool the backend lacks, under a * grant, like a hidden one", async () => {
+    const reply = await call("agent_name1", "mcp1_no_such_tool", {});
+    expect(reply.error).toEqual({ code: -32602, message: "Tool mcp1_no_such_tool not found" });
+  });
+
+  it("turns a call to a dead backend into a tool error that names it", async () => {
+    const reply = await call("agent_name2", "mcp2_echo", { message: "x" });
+    expect(reply.result?.isError).toBe(true);
+    expect(reply.result?.content[0]?.text).toMatch(/^Server mcp2 is unavailable/);
+  });
+
+  it("tells mcp1 which agent called, and the battle records it", async () => {
+    const battle = `proxy-test-${crypto.randomUUID()}`;
+    const reply = await call("agent_name1", "mcp1_update_battle_process", {
+      battle_id: battle,
+      message: "green advances",
+      reported_by: "scout",
+    });
+    expect(reply.result?.isError).toBeFalsy();
+    expect(JSON.stringify(reply.result?.structuredContent)).toContain('"agent":"agent_name1"');
+  });
+});

@@ -1,0 +1,63 @@
+// Runs in Node before the workerd tests: makes a key pair, builds mcp1 the way `wrangler deploy`
+// would, and starts a real Node MCP backend for mcp3. Values reach the pool through `provide`.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { exportJWK, generateKeyPair } from "jose";
+import type { TestProject } from "vitest/node";
+import { startBackend } from "../../../local-backends/common/backend.ts";
+import { mcp3 as mcp3Definition } from "../../../local-backends/mcp3/backend.ts";
+import { TEST_POLICY } from "./fixtures.ts";
+
+const BUILD_ROOT = join(process.cwd(), ".wrangler", "test-build");
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    agentJwks: string;
+    agentPrivateJwk: string;
+    policy: string;
+    deadUrl: string;
+    mcp3Url: string;
+    mcp1Script: string;
+  }
+}
+
+/** A loopback port with nothing listening: the address of a dead backend. */
+async function deadPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export default async function setup(project: TestProject) {
+  const { publicKey, privateKey } = await generateKeyPair("RS256", { extractable: true });
+  const kid = "test-key";
+  project.provide(
+    "agentJwks",
+    JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" }] }),
+  );
+  project.provide("agentPrivateJwk", JSON.stringify({ ...(await exportJWK(privateKey)), kid }));
+  project.provide("policy", JSON.stringify(TEST_POLICY));
+  project.provide("deadUrl", `http://127.0.0.1:${await deadPort()}/mcp`);
+
+  // Inside the repo: workerd will not load modules from above its starting directory.
+  mkdirSync(BUILD_ROOT, { recursive: true });
+  const outdir = mkdtempSync(join(BUILD_ROOT, "mcp1-"));
+  execFileSync(
+    "wrangler",
+    ["deploy", "--dry-run", "--outdir", outdir, "-c", "workers/mcp1/wrangler.toml"],
+    { stdio: "pipe", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
+  );
+  project.provide("mcp1Script", join(outdir, "index.js"));
+
+  const mcp3 = await startBackend({ ...mcp3Definition, port: 0 });
+  project.provide("mcp3Url", `http://127.0.0.1:${mcp3.port}/mcp`);
+
+  return async () => {
+    await mcp3.close();
+    rmSync(outdir, { recursive: true, force: true });
+  };
+}

@@ -1,0 +1,35 @@
+// The proxy Worker inside workerd (Workers Vitest integration), with the real mcp1 Worker and its
+// Durable Object bound as MCP1, a real Node backend as mcp3, and a dead address as mcp2.
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest(({ inject }) => ({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: {
+          AGENT_JWKS: inject<string>("agentJwks"),
+          POLICY: inject<string>("policy"),
+          MCP2_URL: inject<string>("deadUrl"),
+          MCP3_URL: inject<string>("mcp3Url"),
+          BACKEND_TIMEOUT_MS: "3000",
+        },
+        workers: [
+          {
+            name: "mcpcp-mcp1",
+            modules: true,
+            scriptPath: inject<string>("mcp1Script"),
+            compatibilityDate: "2026-11-01",
+            durableObjects: { BATTLE: { className: "BattleSession", useSQLite: true } },
+          },
+        ],
+      },
+    })),
+  ],
+  test: {
+    name: "proxy-workers",
+    include: ["test/workers/proxy/**/*.test.ts"],
+    globalSetup: ["test/workers/proxy/global-setup.ts"],
+  },
+});

@@ -1,0 +1,158 @@
+/**
+ * The gateway's configuration, read from the Worker's bindings and validated in one place.
+ *
+ * Every problem is reported with the name of the variable that holds it. Workers have no start
+ * hook, so this runs on the first request of an isolate and the result is kept; the launcher runs
+ * the same checks before it starts anything (`scripts/start.ts`), so a bad document fails there.
+ */
+import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from "jose";
+import { z } from "zod";
+import { type ParseResult, type Policy, parsePolicy } from "./policy.ts";
+
+/** A fetch function: the global one, or a service binding's. */
+export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/** One MCP server behind the gateway. */
+export interface BackendSpec {
+  id: string;
+  /** The server's MCP endpoint. For a service binding the host is nominal. */
+  url: URL;
+  fetch: FetchLike;
+}
+
+export interface GatewayConfig {
+  issuer: string;
+  audience: string;
+  keys: JWTVerifyGetKey;
+  policy: Policy;
+  /** In stable order of id. */
+  backends: ReadonlyMap<string, BackendSpec>;
+  backendTimeoutMs: number;
+  allowedOrigins: readonly string[];
+}
+
+/** The bindings this module reads (a subset of the generated `Env`, so tests can build one). */
+export interface ConfigEnv {
+  JWT_ISSUER: string;
+  JWT_AUDIENCE: string;
+  AGENT_JWKS: string;
+  POLICY: string;
+  MCP1: { fetch: FetchLike };
+  MCP2_URL: string;
+  MCP3_URL: string;
+  BACKEND_TIMEOUT_MS: string;
+  ALLOWED_ORIGINS?: string;
+}
+
+// Public RSA keys only: a JWKS carrying private members is a leaked key, and refused.
+const PublicRsaKey = z
+  .object({
+    kty: z.literal("RSA"),
+    kid: z.string().min(1),
+    n: z.string().min(1),
+    e: z.string().min(1),
+    alg: z.literal("RS256").optional(),
+    use: z.literal("sig").optional(),
+  })
+  .loose()
+  .refine((k) => !["d", "p", "q", "dp", "dq", "qi"].some((m) => m in k), {
+    message: "holds private key material",
+  });
+const Jwks = z.object({ keys: z.array(PublicRsaKey).min(1) });
+
+/** Parses and checks the agent-token JWKS. */
+export function parseJwks(json: string): ParseResult<JSONWebKeySet> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (e) {
+    return { ok: false, error: `AGENT_JWKS is not valid JSON: ${(e as Error).message}` };
+  }
+  const parsed = Jwks.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return {
+      ok: false,
+      error: `AGENT_JWKS is invalid at ${issue?.path.join(".") || "(root)"}: ${issue?.message}`,
+    };
+  }
+  const kids = parsed.data.keys.map((k) => k.kid);
+  if (new Set(kids).size !== kids.length) {
+    return { ok: false, error: "AGENT_JWKS has two keys with the same kid" };
+  }
+  return { ok: true, value: parsed.data as JSONWebKeySet };
+}
+
+function parseUrl(name: string, value: string | undefined): ParseResult<URL> {
+  if (!value) return { ok: false, error: `${name} is not set` };
+  try {
+    const url = new URL(value);
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("not http(s)");
+    return { ok: true, value: url };
+  } catch {
+    return { ok: false, error: `${name} is not an http(s) URL: ${value}` };
+  }
+}
+
+/** Builds the gateway configuration from bindings, or says which binding is wrong. */
+export function loadConfig(env: ConfigEnv): ParseResult<GatewayConfig> {
+  if (!env.JWT_ISSUER) return { ok: false, error: "JWT_ISSUER is not set" };
+  if (!env.JWT_AUDIENCE) return { ok: false, error: "JWT_AUDIENCE is not set" };
+  if (!env.AGENT_JWKS) return { ok: false, error: "AGENT_JWKS is not set (run `npm run keys`)" };
+  if (!env.POLICY) return { ok: false, error: "POLICY is not set (run `npm run keys`)" };
+  const jwks = parseJwks(env.AGENT_JWKS);
+  if (!jwks.ok) return jwks;
+
+  const timeout = Number(env.BACKEND_TIMEOUT_MS);
+  if (!Number.isInteger(timeout) || timeout < 100 || timeout > 600_000) {
+    return {
+      ok: false,
+      error: `BACKEND_TIMEOUT_MS must be 100..600000 ms, got ${env.BACKEND_TIMEOUT_MS}`,
+    };
+  }
+  const mcp2 = parseUrl("MCP2_URL", env.MCP2_URL);
+  if (!mcp2.ok) return mcp2;
+  const mcp3 = parseUrl("MCP3_URL", env.MCP3_URL);
+  if (!mcp3.ok) return mcp3;
+
+  const fetchAnywhere: FetchLike = (input, init) => fetch(input, init);
+  const backends = new Map<string, BackendSpec>([
+    [
+      "mcp1",
+      {
+        id: "mcp1",
+        url: new URL("https://mcp1.internal/mcp"),
+        fetch: (input, init) => env.MCP1.fetch(input, init),
+      },
+    ],
+    ["mcp2", { id: "mcp2", url: mcp2.value, fetch: fetchAnywhere }],
+    ["mcp3", { id: "mcp3", url: mcp3.value, fetch: fetchAnywhere }],
+  ]);
+
+  const policy = parsePolicy(env.POLICY, [...backends.keys()]);
+  if (!policy.ok) return policy;
+
+  const allowedOrigins = (env.ALLOWED_ORIGINS ?? "")
+    .split(",")
+    .map((o) => o.trim())
+    .filter(Boolean);
+  for (const origin of allowedOrigins) {
+    const url = parseUrl("ALLOWED_ORIGINS", origin);
+    if (!url.ok || url.value.origin !== origin) {
+      return { ok: false, error: `ALLOWED_ORIGINS entry is not an origin: ${origin}` };
+    }
+  }
+
+  return {
+    ok: true,
+    value: {
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      keys: createLocalJWKSet(jwks.value),
+      policy: policy.value,
+      backends,
+      backendTimeoutMs: timeout,
+      allowedOrigins,
+    },
+  };
+}
