@@ -1,0 +1,234 @@
+/**
+ * The launcher (`npm start`): makes keys if missing, checks the gateway's configuration, starts the
+ * four servers, waits until each answers its health check, prints one banner, watches them, and
+ * stops them all on Ctrl+C or SIGTERM with nothing left running.
+ *
+ *   proxy  wrangler dev  :9003   (workers/proxy, wrangler.toml)
+ *   mcp1   wrangler dev  :9004   (workers/mcp1 + its Durable Object)
+ *   mcp2   node          :9005   (local-backends/mcp2)
+ *   mcp3   node          :9006   (local-backends/mcp3)
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ensureKeys, writeDevVars } from "../keys/generate.ts";
+import { parseJwks } from "../workers/proxy/src/config.ts";
+import { parsePolicy } from "../workers/proxy/src/policy.ts";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+const HEALTH_TIMEOUT_MS = 90_000;
+
+interface Service {
+  name: string;
+  port: number;
+  args: string[];
+  /** Where a person points an MCP client. */
+  endpoint: string;
+}
+
+const SERVICES: Service[] = [
+  {
+    name: "mcp1",
+    port: 9004,
+    args: [
+      WRANGLER,
+      "dev",
+      "-c",
+      "workers/mcp1/wrangler.toml",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      "9004",
+      "--inspector-port",
+      "9230",
+      "--show-interactive-dev-session=false",
+    ],
+    endpoint: "/mcp",
+  },
+  { name: "mcp2", port: 9005, args: ["local-backends/mcp2/server.ts"], endpoint: "/mcp" },
+  { name: "mcp3", port: 9006, args: ["local-backends/mcp3/server.ts"], endpoint: "/mcp" },
+  {
+    name: "proxy",
+    port: 9003,
+    args: [
+      WRANGLER,
+      "dev",
+      "-c",
+      "wrangler.toml",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      "9003",
+      "--inspector-port",
+      "9229",
+      "--show-interactive-dev-session=false",
+    ],
+    endpoint: "/mcp",
+  },
+];
+
+const running = new Map<string, ChildProcess>();
+let stopping = false;
+
+function log(line: string): void {
+  process.stdout.write(`[launcher] ${line}\n`);
+}
+
+/** Fails before anything starts if the policy or the JWKS would be refused by the proxy. */
+function checkConfiguration(): void {
+  const jwks = parseJwks(readFileSync(join(ROOT, "keys", "jwks.json"), "utf8"));
+  if (!jwks.ok) throw new Error(jwks.error);
+  const policy = parsePolicy(readFileSync(join(ROOT, "policy.json"), "utf8"), [
+    "mcp1",
+    "mcp2",
+    "mcp3",
+  ]);
+  if (!policy.ok) throw new Error(`policy.json: ${policy.error}`);
+}
+
+/** Refuses to start over something already listening, whose health check would fool us. */
+async function checkPortsFree(): Promise<void> {
+  for (const { name, port } of SERVICES) {
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer()
+        .once("error", () => resolve(false))
+        .listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
+    });
+    if (!free) throw new Error(`port ${port} (${name}) is in use: is MCPCP already running?`);
+  }
+}
+
+function pipeWithPrefix(
+  stream: NodeJS.ReadableStream | null,
+  name: string,
+  out: NodeJS.WriteStream,
+): void {
+  if (!stream) return;
+  let pending = "";
+  stream.setEncoding("utf8");
+  stream.on("data", (chunk: string) => {
+    pending += chunk;
+    const lines = pending.split("\n");
+    pending = lines.pop() ?? "";
+    for (const line of lines) if (line.trim()) out.write(`[${name}] ${line}\n`);
+  });
+}
+
+function start(service: Service): ChildProcess {
+  const child = spawn(process.execPath, service.args, {
+    cwd: ROOT,
+    // Its own process group, so stopping it also stops what it started (workerd under wrangler).
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", FORCE_COLOR: "0" },
+  });
+  pipeWithPrefix(child.stdout, service.name, process.stdout);
+  pipeWithPrefix(child.stderr, service.name, process.stderr);
+  child.on("exit", (code, signal) => {
+    running.delete(service.name);
+    if (stopping) return;
+    log(
+      `${service.name} stopped unexpectedly (${signal ?? `exit code ${code}`}); the others keep running`,
+    );
+    if (running.size === 0) {
+      log("every server has stopped; exiting");
+      process.exit(1);
+    }
+  });
+  running.set(service.name, child);
+  return child;
+}
+
+async function healthy(service: Service, deadline: number): Promise<void> {
+  const url = `http://127.0.0.1:${service.port}/healthz`;
+  while (Date.now() < deadline) {
+    if (!running.has(service.name))
+      throw new Error(`${service.name} exited before it became healthy`);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`${service.name} did not answer ${url} within ${HEALTH_TIMEOUT_MS / 1000} s`);
+}
+
+/** Stops every child's process group: SIGTERM, then SIGKILL for any still alive after 5 s. */
+async function stopAll(): Promise<void> {
+  stopping = true;
+  const children = [...running.values()];
+  const exited = children.map(
+    (child) =>
+      new Promise<void>((resolve) =>
+        child.exitCode !== null ? resolve() : child.once("exit", () => resolve()),
+      ),
+  );
+  for (const child of children) signalGroup(child, "SIGTERM");
+  const timer = setTimeout(() => {
+    for (const child of children) signalGroup(child, "SIGKILL");
+  }, 5000);
+  await Promise.all(exited);
+  clearTimeout(timer);
+  // wrangler's workerd children may outlive wrangler itself for a moment; their group goes too.
+  for (const child of children) signalGroup(child, "SIGKILL");
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function banner(startedMs: number): string {
+  const rows = SERVICES.map((s) => {
+    const pid = running.get(s.name)?.pid ?? "?";
+    return `  ${s.name.padEnd(6)} http://127.0.0.1:${s.port}${s.endpoint}  (pid ${pid})`;
+  });
+  return [
+    "",
+    `MCPCP is up in ${(startedMs / 1000).toFixed(1)} s. Agents connect to the proxy:`,
+    ...rows,
+    "",
+    "  Try it:      npm run client",
+    "  A token:     npm run token -- --agent agent_name1",
+    "  Stop:        Ctrl+C",
+    "",
+    "MCPCP ready",
+    "",
+  ].join("\n");
+}
+
+async function main(): Promise<void> {
+  const began = Date.now();
+  await ensureKeys({ force: false });
+  await writeDevVars();
+  checkConfiguration();
+  await checkPortsFree();
+
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      log(`${signal}: stopping all servers`);
+      void stopAll().then(() => process.exit(0));
+    });
+  }
+
+  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
+  for (const service of SERVICES) start(service);
+  await Promise.all(SERVICES.map((s) => healthy(s, deadline)));
+  process.stdout.write(banner(Date.now() - began));
+}
+
+main().catch(async (error: unknown) => {
+  log(`failed: ${error instanceof Error ? error.message : String(error)}`);
+  await stopAll();
+  process.exit(1);
+});

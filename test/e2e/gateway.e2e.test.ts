@@ -1,0 +1,181 @@
+/**
+ * The whole system as a user runs it: `npm start`'s launcher brings up the proxy and mcp1 under
+ * `wrangler dev` and the two Node backends; agents talk to the proxy with the MCP SDK client.
+ */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mintToken } from "../../keys/mint.ts";
+import { alive, type Launched, launch } from "./launcher.ts";
+
+const PROXY = new URL("http://127.0.0.1:9003/mcp");
+const PORTS = [9003, 9004, 9005, 9006];
+
+const EXPECTED: Record<string, string[]> = {
+  agent_name1: [
+    "mcp1_echo",
+    "mcp1_update_battle_process",
+    "mcp1_report_on_battle_end",
+    "mcp3_echo",
+  ],
+  agent_name2: ["mcp2_echo", "mcp3_echo"],
+};
+// Every tool the system has that each agent's policy does not grant.
+const OUTSIDE: Record<string, string[]> = {
+  agent_name1: ["mcp2_echo"],
+  agent_name2: ["mcp1_echo", "mcp1_update_battle_process", "mcp1_report_on_battle_end"],
+};
+
+let system: Launched;
+const clients: Client[] = [];
+
+async function agent(name: string): Promise<Client> {
+  const client = new Client({ name: `e2e-${name}`, version: "1.0.0" });
+  const token = await mintToken({ agent: name });
+  await client.connect(
+    new StreamableHTTPClientTransport(PROXY, {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
+  clients.push(client);
+  return client;
+}
+
+function text(result: object): string {
+  const content = "content" in result && Array.isArray(result.content) ? result.content : [];
+  return (content as { text?: string }[]).map((c) => c.text ?? "").join("");
+}
+
+async function listening(port: number): Promise<boolean> {
+  try {
+    await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+beforeAll(async () => {
+  system = await launch();
+}, 150_000);
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close().catch(() => {})));
+  if (system?.child.exitCode === null) await system.stop();
+}, 30_000);
+
+describe("two agents, two tokens, two views", () => {
+  it.each(Object.keys(EXPECTED))("%s sees exactly its tools, in order", async (name) => {
+    const { tools } = await (await agent(name)).listTools();
+    expect(tools.map((t) => t.name)).toEqual(EXPECTED[name]);
+  });
+
+  it("keeps each backend's input schema under the prefixed name", async () => {
+    const { tools } = await (await agent("agent_name1")).listTools();
+    const update = tools.find((t) => t.name === "mcp1_update_battle_process");
+    expect(update?.inputSchema.required).toEqual(
+      expect.arrayContaining(["battle_id", "message", "reported_by"]),
+    );
+  });
+
+  it.each([
+    ["agent_name1", "mcp1_echo"],
+    ["agent_name1", "mcp3_echo"],
+    ["agent_name2", "mcp2_echo"],
+    ["agent_name2", "mcp3_echo"],
+  ])("%s calls %s through the proxy", async (name, tool) => {
+    const result = await (await agent(name)).callTool({
+      name: tool,
+      arguments: { message: `hi ${tool}` },
+    });
+    expect(result.isError).toBeFalsy();
+    expect(text(result)).toBe(`Echo: hi ${tool}`);
+  });
+
+  it.each(Object.entries(OUTSIDE).flatMap(([name, tools]) => tools.map((tool) => [name, tool])))(
+    "%s is refused %s, exactly like a tool that does not exist",
+    async (name, tool) => {
+      const client = await agent(name);
+      await expect(
+        client.callTool({ name: tool, arguments: { message: "x" } }),
+      ).rejects.toMatchObject({
+        code: -32602,
+        message: expect.stringContaining(`Tool ${tool} not found`),
+      });
+    },
+  );
+});
+
+describe("a battle through the gateway", () => {
+  it("records progress, ends with a winner, then refuses further events", async () => {
+    const client = await agent("agent_name1");
+    const battle = `e2e-${Date.now()}`;
+    const first = await client.callTool({
+      name: "mcp1_update_battle_process",
+      arguments: {
+        battle_id: battle,
+        message: "green takes the bridge",
+        reported_by: "scout",
+        detail: { turn: 1 },
+      },
+    });
+    expect(first.isError).toBeFalsy();
+    const end = await client.callTool({
+      name: "mcp1_report_on_battle_end",
+      arguments: {
+        battle_id: battle,
+        message: "blue retreats",
+        winner: "green",
+        reported_by: "judge",
+      },
+    });
+    expect(end.isError).toBeFalsy();
+    expect(JSON.stringify(end.structuredContent)).toContain('"winner":"green"');
+
+    const late = await client.callTool({
+      name: "mcp1_update_battle_process",
+      arguments: { battle_id: battle, message: "too late", reported_by: "scout" },
+    });
+    expect(late.isError).toBe(true);
+    expect(text(late)).toMatch(/ended/i);
+  });
+});
+
+describe("failure and shutdown", () => {
+  it("keeps serving the other backends when one stops", async () => {
+    const mcp3 = system.pids.mcp3;
+    expect(mcp3).toBeGreaterThan(0);
+    process.kill(mcp3 as number, "SIGTERM");
+    await expect.poll(() => listening(9006), { timeout: 10_000 }).toBe(false);
+
+    const client = await agent("agent_name1");
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toEqual([
+      "mcp1_echo",
+      "mcp1_update_battle_process",
+      "mcp1_report_on_battle_end",
+    ]);
+
+    const began = Date.now();
+    const dead = await client.callTool({ name: "mcp3_echo", arguments: { message: "anyone?" } });
+    expect(dead.isError).toBe(true);
+    expect(text(dead)).toMatch(/^Server mcp3 is unavailable/);
+    expect(Date.now() - began).toBeLessThan(5000); // fails fast: a refused connection, not the timeout
+
+    const alive1 = await client.callTool({
+      name: "mcp1_echo",
+      arguments: { message: "still here" },
+    });
+    expect(text(alive1)).toBe("Echo: still here");
+    await expect
+      .poll(() => system.output(), { timeout: 5000 })
+      .toMatch(/mcp3 stopped unexpectedly/);
+  });
+
+  it("stops every server on SIGTERM and leaves nothing running", async () => {
+    const code = await system.stop();
+    expect(code).toBe(0);
+    for (const pid of Object.values(system.pids)) expect(alive(pid)).toBe(false);
+    for (const port of PORTS) expect(await listening(port)).toBe(false);
+  }, 30_000);
+});
