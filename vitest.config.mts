@@ -3,6 +3,11 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    projects: ["./vitest.unit.config.mts", "./vitest.proxy.config.mts", "./vitest.mcp1.config.mts", "./vitest.e2e.config.mts"],
+    projects: [
+      "./vitest.unit.config.mts",
+      "./vitest.proxy.config.mts",
+      "./vitest.mcp1.config.mts",
+      "./vitest.e2e.config.mts",
+    ],
   },
 });

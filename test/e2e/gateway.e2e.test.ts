@@ -27,6 +27,8 @@ const OUTSIDE: Record<string, string[]> = {
 };
 
 let system: Launched;
+/** A battle ended in this run, checked again after a restart. */
+let endedBattle: string | undefined;
 const clients: Client[] = [];
 
 async function agent(name: string): Promise<Client> {
@@ -138,6 +140,7 @@ describe("a battle through the gateway", () => {
     });
     expect(late.isError).toBe(true);
     expect(text(late)).toMatch(/ended/i);
+    endedBattle = battle;
   });
 });
 
@@ -178,4 +181,19 @@ describe("failure and shutdown", () => {
     for (const pid of Object.values(system.pids)) expect(alive(pid)).toBe(false);
     for (const port of PORTS) expect(await listening(port)).toBe(false);
   }, 30_000);
+});
+
+describe("persistence", () => {
+  it("keeps a battle's state across a restart of the whole system", async () => {
+    expect(endedBattle).toBeDefined();
+    system = await launch();
+    const client = await agent("agent_name1");
+    const late = await client.callTool({
+      name: "mcp1_update_battle_process",
+      arguments: { battle_id: endedBattle, message: "after the restart", reported_by: "scout" },
+    });
+    expect(late.isError).toBe(true);
+    expect(text(late)).toMatch(/green/);
+    expect(await system.stop()).toBe(0);
+  }, 150_000);
 });
