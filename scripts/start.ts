@@ -21,54 +21,83 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const HEALTH_TIMEOUT_MS = 90_000;
 
+/**
+ * The proxy's port; mcp1, mcp2 and mcp3 take the next three (DESIGN.md: 9003–9006). Another base
+ * (`MCPCP_PORT_BASE=9103`) runs a second, fully separate system beside the first: its own ports,
+ * inspector ports, Durable Object storage and wrangler dev registry.
+ */
+const PORT_BASE = portBase(process.env.MCPCP_PORT_BASE);
+
+function portBase(raw: string | undefined): number {
+  if (raw === undefined || raw === "") return 9003;
+  const base = Number(raw);
+  if (!Number.isInteger(base) || base < 1024 || base > 65000) {
+    throw new Error(`MCPCP_PORT_BASE must be a port number 1024..65000, got "${raw}"`);
+  }
+  return base;
+}
+
 interface Service {
   name: string;
   port: number;
   args: string[];
-  /** Where a person points an MCP client. */
-  endpoint: string;
+  env?: Record<string, string>;
 }
 
-const SERVICES: Service[] = [
-  {
-    name: "mcp1",
-    port: 9004,
-    args: [
-      WRANGLER,
-      "dev",
-      "-c",
-      "workers/mcp1/wrangler.toml",
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      "9004",
-      "--inspector-port",
-      "9230",
-      "--show-interactive-dev-session=false",
-    ],
-    endpoint: "/mcp",
-  },
-  { name: "mcp2", port: 9005, args: ["local-backends/mcp2/server.ts"], endpoint: "/mcp" },
-  { name: "mcp3", port: 9006, args: ["local-backends/mcp3/server.ts"], endpoint: "/mcp" },
-  {
-    name: "proxy",
-    port: 9003,
-    args: [
-      WRANGLER,
-      "dev",
-      "-c",
-      "wrangler.toml",
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      "9003",
-      "--inspector-port",
-      "9229",
-      "--show-interactive-dev-session=false",
-    ],
-    endpoint: "/mcp",
-  },
-];
+function wranglerDev(config: string, port: number, extra: string[] = []): string[] {
+  return [
+    WRANGLER,
+    "dev",
+    "-c",
+    config,
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    // Distinct inspector ports: two wrangler dev processes cannot share one.
+    "--inspector-port",
+    String(port + 226),
+    "--show-interactive-dev-session=false",
+    ...extra,
+  ];
+}
+
+/** The four servers of a system whose proxy listens on `base`. */
+function services(base: number): Service[] {
+  const [proxy, mcp1, mcp2, mcp3] = [base, base + 1, base + 2, base + 3];
+  const separateState = base === 9003 ? [] : ["--persist-to", `.wrangler/state-${base}`];
+  return [
+    {
+      name: "proxy",
+      port: proxy,
+      args: wranglerDev("wrangler.toml", proxy, [
+        "--var",
+        `MCP2_URL:http://127.0.0.1:${mcp2}/mcp`,
+        "--var",
+        `MCP3_URL:http://127.0.0.1:${mcp3}/mcp`,
+      ]),
+    },
+    {
+      name: "mcp1",
+      port: mcp1,
+      args: wranglerDev("workers/mcp1/wrangler.toml", mcp1, separateState),
+    },
+    {
+      name: "mcp2",
+      port: mcp2,
+      args: ["local-backends/mcp2/server.ts"],
+      env: { MCP2_PORT: String(mcp2) },
+    },
+    {
+      name: "mcp3",
+      port: mcp3,
+      args: ["local-backends/mcp3/server.ts"],
+      env: { MCP3_PORT: String(mcp3) },
+    },
+  ];
+}
+
+const SERVICES = services(PORT_BASE);
 
 const running = new Map<string, ChildProcess>();
 let stopping = false;
@@ -123,7 +152,14 @@ function start(service: Service): ChildProcess {
     // Its own process group, so stopping it also stops what it started (workerd under wrangler).
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", FORCE_COLOR: "0" },
+    env: {
+      ...process.env,
+      ...service.env,
+      WRANGLER_SEND_METRICS: "false",
+      // One registry per system, inside the repo: service bindings find this system's mcp1 only.
+      WRANGLER_REGISTRY_PATH: join(ROOT, ".wrangler", `registry-${PORT_BASE}`),
+      FORCE_COLOR: "0",
+    },
   });
   pipeWithPrefix(child.stdout, service.name, process.stdout);
   pipeWithPrefix(child.stderr, service.name, process.stderr);
@@ -142,6 +178,9 @@ function start(service: Service): ChildProcess {
   return child;
 }
 
+/** What each server's /healthz said once it answered: `ok`, or `degraded` with a reason. */
+const health = new Map<string, { status: string; reason?: string }>();
+
 async function healthy(service: Service, deadline: number): Promise<void> {
   const url = `http://127.0.0.1:${service.port}/healthz`;
   while (Date.now() < deadline) {
@@ -149,7 +188,14 @@ async function healthy(service: Service, deadline: number): Promise<void> {
       throw new Error(`${service.name} exited before it became healthy`);
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (response.ok) return;
+      if (response.ok) {
+        const body = (await response.json().catch(() => ({}))) as {
+          status?: string;
+          reason?: string;
+        };
+        health.set(service.name, { status: body.status ?? "ok", reason: body.reason });
+        return;
+      }
     } catch {
       // not listening yet
     }
@@ -190,7 +236,10 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 function banner(startedMs: number): string {
   const rows = SERVICES.map((s) => {
     const pid = running.get(s.name)?.pid ?? "?";
-    return `  ${s.name.padEnd(6)} http://127.0.0.1:${s.port}${s.endpoint}  (pid ${pid})`;
+    const state = health.get(s.name);
+    const note =
+      state?.status === "degraded" ? `  DEGRADED: ${state.reason ?? "no reason given"}` : "";
+    return `  ${s.name.padEnd(6)} http://127.0.0.1:${s.port}/mcp  (pid ${pid})${note}`;
   });
   return [
     "",

@@ -2,14 +2,9 @@
  * The whole system as a user runs it: `npm start`'s launcher brings up the proxy and mcp1 under
  * `wrangler dev` and the two Node backends; agents talk to the proxy with the MCP SDK client.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mintToken } from "../../keys/mint.ts";
-import { alive, type Launched, launch } from "./launcher.ts";
-
-const PROXY = new URL("http://127.0.0.1:9003/mcp");
-const PORTS = [9003, 9004, 9005, 9006];
+import { alive, connectAgent, type Launched, launch, resultText as text } from "./launcher.ts";
 
 const EXPECTED: Record<string, string[]> = {
   agent_name1: [
@@ -32,20 +27,9 @@ let endedBattle: string | undefined;
 const clients: Client[] = [];
 
 async function agent(name: string): Promise<Client> {
-  const client = new Client({ name: `e2e-${name}`, version: "1.0.0" });
-  const token = await mintToken({ agent: name });
-  await client.connect(
-    new StreamableHTTPClientTransport(PROXY, {
-      requestInit: { headers: { authorization: `Bearer ${token}` } },
-    }),
-  );
+  const client = await connectAgent(system.proxyUrl, name);
   clients.push(client);
   return client;
-}
-
-function text(result: object): string {
-  const content = "content" in result && Array.isArray(result.content) ? result.content : [];
-  return (content as { text?: string }[]).map((c) => c.text ?? "").join("");
 }
 
 async function listening(port: number): Promise<boolean> {
@@ -149,7 +133,7 @@ describe("failure and shutdown", () => {
     const mcp3 = system.pids.mcp3;
     expect(mcp3).toBeGreaterThan(0);
     process.kill(mcp3 as number, "SIGTERM");
-    await expect.poll(() => listening(9006), { timeout: 10_000 }).toBe(false);
+    await expect.poll(() => listening(system.ports.mcp3), { timeout: 10_000 }).toBe(false);
 
     const client = await agent("agent_name1");
     const { tools } = await client.listTools();
@@ -179,7 +163,7 @@ describe("failure and shutdown", () => {
     const code = await system.stop();
     expect(code).toBe(0);
     for (const pid of Object.values(system.pids)) expect(alive(pid)).toBe(false);
-    for (const port of PORTS) expect(await listening(port)).toBe(false);
+    for (const port of Object.values(system.ports)) expect(await listening(port)).toBe(false);
   }, 30_000);
 });
 
