@@ -11,6 +11,8 @@ export default defineConfig({
         bindings: {
           AGENT_JWKS: inject<string>("agentJwks"),
           POLICY: inject<string>("policy"),
+          PROXY_SIGNING_KEY: inject<string>("proxySigningKey"),
+          PROXY_PUBLIC_JWKS: inject<string>("proxyPublicJwks"),
           MCP2_URL: inject<string>("deadUrl"),
           MCP3_URL: inject<string>("mcp3Url"),
           BACKEND_TIMEOUT_MS: "3000",

@@ -18,6 +18,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ensureKeys, writeDevVars } from "../../keys/generate.ts";
 import type { Jwks } from "../../keys/key-files.ts";
 import { mintToken, parseMintArgs } from "../../keys/mint.ts";
+import { ensureProxyKey, proxyKeyPaths } from "../../keys/proxy-key.ts";
 
 const EXPECTED = { issuer: "https://mcpcp", audience: "mcpcp-server", algorithms: ["RS256"] };
 const SEED_POLICY = {
@@ -196,7 +197,7 @@ describe("mintToken", () => {
 });
 
 describe("writeDevVars", () => {
-  it("writes AGENT_JWKS and the minified POLICY as single-quoted JSON", async () => {
+  it("writes AGENT_JWKS, the minified POLICY and the proxy's keys as single-quoted JSON", async () => {
     const { jwks } = await ensureKeys({ dir });
     const policyPath = join(dir, "policy.json");
     await writeFile(policyPath, JSON.stringify(SEED_POLICY, null, 2));
@@ -210,9 +211,20 @@ describe("writeDevVars", () => {
         m[2],
       ]),
     );
-    expect(Object.keys(vars)).toEqual(["AGENT_JWKS", "POLICY"]);
+    expect(Object.keys(vars)).toEqual([
+      "AGENT_JWKS",
+      "POLICY",
+      "PROXY_SIGNING_KEY",
+      "PROXY_PUBLIC_JWKS",
+    ]);
     expect(JSON.parse(vars.AGENT_JWKS ?? "")).toEqual(jwks);
     expect(vars.POLICY).toBe(JSON.stringify(SEED_POLICY));
+    const signing = JSON.parse(vars.PROXY_SIGNING_KEY ?? "");
+    expect(signing).toMatchObject({ kty: "OKP", crv: "Ed25519", kid: expect.any(String) });
+    expect(signing.d).toEqual(expect.any(String));
+    const published = JSON.parse(vars.PROXY_PUBLIC_JWKS ?? "");
+    expect(published.keys.map((k: { kid: string }) => k.kid)).toEqual([signing.kid]);
+    expect(published.keys[0]).not.toHaveProperty("d");
   });
 
   it("fails on a policy that is not a JSON object, naming the file", async () => {
@@ -286,5 +298,34 @@ describe("command line", () => {
     expect(run.status).toBe(2);
     expect(run.stdout).toBe("");
     expect(run.stderr).toMatch(/usage: npm run/);
+  });
+});
+
+describe("ensureProxyKey", () => {
+  let keyDir: string;
+  beforeEach(async () => {
+    keyDir = await mkdtemp(join(tmpdir(), "mcpcp-proxy-key-"));
+  });
+  afterEach(async () => {
+    await rm(keyDir, { recursive: true, force: true });
+  });
+
+  it("keeps the key it made, writes the private JWK 0600", async () => {
+    const first = await ensureProxyKey({ dir: keyDir });
+    const again = await ensureProxyKey({ dir: keyDir });
+    expect(again.signingKey).toEqual(first.signingKey);
+    expect((await stat(proxyKeyPaths(keyDir).signingKey)).mode & 0o777).toBe(0o600);
+  });
+
+  it("rotates to a new key while still publishing the old one, then retires it", async () => {
+    const old = await ensureProxyKey({ dir: keyDir });
+    const rotated = await ensureProxyKey({ dir: keyDir, rotate: true });
+    expect(rotated.signingKey.kid).not.toBe(old.signingKey.kid);
+    expect(rotated.jwks.keys.map((k) => k.kid)).toEqual([
+      rotated.signingKey.kid,
+      old.signingKey.kid,
+    ]);
+    const retired = await ensureProxyKey({ dir: keyDir, retire: true });
+    expect(retired.jwks.keys.map((k) => k.kid)).toEqual([rotated.signingKey.kid]);
   });
 });

@@ -100,6 +100,16 @@ describe("gateway HTTP surface", () => {
     });
   });
 
+  it("publishes the proxy's public assertion key, and only the public part", async () => {
+    const response = await exports.default.fetch(`${ORIGIN}/.well-known/jwks.json`);
+    expect(response.status).toBe(200);
+    const jwks = (await response.json()) as { keys: Record<string, string>[] };
+    const published = JSON.parse(inject("proxyPublicJwks")) as { keys: { kid: string }[] };
+    expect(jwks.keys.map((k) => k.kid)).toEqual(published.keys.map((k) => k.kid));
+    expect(jwks.keys[0]).toMatchObject({ kty: "OKP", crv: "Ed25519" });
+    expect(jwks.keys[0]).not.toHaveProperty("d");
+  });
+
   it("answers an unknown path with 404", async () => {
     expect((await exports.default.fetch(`${ORIGIN}/nope`)).status).toBe(404);
   });

@@ -6,6 +6,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { exportJWK, generateKeyPair } from "jose";
 import type { TestProject } from "vitest/node";
+import { ensureProxyKey } from "../../../keys/proxy-key.ts";
 import { startBackend } from "../../../local-backends/common/backend.ts";
 import { mcp3 as mcp3Definition } from "../../../local-backends/mcp3/backend.ts";
 import { TEST_POLICY } from "./fixtures.ts";
@@ -16,6 +17,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     agentJwks: string;
     agentPrivateJwk: string;
+    proxySigningKey: string;
+    proxyPublicJwks: string;
     policy: string;
     deadUrl: string;
     mcp3Url: string;
@@ -33,6 +36,7 @@ async function deadPort(): Promise<number> {
 }
 
 export default async function setup(project: TestProject) {
+  mkdirSync(BUILD_ROOT, { recursive: true });
   const { publicKey, privateKey } = await generateKeyPair("RS256", { extractable: true });
   const kid = "test-key";
   project.provide(
@@ -41,6 +45,9 @@ export default async function setup(project: TestProject) {
   );
   project.provide("agentPrivateJwk", JSON.stringify({ ...(await exportJWK(privateKey)), kid }));
   project.provide("policy", JSON.stringify(TEST_POLICY));
+  const proxyKeys = await ensureProxyKey({ dir: mkdtempSync(join(BUILD_ROOT, "proxy-key-")) });
+  project.provide("proxySigningKey", JSON.stringify(proxyKeys.signingKey));
+  project.provide("proxyPublicJwks", JSON.stringify(proxyKeys.jwks));
   project.provide("deadUrl", `http://127.0.0.1:${await deadPort()}/mcp`);
 
   // Inside the repo: workerd will not load modules from above its starting directory.

@@ -12,6 +12,7 @@ import {
   ProtocolError,
   StreamableHTTPClientTransport,
 } from "@modelcontextprotocol/client";
+import type { AssertionSigner } from "../../../common/assertion.ts";
 import { AGENT_HEADER } from "../../../common/identity.ts";
 import type { BackendSpec } from "./config.ts";
 
@@ -28,6 +29,16 @@ export interface CallLimits {
   signal?: AbortSignal;
 }
 
+/** Who is calling, in the form the backend trusts; the agent's own token is never among them. */
+async function identityHeaders(
+  backend: BackendSpec,
+  agent: string,
+  signer: AssertionSigner,
+): Promise<Record<string, string>> {
+  if (backend.identity === "binding") return { [AGENT_HEADER]: agent };
+  return { authorization: `Bearer ${await signer.sign(agent, backend.id)}` };
+}
+
 /**
  * Opens a client to `backend` on behalf of `agent`, runs `use`, and closes it. Connection and
  * request failures reject; the caller decides how they reach the agent.
@@ -35,6 +46,7 @@ export interface CallLimits {
 export async function withBackend<T>(
   backend: BackendSpec,
   agent: string,
+  signer: AssertionSigner,
   limits: CallLimits,
   use: (client: Client) => Promise<T>,
 ): Promise<T> {
@@ -43,8 +55,7 @@ export async function withBackend<T>(
   });
   const transport = new StreamableHTTPClientTransport(backend.url, {
     fetch: backend.fetch,
-    // The agent's token stays here; the backend learns only who is calling.
-    requestInit: { headers: { [AGENT_HEADER]: agent } },
+    requestInit: { headers: await identityHeaders(backend, agent, signer) },
   });
   const options = {
     timeout: limits.timeoutMs,

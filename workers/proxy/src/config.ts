@@ -5,8 +5,15 @@
  * hook, so this runs on the first request of an isolate and the result is kept; the launcher runs
  * the same checks before it starts anything (`scripts/start.ts`), so a bad document fails there.
  */
-import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from "jose";
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  type JSONWebKeySet,
+  type JWK,
+  type JWTVerifyGetKey,
+} from "jose";
 import { z } from "zod";
+import { type AssertionSigner, createAssertionSigner } from "../../../common/assertion.ts";
 import { type ParseResult, type Policy, parsePolicy } from "./policy.ts";
 
 /** A fetch function: the global one, or a service binding's. */
@@ -18,12 +25,21 @@ export interface BackendSpec {
   /** The server's MCP endpoint. For a service binding the host is nominal. */
   url: URL;
   fetch: FetchLike;
+  /**
+   * How the backend learns the calling agent: over a service binding nobody else can reach, a
+   * plain header; over the network, the proxy's signed assertion.
+   */
+  identity: "binding" | "assertion";
 }
 
 export interface GatewayConfig {
   issuer: string;
   audience: string;
   keys: JWTVerifyGetKey;
+  /** Signs the assertions that tell networked backends who is calling. */
+  signer: AssertionSigner;
+  /** The proxy's public assertion keys, published at /.well-known/jwks.json. */
+  publicJwks: JSONWebKeySet;
   policy: Policy;
   /** In stable order of id. */
   backends: ReadonlyMap<string, BackendSpec>;
@@ -36,6 +52,8 @@ export interface ConfigEnv {
   JWT_ISSUER: string;
   JWT_AUDIENCE: string;
   AGENT_JWKS: string;
+  PROXY_SIGNING_KEY: string;
+  PROXY_PUBLIC_JWKS: string;
   POLICY: string;
   MCP1: { fetch: FetchLike };
   MCP2_URL: string;
@@ -94,14 +112,76 @@ function parseUrl(name: string, value: string | undefined): ParseResult<URL> {
   }
 }
 
+/**
+ * The agent-token keys: `AGENT_JWKS` holds a JWKS document, or the https URL of one. A URL is
+ * fetched on first use, cached for ten minutes, and fetched again when a token names a `kid` it
+ * has not seen (a rotation), at most once every 30 s so a stream of forged kids cannot hammer it.
+ */
+export function agentKeyLookup(value: string): ParseResult<JWTVerifyGetKey> {
+  if (/^https?:\/\//.test(value.trim())) {
+    const url = parseUrl("AGENT_JWKS", value.trim());
+    if (!url.ok) return url;
+    return {
+      ok: true,
+      value: createRemoteJWKSet(url.value, { cooldownDuration: 30_000, cacheMaxAge: 600_000 }),
+    };
+  }
+  const jwks = parseJwks(value);
+  return jwks.ok ? { ok: true, value: createLocalJWKSet(jwks.value) } : jwks;
+}
+
+// The proxy's own keys: a private Ed25519 JWK to sign with, and the public keys it publishes.
+const PublicOkpKey = z
+  .object({
+    kty: z.literal("OKP"),
+    crv: z.literal("Ed25519"),
+    x: z.string().min(1),
+    kid: z.string().min(1),
+  })
+  .loose()
+  .refine((k) => !("d" in k), { message: "holds private key material" });
+const ProxyJwks = z.object({ keys: z.array(PublicOkpKey).min(1) });
+
+async function proxyKeys(
+  env: ConfigEnv,
+): Promise<ParseResult<{ signer: AssertionSigner; publicJwks: JSONWebKeySet }>> {
+  if (!env.PROXY_SIGNING_KEY) {
+    return { ok: false, error: "PROXY_SIGNING_KEY is not set (run `npm run keys`)" };
+  }
+  let signer: AssertionSigner;
+  try {
+    signer = await createAssertionSigner(JSON.parse(env.PROXY_SIGNING_KEY) as JWK);
+  } catch (e) {
+    return { ok: false, error: `PROXY_SIGNING_KEY is unusable: ${(e as Error).message}` };
+  }
+  let published: z.infer<typeof ProxyJwks>;
+  try {
+    published = ProxyJwks.parse(JSON.parse(env.PROXY_PUBLIC_JWKS));
+  } catch (e) {
+    return {
+      ok: false,
+      error: `PROXY_PUBLIC_JWKS is not a public Ed25519 JWKS: ${(e as Error).message}`,
+    };
+  }
+  if (!published.keys.some((k) => k.kid === signer.kid)) {
+    return {
+      ok: false,
+      error: `PROXY_PUBLIC_JWKS does not hold the signing key (kid ${signer.kid}): backends would refuse every call`,
+    };
+  }
+  return { ok: true, value: { signer, publicJwks: published as JSONWebKeySet } };
+}
+
 /** Builds the gateway configuration from bindings, or says which binding is wrong. */
-export function loadConfig(env: ConfigEnv): ParseResult<GatewayConfig> {
+export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayConfig>> {
   if (!env.JWT_ISSUER) return { ok: false, error: "JWT_ISSUER is not set" };
   if (!env.JWT_AUDIENCE) return { ok: false, error: "JWT_AUDIENCE is not set" };
   if (!env.AGENT_JWKS) return { ok: false, error: "AGENT_JWKS is not set (run `npm run keys`)" };
   if (!env.POLICY) return { ok: false, error: "POLICY is not set (run `npm run keys`)" };
-  const jwks = parseJwks(env.AGENT_JWKS);
-  if (!jwks.ok) return jwks;
+  const agentKeys = agentKeyLookup(env.AGENT_JWKS);
+  if (!agentKeys.ok) return agentKeys;
+  const ownKeys = await proxyKeys(env);
+  if (!ownKeys.ok) return ownKeys;
 
   const timeout = Number(env.BACKEND_TIMEOUT_MS);
   if (!Number.isInteger(timeout) || timeout < 100 || timeout > 600_000) {
@@ -123,10 +203,11 @@ export function loadConfig(env: ConfigEnv): ParseResult<GatewayConfig> {
         id: "mcp1",
         url: new URL("https://mcp1.internal/mcp"),
         fetch: (input, init) => env.MCP1.fetch(input, init),
+        identity: "binding",
       },
     ],
-    ["mcp2", { id: "mcp2", url: mcp2.value, fetch: fetchAnywhere }],
-    ["mcp3", { id: "mcp3", url: mcp3.value, fetch: fetchAnywhere }],
+    ["mcp2", { id: "mcp2", url: mcp2.value, fetch: fetchAnywhere, identity: "assertion" }],
+    ["mcp3", { id: "mcp3", url: mcp3.value, fetch: fetchAnywhere, identity: "assertion" }],
   ]);
 
   const policy = parsePolicy(env.POLICY, [...backends.keys()]);
@@ -148,7 +229,9 @@ export function loadConfig(env: ConfigEnv): ParseResult<GatewayConfig> {
     value: {
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,
-      keys: createLocalJWKSet(jwks.value),
+      keys: agentKeys.value,
+      signer: ownKeys.value.signer,
+      publicJwks: ownKeys.value.publicJwks,
       policy: policy.value,
       backends,
       backendTimeoutMs: timeout,

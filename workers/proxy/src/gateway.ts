@@ -62,7 +62,7 @@ export async function listTools(
     servers.map(async (id) => {
       const backend = config.backends.get(id);
       if (!backend) return [];
-      const tools = await withBackend(backend, agent, limits, listAllPages);
+      const tools = await withBackend(backend, agent, config.signer, limits, listAllPages);
       return tools
         .filter((tool) => allows(config.policy, agent, id, tool.name))
         .map((tool) => ({ ...tool, name: prefixToolName(id, tool.name) }));
@@ -109,7 +109,7 @@ export async function callTool(
     throw unknownTool(name);
   }
   try {
-    return (await withBackend(backend, agent, limits, (client) =>
+    return (await withBackend(backend, agent, config.signer, limits, (client) =>
       client.callTool({ name: target.tool, ...(args === undefined ? {} : { arguments: args }) }),
     )) as CallToolResult;
   } catch (e) {

@@ -18,19 +18,23 @@ const MAX_BODY_BYTES = 4 * 1024 * 1024;
 type Gateway = { config: GatewayConfig; mcp: McpHttpHandler };
 type Vars = { gateway: Gateway; identity: AgentIdentity };
 
-// Bindings do not change within an isolate, so the configuration is validated once per env.
-const gateways = new WeakMap<object, { ok: true; value: Gateway } | { ok: false; error: string }>();
+type GatewayResult = { ok: true; value: Gateway } | { ok: false; error: string };
 
-function gatewayFor(env: Env): { ok: true; value: Gateway } | { ok: false; error: string } {
+// Bindings do not change within an isolate, so the configuration is validated once per env.
+const gateways = new WeakMap<object, Promise<GatewayResult>>();
+
+function gatewayFor(env: Env): Promise<GatewayResult> {
   let gateway = gateways.get(env);
   if (!gateway) {
-    const config = loadConfig(env);
-    gateway = config.ok
-      ? {
-          ok: true,
-          value: { config: config.value, mcp: createMcpHandler(serverFor(config.value)) },
-        }
-      : config;
+    gateway = loadConfig(env).then(
+      (config): GatewayResult =>
+        config.ok
+          ? {
+              ok: true,
+              value: { config: config.value, mcp: createMcpHandler(serverFor(config.value)) },
+            }
+          : config,
+    );
     gateways.set(env, gateway);
   }
   return gateway;
@@ -60,12 +64,16 @@ app.on("GET", [RESOURCE_METADATA_PATH, `${RESOURCE_METADATA_PATH}/mcp`], (c) => 
   });
 });
 
+/** The proxy's public assertion keys: what mcp2 and mcp3 verify the proxy's assertions with. */
+app.get("/.well-known/jwks.json", async (c) => {
+  const gateway = await gatewayFor(c.env);
+  if (!gateway.ok) return configFailure(gateway.error);
+  return c.json(gateway.value.config.publicJwks);
+});
+
 app.use("/mcp", async (c, next) => {
-  const gateway = gatewayFor(c.env);
-  if (!gateway.ok) {
-    console.error(JSON.stringify({ event: "config_invalid", error: gateway.error }));
-    return rpcFailure(500, -32603, "Gateway configuration error; see the gateway's log");
-  }
+  const gateway = await gatewayFor(c.env);
+  if (!gateway.ok) return configFailure(gateway.error);
   c.set("gateway", gateway.value);
   const url = new URL(c.req.url);
   if (!originAllowed(c.req.header("origin"), url, gateway.value.config.allowedOrigins)) {
@@ -124,6 +132,11 @@ app.onError((err, c) => {
   console.error(JSON.stringify({ event: "unhandled_error", path: c.req.path, error: String(err) }));
   return rpcFailure(500, -32603, "Internal gateway error");
 });
+
+function configFailure(error: string): Response {
+  console.error(JSON.stringify({ event: "config_invalid", error }));
+  return rpcFailure(500, -32603, "Gateway configuration error; see the gateway's log");
+}
 
 function authInfoFor(identity: AgentIdentity): AuthInfo {
   return {

@@ -1,0 +1,102 @@
+/**
+ * The proxy's backend assertion: how a backend learns which agent is calling without ever seeing
+ * the agent's token (DESIGN.md, "Tool names and routing"; issue 7).
+ *
+ * For every backend call the proxy signs a short JWT with its own key: `iss` = the proxy,
+ * `aud` = the backend's id, `sub` = the agent, a fresh `jti`, `exp` seconds away. A backend
+ * verifies it against the proxy's public JWKS and takes the agent from `sub`; anything else, an
+ * expired or replayed-elsewhere assertion included, is refused. Ed25519 (EdDSA): signing costs
+ * tens of microseconds, which matters because the proxy signs once per backend call.
+ *
+ * Runs in workerd (the proxy signs) and Node (mcp2/mcp3 verify): jose and web crypto only.
+ */
+import {
+  type CryptoKey,
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors,
+  importJWK,
+  type JSONWebKeySet,
+  type JWK,
+  type JWTVerifyGetKey,
+  jwtVerify,
+  SignJWT,
+} from "jose";
+
+/** The only algorithm assertions use; verification accepts nothing else. */
+export const ASSERTION_ALG = "EdDSA";
+/** `iss` of every assertion. */
+export const ASSERTION_ISSUER = "mcpcp-proxy";
+/** How long an assertion lives. Long enough for clock skew between hosts, short enough to be useless when stolen. */
+export const ASSERTION_TTL_SECONDS = 60;
+/** Clock skew a backend tolerates. */
+export const ASSERTION_SKEW_SECONDS = 5;
+
+/** Signs assertions with the proxy's current key. */
+export interface AssertionSigner {
+  kid: string;
+  sign(agent: string, backend: string): Promise<string>;
+}
+
+/** Imports the proxy's private Ed25519 JWK (which must carry its `kid`) into a signer. */
+export async function createAssertionSigner(privateJwk: JWK): Promise<AssertionSigner> {
+  if (privateJwk.kty !== "OKP" || privateJwk.crv !== "Ed25519" || !privateJwk.d) {
+    throw new Error("the proxy signing key must be a private Ed25519 JWK (kty OKP, crv Ed25519)");
+  }
+  const kid = privateJwk.kid;
+  if (!kid) throw new Error("the proxy signing key has no kid");
+  const key = (await importJWK(privateJwk, ASSERTION_ALG)) as CryptoKey;
+  return {
+    kid,
+    sign(agent, backend) {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({})
+        .setProtectedHeader({ alg: ASSERTION_ALG, kid, typ: "mcpcp-assertion+jwt" })
+        .setIssuer(ASSERTION_ISSUER)
+        .setAudience(backend)
+        .setSubject(agent)
+        .setJti(crypto.randomUUID())
+        .setIssuedAt(now)
+        .setExpirationTime(now + ASSERTION_TTL_SECONDS)
+        .sign(key);
+    },
+  };
+}
+
+export type AssertionResult =
+  | { ok: true; agent: string; id: string }
+  | { ok: false; code: "missing" | "expired" | "invalid"; detail: string };
+
+/** Where a backend finds the proxy's public keys: inline, or a URL fetched and cached. */
+export type ProxyKeys = { jwks: JSONWebKeySet } | { url: URL };
+
+/** Builds jose's key lookup: a URL is re-fetched on an unknown `kid`, at most every 30 s. */
+export function proxyKeyLookup(keys: ProxyKeys): JWTVerifyGetKey {
+  if ("jwks" in keys) return createLocalJWKSet(keys.jwks);
+  return createRemoteJWKSet(keys.url, { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
+}
+
+/** Verifies an assertion meant for `backend`; never throws for a bad one. */
+export async function verifyAssertion(
+  token: string | undefined,
+  keys: JWTVerifyGetKey,
+  backend: string,
+): Promise<AssertionResult> {
+  if (!token) return { ok: false, code: "missing", detail: "no proxy assertion" };
+  try {
+    const { payload } = await jwtVerify(token, keys, {
+      algorithms: [ASSERTION_ALG],
+      issuer: ASSERTION_ISSUER,
+      audience: backend,
+      clockTolerance: ASSERTION_SKEW_SECONDS,
+      requiredClaims: ["exp", "iat", "sub", "jti"],
+      // A leaked assertion with a far-off exp is refused all the same.
+      maxTokenAge: ASSERTION_TTL_SECONDS + ASSERTION_SKEW_SECONDS,
+    });
+    return { ok: true, agent: payload.sub as string, id: payload.jti as string };
+  } catch (e) {
+    if (e instanceof errors.JWTExpired) return { ok: false, code: "expired", detail: e.message };
+    const detail = e instanceof errors.JOSEError ? `${e.code}: ${e.message}` : String(e);
+    return { ok: false, code: "invalid", detail };
+  }
+}
