@@ -16,6 +16,8 @@ export default defineConfig({
           MCP2_URL: inject<string>("deadUrl"),
           MCP3_URL: inject<string>("mcp3Url"),
           BACKEND_TIMEOUT_MS: "3000",
+          // mcp3_echo stands in for the expensive tools so the per-tool limit can be exercised.
+          RATE_LIMITED_TOOLS: "mcp3_echo,mcp2_run_docker,mcp3_run_python_code",
         },
         workers: [
           {

@@ -7,7 +7,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostHeaderValidation, originValidation, toNodeHandler } from "@modelcontextprotocol/node";
-import { createMcpHandler, McpServer } from "@modelcontextprotocol/server";
+import { type AuthInfo, createMcpHandler, McpServer } from "@modelcontextprotocol/server";
+import { type ProxyKeys, proxyKeyLookup, verifyAssertion } from "../../common/assertion.ts";
 import { AGENT_HEADER } from "../../common/identity.ts";
 
 /** What a tool handler may know about the request it serves. */
@@ -36,6 +37,12 @@ export interface BackendOptions {
   register: RegisterTools;
   /** Reports the backend's health; defaults to always ok. */
   health?: () => Health | Promise<Health>;
+  /**
+   * The proxy's public keys. When given, every `/mcp` request must carry the proxy's assertion
+   * for this backend (`Authorization: Bearer`, `common/assertion.ts`) and the agent comes from it;
+   * anything else is refused with 401. `runBackend` always gives them.
+   */
+  proxyKeys?: ProxyKeys;
   /**
    * `Host` and `Origin` hostnames accepted on `/mcp` (DNS-rebinding protection, see the
    * @modelcontextprotocol/node README). Defaults to the loopback names.
@@ -67,10 +74,12 @@ export async function startBackend(options: BackendOptions): Promise<RunningBack
   const allowed = options.allowedHostnames ?? LOOPBACK_HOSTNAMES;
   const log = (message: string, error?: unknown) => logError(name, message, error);
 
+  const keys = options.proxyKeys && proxyKeyLookup(options.proxyKeys);
   const mcp = createMcpHandler(
-    ({ requestInfo }) => {
+    ({ requestInfo, authInfo }) => {
       const server = new McpServer({ name, version: SERVER_VERSION });
-      register(server, { agent: requestInfo?.headers.get(AGENT_HEADER) || undefined });
+      const agent = keys ? authInfo?.clientId : requestInfo?.headers.get(AGENT_HEADER) || undefined;
+      register(server, { agent });
       return server;
     },
     { onerror: (error) => log("mcp", error) },
@@ -90,6 +99,28 @@ export async function startBackend(options: BackendOptions): Promise<RunningBack
     if (path === "/mcp") {
       // The guards answer 403 themselves when they refuse.
       if (!validateHost(req, res) || !validateOrigin(req, res)) return;
+      if (keys) {
+        const bearer = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(req.headers.authorization ?? "");
+        const asserted = await verifyAssertion(bearer?.[1], keys, name);
+        if (!asserted.ok) {
+          log(`refused ${req.method} /mcp: ${asserted.detail}`);
+          return sendJson(
+            res,
+            401,
+            { error: "invalid_token", message: "A valid MCPCP proxy assertion is required" },
+            {
+              "WWW-Authenticate": `Bearer error="invalid_token", error_description="${asserted.code} proxy assertion"`,
+            },
+          );
+        }
+        // toNodeHandler hands `req.auth` to the server factory as `authInfo`.
+        (req as IncomingMessage & { auth?: AuthInfo }).auth = {
+          token: "",
+          clientId: asserted.agent,
+          scopes: [],
+          extra: { assertionId: asserted.id },
+        };
+      }
       return serveMcp(req, res);
     }
     sendJson(res, 404, { error: "not_found", message: `No route for ${path}; MCP is at /mcp` });

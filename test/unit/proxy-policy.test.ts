@@ -98,3 +98,12 @@ describe("missingScope", () => {
     expect(missingScope(batch, new Set(["list_tools"]))).toEqual({ id: 2, scope: "call_tools" });
   });
 });
+
+describe("missingScope with hostile method names", () => {
+  it.each(["toString", "constructor", "__proto__", "hasOwnProperty"])(
+    "treats %j as a method that needs no scope, not as a property of Object.prototype",
+    (method) => {
+      expect(missingScope({ id: 1, method }, new Set())).toBeUndefined();
+    },
+  );
+});

@@ -1,86 +1,17 @@
 import { exports } from "cloudflare:workers";
-import { importJWK, type JWK, SignJWT } from "jose";
-import { beforeAll, describe, expect, inject, it } from "vitest";
-
-const ORIGIN = "http://proxy.test";
-const LEGACY_VERSION = "2025-11-25";
-let signingKey: CryptoKey;
-let kid: string;
-
-beforeAll(async () => {
-  const jwk = JSON.parse(inject("agentPrivateJwk")) as JWK & { kid: string };
-  kid = jwk.kid;
-  signingKey = (await importJWK(jwk, "RS256")) as CryptoKey;
-});
-
-function token(agent: string, claims: Record<string, unknown> = {}): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  // Claims last: a test overrides any of them (an expired exp, a narrower scope).
-  return new SignJWT({
-    sub: agent,
-    iss: "https://mcpcp",
-    aud: "mcpcp-server",
-    iat: now,
-    exp: now + 300,
-    scope: "list_tools call_tools",
-    ...claims,
-  })
-    .setProtectedHeader({ alg: "RS256", kid })
-    .sign(signingKey);
-}
-
-let nextId = 1;
-function rpc(method: string, params?: object) {
-  return { jsonrpc: "2.0", id: nextId++, method, ...(params ? { params } : {}) };
-}
-
-async function post(body: unknown, bearer?: string, headers: Record<string, string> = {}) {
-  return exports.default.fetch(
-    new Request(`${ORIGIN}/mcp`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        "mcp-protocol-version": LEGACY_VERSION,
-        ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
-        ...headers,
-      },
-      body: typeof body === "string" ? body : JSON.stringify(body),
-    }),
-  );
-}
-
-/** Reads a JSON-RPC response whether the server answered with JSON or one SSE event. */
-/** The parts of JSON-RPC replies these tests read. */
-interface RpcReply {
-  result?: {
-    tools: { name: string }[];
-    content: { type: string; text: string }[];
-    isError?: boolean;
-    structuredContent?: unknown;
-    serverInfo: { name: string };
-  };
-  error?: { code: number; message: string };
-}
-
-async function message(response: Response): Promise<RpcReply> {
-  const text = await response.text();
-  if (!(response.headers.get("content-type") ?? "").includes("text/event-stream"))
-    return JSON.parse(text);
-  const data = text.split("\n").find((line) => line.startsWith("data: "));
-  if (!data) throw new Error(`no SSE data in: ${text}`);
-  return JSON.parse(data.slice(6));
-}
-
-async function toolNames(agent: string): Promise<string[]> {
-  const response = await post(rpc("tools/list"), await token(agent));
-  expect(response.status).toBe(200);
-  return (await message(response)).result?.tools.map((t) => t.name) ?? [];
-}
-
-async function call(agent: string, name: string, args: object) {
-  return message(await post(rpc("tools/call", { name, arguments: args }), await token(agent)));
-}
+import { SignJWT } from "jose";
+import { describe, expect, inject, it } from "vitest";
+import {
+  call,
+  LEGACY_VERSION,
+  message,
+  ORIGIN,
+  post,
+  rpc,
+  testKid,
+  token,
+  toolNames,
+} from "./client.ts";
 
 describe("gateway HTTP surface", () => {
   it("answers /healthz", async () => {
@@ -139,7 +70,7 @@ describe("authentication", () => {
       ["sign", "verify"],
     )) as CryptoKeyPair;
     const forged = await new SignJWT({ scope: "list_tools call_tools" })
-      .setProtectedHeader({ alg: "RS256", kid })
+      .setProtectedHeader({ alg: "RS256", kid: testKid() })
       .setSubject("agent_name1")
       .setIssuer("https://mcpcp")
       .setAudience("mcpcp-server")

@@ -10,21 +10,10 @@ import { ensureProxyKey } from "../../../keys/proxy-key.ts";
 import { startBackend } from "../../../local-backends/common/backend.ts";
 import { mcp3 as mcp3Definition } from "../../../local-backends/mcp3/backend.ts";
 import { TEST_POLICY } from "./fixtures.ts";
+import "./provided.ts";
+import { startSpy } from "./spy.ts";
 
 const BUILD_ROOT = join(process.cwd(), ".wrangler", "test-build");
-
-declare module "vitest" {
-  export interface ProvidedContext {
-    agentJwks: string;
-    agentPrivateJwk: string;
-    proxySigningKey: string;
-    proxyPublicJwks: string;
-    policy: string;
-    deadUrl: string;
-    mcp3Url: string;
-    mcp1Script: string;
-  }
-}
 
 /** A loopback port with nothing listening: the address of a dead backend. */
 async function deadPort(): Promise<number> {
@@ -61,9 +50,13 @@ export default async function setup(project: TestProject) {
   project.provide("mcp1Script", join(outdir, "index.js"));
 
   const mcp3 = await startBackend({ ...mcp3Definition, port: 0 });
-  project.provide("mcp3Url", `http://127.0.0.1:${mcp3.port}/mcp`);
+  // mcp3 is reached through a counting relay: hostile-input tests prove nothing got through.
+  const spy = await startSpy(mcp3.url);
+  project.provide("mcp3Url", `${spy.url}/mcp`);
+  project.provide("mcp3Spy", spy.url);
 
   return async () => {
+    await spy.close();
     await mcp3.close();
     rmSync(outdir, { recursive: true, force: true });
   };

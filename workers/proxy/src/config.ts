@@ -45,6 +45,10 @@ export interface GatewayConfig {
   backends: ReadonlyMap<string, BackendSpec>;
   backendTimeoutMs: number;
   allowedOrigins: readonly string[];
+  /** Prefixed tool names that also get a per agent+tool rate limit. */
+  rateLimitedTools: ReadonlySet<string>;
+  /** tools/call requests one agent may have in flight; 0 means no cap. */
+  maxConcurrentCalls: number;
 }
 
 /** The bindings this module reads (a subset of the generated `Env`, so tests can build one). */
@@ -60,6 +64,8 @@ export interface ConfigEnv {
   MCP3_URL: string;
   BACKEND_TIMEOUT_MS: string;
   ALLOWED_ORIGINS?: string;
+  RATE_LIMITED_TOOLS?: string;
+  MAX_CONCURRENT_CALLS_PER_AGENT?: string;
 }
 
 // Public RSA keys only: a JWKS carrying private members is a leaked key, and refused.
@@ -213,15 +219,24 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
   const policy = parsePolicy(env.POLICY, [...backends.keys()]);
   if (!policy.ok) return policy;
 
-  const allowedOrigins = (env.ALLOWED_ORIGINS ?? "")
-    .split(",")
-    .map((o) => o.trim())
-    .filter(Boolean);
+  const allowedOrigins = csv(env.ALLOWED_ORIGINS);
   for (const origin of allowedOrigins) {
     const url = parseUrl("ALLOWED_ORIGINS", origin);
     if (!url.ok || url.value.origin !== origin) {
       return { ok: false, error: `ALLOWED_ORIGINS entry is not an origin: ${origin}` };
     }
+  }
+
+  const maxConcurrentCalls = Number(env.MAX_CONCURRENT_CALLS_PER_AGENT ?? "0");
+  if (
+    !Number.isInteger(maxConcurrentCalls) ||
+    maxConcurrentCalls < 0 ||
+    maxConcurrentCalls > 10_000
+  ) {
+    return {
+      ok: false,
+      error: `MAX_CONCURRENT_CALLS_PER_AGENT must be 0..10000, got ${env.MAX_CONCURRENT_CALLS_PER_AGENT}`,
+    };
   }
 
   return {
@@ -236,6 +251,15 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
       backends,
       backendTimeoutMs: timeout,
       allowedOrigins,
+      rateLimitedTools: new Set(csv(env.RATE_LIMITED_TOOLS)),
+      maxConcurrentCalls,
     },
   };
+}
+
+function csv(value: string | undefined): string[] {
+  return (value ?? "")
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean);
 }

@@ -14,6 +14,7 @@ import {
   Server,
   type Tool,
 } from "@modelcontextprotocol/server";
+import type { AuditRecord } from "./audit.ts";
 import type { AgentIdentity } from "./auth.ts";
 import { type CallLimits, withBackend } from "./backends.ts";
 import type { GatewayConfig } from "./config.ts";
@@ -22,18 +23,29 @@ import { prefixToolName, splitToolName } from "./tool-names.ts";
 
 const SERVER_INFO = { name: "mcpcp", version: "0.1.0" };
 
+/** The longest a listing waits for any one backend. */
+const LIST_TIMEOUT_MS = 5_000;
+
 // A backend that pages its tool list endlessly is cut off here.
 const MAX_LIST_PAGES = 20;
 
-/** Builds the per-request MCP server for `identity`. */
-export function createGatewayServer(config: GatewayConfig, identity: AgentIdentity): Server {
+/** Builds the per-request MCP server for `identity`; what it decides goes into `record`. */
+export function createGatewayServer(
+  config: GatewayConfig,
+  identity: AgentIdentity,
+  record: AuditRecord,
+): Server {
   const server = new Server(SERVER_INFO, {
     capabilities: { tools: {} },
     instructions:
       "MCPCP gateway. Tools are named <server>_<tool>; you see only the servers and tools your policy allows.",
   });
   server.setRequestHandler("tools/list", async (_request, ctx) => ({
-    tools: await listTools(config, identity.agent, limitsFor(config, ctx.mcpReq.signal)),
+    tools: await listTools(config, identity.agent, {
+      // A listing waits for no straggler: a slow backend drops out, the others answer.
+      timeoutMs: Math.min(config.backendTimeoutMs, LIST_TIMEOUT_MS),
+      signal: ctx.mcpReq.signal,
+    }),
   }));
   server.setRequestHandler("tools/call", async (request, ctx) =>
     callTool(
@@ -42,9 +54,37 @@ export function createGatewayServer(config: GatewayConfig, identity: AgentIdenti
       request.params.name,
       request.params.arguments,
       limitsFor(config, ctx.mcpReq.signal),
+      record,
+      relayTo(ctx.mcpReq.notify, request.params._meta?.progressToken),
     ),
   );
   return server;
+}
+
+/**
+ * What a backend says while a call runs, passed on to the agent as it happens: progress (under
+ * the agent's own progress token, only if it asked for progress) and log messages.
+ */
+export interface Relay {
+  progress?: (progress: { progress: number; total?: number; message?: string }) => void;
+  log: (params: Record<string, unknown>) => void;
+}
+
+function relayTo(
+  notify: (notification: { method: string; params?: Record<string, unknown> }) => Promise<void>,
+  progressToken: string | number | undefined,
+): Relay {
+  const send = (method: string, params: Record<string, unknown>) => {
+    notify({ method, params }).catch(() => {
+      // The agent went away; cancellation reaches the backend through the aborted signal.
+    });
+  };
+  return {
+    ...(progressToken === undefined
+      ? {}
+      : { progress: (p) => send("notifications/progress", { ...p, progressToken }) }),
+    log: (params) => send("notifications/message", params),
+  };
 }
 
 function limitsFor(config: GatewayConfig, signal: AbortSignal): CallLimits {
@@ -101,18 +141,36 @@ export async function callTool(
   name: string,
   args: Record<string, unknown> | undefined,
   limits: CallLimits,
+  record?: AuditRecord,
+  relay?: Relay,
 ): Promise<CallToolResult> {
   const target = splitToolName(name);
   const backend = target && config.backends.get(target.server);
   // Deny by hiding: a tool the agent may not use is answered exactly like one that does not exist.
   if (!target || !backend || !allows(config.policy, agent, target.server, target.tool)) {
+    if (record) Object.assign(record, { decision: "deny_policy", outcome: "rpc_error" });
     throw unknownTool(name);
   }
+  if (record) Object.assign(record, { server: target.server, tool: target.tool });
   try {
-    return (await withBackend(backend, agent, config.signer, limits, (client) =>
-      client.callTool({ name: target.tool, ...(args === undefined ? {} : { arguments: args }) }),
-    )) as CallToolResult;
+    const result = (await withBackend(backend, agent, config.signer, limits, (client) => {
+      if (relay) {
+        client.setNotificationHandler("notifications/message", (n) => relay.log(n.params));
+      }
+      return client.callTool(
+        { name: target.tool, ...(args === undefined ? {} : { arguments: args }) },
+        {
+          timeout: limits.timeoutMs,
+          ...(limits.signal ? { signal: limits.signal } : {}),
+          // A backend that keeps reporting progress is working, not hung.
+          ...(relay?.progress ? { onprogress: relay.progress, resetTimeoutOnProgress: true } : {}),
+        },
+      );
+    })) as CallToolResult;
+    if (record && result.isError) record.outcome = "tool_error";
+    return result;
   } catch (e) {
+    if (record) record.outcome = "rpc_error";
     if (e instanceof ProtocolError) {
       // The backend's own "no such tool" must read like ours, under the name the agent used.
       if (
@@ -124,6 +182,7 @@ export async function callTool(
       throw new ProtocolError(e.code, e.message, e.data);
     }
     if (limits.signal?.aborted) throw e;
+    if (record) record.outcome = "backend_unavailable";
     console.warn(
       JSON.stringify({
         event: "backend_call_failed",

@@ -1,22 +1,39 @@
 /**
  * The MCPCP gateway Worker. A request to `/mcp` goes, top to bottom:
- * Origin check → token (jose) → scope for the method → per-agent MCP server (SDK) → backends.
+ * Origin check → token (jose) → agent rate limit → body shape → scope for the method →
+ * tool rate limit and concurrency slot → per-agent MCP server (SDK) → backends → audit record.
  */
 import { type AuthInfo, createMcpHandler, type McpHttpHandler } from "@modelcontextprotocol/server";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { AuditQuery, type AuditRecord, beginRecord, queryRecords, writeRecord } from "./audit.ts";
 import { type AgentIdentity, extractBearer, SCOPES, verifyAgentToken } from "./auth.ts";
 import { type GatewayConfig, loadConfig } from "./config.ts";
 import { insufficientScope, RESOURCE_METADATA_PATH, rpcFailure, unauthorized } from "./errors.ts";
 import { createGatewayServer } from "./gateway.ts";
+import { acquireSlot, RATE_WINDOW_SECONDS, tooManyRequests, underRateLimit } from "./guards.ts";
+import { shapeViolation } from "./limits.ts";
+import { observeBody } from "./observe.ts";
 import { originAllowed } from "./origin.ts";
 import { missingScope } from "./scopes.ts";
+
+export { AgentGate } from "./agent-gate.ts";
+
+/** The scope that may read the audit log at GET /admin/audit. */
+export const AUDIT_SCOPE = "audit_read";
 
 /** The largest request body the gateway reads (the SDK's own default). */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 type Gateway = { config: GatewayConfig; mcp: McpHttpHandler };
-type Vars = { gateway: Gateway; identity: AgentIdentity };
+type Vars = {
+  gateway: Gateway;
+  identity: AgentIdentity;
+  record: AuditRecord;
+  /** Runs once the answer has been sent in full (or abandoned): releases, audit. */
+  cleanups: (() => Promise<void>)[];
+};
+type Ctx = Context<{ Bindings: Env; Variables: Vars }>;
 
 type GatewayResult = { ok: true; value: Gateway } | { ok: false; error: string };
 
@@ -44,8 +61,9 @@ function gatewayFor(env: Env): Promise<GatewayResult> {
 function serverFor(config: GatewayConfig) {
   return ({ authInfo }: { authInfo?: AuthInfo }) => {
     const identity = authInfo?.extra?.identity as AgentIdentity | undefined;
-    if (!identity) throw new Error("MCP request reached the gateway server without an identity");
-    return createGatewayServer(config, identity);
+    const record = authInfo?.extra?.record as AuditRecord | undefined;
+    if (!identity || !record) throw new Error("MCP request reached the gateway without identity");
+    return createGatewayServer(config, identity, record);
   };
 }
 
@@ -71,17 +89,11 @@ app.get("/.well-known/jwks.json", async (c) => {
   return c.json(gateway.value.config.publicJwks);
 });
 
-app.use("/mcp", async (c, next) => {
-  const gateway = await gatewayFor(c.env);
-  if (!gateway.ok) return configFailure(gateway.error);
-  c.set("gateway", gateway.value);
+/** Verifies the bearer token; answers 401 itself, or returns who is calling. */
+async function authenticate(c: Ctx, config: GatewayConfig): Promise<AgentIdentity | Response> {
   const url = new URL(c.req.url);
-  if (!originAllowed(c.req.header("origin"), url, gateway.value.config.allowedOrigins)) {
-    return rpcFailure(403, -32600, "Origin not allowed");
-  }
   const bearer = extractBearer(c.req.header("authorization"), url);
   if (!bearer.ok) return unauthorized(url.origin, bearer.code);
-  const { config } = gateway.value;
   const verified = await verifyAgentToken(bearer.token, config.keys, {
     issuer: config.issuer,
     audience: config.audience,
@@ -92,8 +104,53 @@ app.use("/mcp", async (c, next) => {
     );
     return unauthorized(url.origin, verified.code);
   }
-  c.set("identity", verified.identity);
-  await next();
+  return verified.identity;
+}
+
+app.use("/mcp", async (c, next) => {
+  const began = performance.now();
+  const gateway = await gatewayFor(c.env);
+  if (!gateway.ok) return configFailure(gateway.error);
+  c.set("gateway", gateway.value);
+  const { config } = gateway.value;
+  if (!originAllowed(c.req.header("origin"), new URL(c.req.url), config.allowedOrigins)) {
+    return rpcFailure(403, -32600, "Origin not allowed");
+  }
+  const identity = await authenticate(c, config);
+  if (identity instanceof Response) return identity;
+  c.set("identity", identity);
+
+  // From here on the request is authenticated, and it leaves exactly one audit record.
+  const record = beginRecord(
+    identity.agent,
+    crypto.randomUUID(),
+    Number(c.req.header("content-length") ?? 0),
+  );
+  const cleanups: (() => Promise<void>)[] = [];
+  c.set("record", record);
+  c.set("cleanups", cleanups);
+
+  if (!(await underRateLimit(c.env.AGENT_RATE_LIMIT, identity.agent))) {
+    record.decision = "deny_rate";
+    c.res = tooManyRequests(
+      null,
+      `Agent ${identity.agent} is over its request rate`,
+      RATE_WINDOW_SECONDS,
+    );
+  } else {
+    await next();
+  }
+
+  const finish = async (bytesOut: number) => {
+    record.status = c.res.status;
+    record.bytes_out = bytesOut;
+    record.duration_ms = Math.round((performance.now() - began) * 1000) / 1000;
+    if (record.outcome === "ok" && c.res.status >= 400) record.outcome = `http_${c.res.status}`;
+    await Promise.allSettled(cleanups.map((cleanup) => cleanup()));
+    await writeRecord(c.env.AUDIT_DB, record);
+  };
+  c.res.headers.set("mcpcp-request-id", record.request_id);
+  c.res = observeBody(c.res, (bytes) => c.executionCtx.waitUntil(finish(bytes)));
 });
 
 app.post(
@@ -104,25 +161,126 @@ app.post(
   }),
   async (c) => {
     const identity = c.get("identity");
-    const { mcp } = c.get("gateway");
+    const record = c.get("record");
+    const { mcp, config } = c.get("gateway");
     const text = await c.req.text();
+    record.bytes_in = text.length;
+    const authInfo = authInfoFor(identity, record);
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {
       // Not JSON: the SDK answers with the JSON-RPC parse error the spec asks for.
-      return mcp.fetch(new Request(c.req.raw, { body: text }), { authInfo: authInfoFor(identity) });
+      record.decision = "deny_input";
+      return mcp.fetch(new Request(c.req.raw, { body: text }), { authInfo });
+    }
+    record.method = methodOf(body);
+
+    const violation = shapeViolation(body);
+    if (violation) {
+      record.decision = "deny_input";
+      return rpcFailure(400, -32600, `Invalid request: ${violation}`, idOf(body));
     }
     const missing = missingScope(body, identity.scopes);
-    if (missing) return insufficientScope(new URL(c.req.url).origin, missing.id, missing.scope);
-    return mcp.fetch(c.req.raw, { authInfo: authInfoFor(identity), parsedBody: body });
+    if (missing) {
+      record.decision = "deny_scope";
+      return insufficientScope(new URL(c.req.url).origin, missing.id, missing.scope);
+    }
+    for (const call of toolCalls(body)) {
+      const refused = await admitCall(c, config, identity.agent, call);
+      if (refused) return refused;
+    }
+    return mcp.fetch(c.req.raw, { authInfo, parsedBody: body });
   },
 );
 
+type ToolCall = { id: string | number | null; name: string };
+
+/** The `tools/call` messages in a body (one, or several in a 2025-03-26 batch). */
+function toolCalls(body: unknown): ToolCall[] {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.flatMap((m) => {
+    const message = m as { method?: unknown; id?: unknown; params?: { name?: unknown } };
+    if (message?.method !== "tools/call" || typeof message.params?.name !== "string") return [];
+    return [{ id: idOf(message), name: message.params.name }];
+  });
+}
+
+/** Applies the per-tool rate limit and takes a concurrency slot; a refusal is the answer. */
+async function admitCall(
+  c: Ctx,
+  config: GatewayConfig,
+  agent: string,
+  call: ToolCall,
+): Promise<Response | undefined> {
+  const record = c.get("record");
+  if (
+    config.rateLimitedTools.has(call.name) &&
+    !(await underRateLimit(c.env.TOOL_RATE_LIMIT, `${agent}:${call.name}`))
+  ) {
+    record.decision = "deny_rate";
+    return tooManyRequests(
+      call.id,
+      `Agent ${agent} is over its rate for ${call.name}`,
+      RATE_WINDOW_SECONDS,
+    );
+  }
+  if (config.maxConcurrentCalls === 0) return undefined;
+  const slot = await acquireSlot(
+    c.env.AGENT_GATE,
+    agent,
+    config.maxConcurrentCalls,
+    config.backendTimeoutMs + 5_000,
+  );
+  if (!slot.ok) {
+    record.decision = "deny_concurrency";
+    return tooManyRequests(
+      call.id,
+      `Agent ${agent} already has ${slot.inFlight} calls in flight (limit ${config.maxConcurrentCalls})`,
+      1,
+    );
+  }
+  c.get("cleanups").push(slot.release);
+  return undefined;
+}
+
+function methodOf(body: unknown): string | null {
+  if (Array.isArray(body)) return "batch";
+  const method = (body as { method?: unknown } | null)?.method;
+  return typeof method === "string" ? method.slice(0, 100) : null;
+}
+
+function idOf(message: unknown): string | number | null {
+  const id = (message as { id?: unknown } | null)?.id;
+  return typeof id === "string" || typeof id === "number" ? id : null;
+}
+
 // GET (server stream) and DELETE (session end) belong to sessions; the SDK answers them per spec.
 app.on(["GET", "DELETE"], "/mcp", (c) =>
-  c.get("gateway").mcp.fetch(c.req.raw, { authInfo: authInfoFor(c.get("identity")) }),
+  c.get("gateway").mcp.fetch(c.req.raw, {
+    authInfo: authInfoFor(c.get("identity"), c.get("record")),
+  }),
 );
+
+/** The audit log, newest first, filtered by agent, tool, server and time. Needs `audit_read`. */
+app.get("/admin/audit", async (c) => {
+  const gateway = await gatewayFor(c.env);
+  if (!gateway.ok) return configFailure(gateway.error);
+  const identity = await authenticate(c, gateway.value.config);
+  if (identity instanceof Response) return identity;
+  if (!identity.scopes.has(AUDIT_SCOPE)) {
+    return insufficientScope(new URL(c.req.url).origin, null, AUDIT_SCOPE);
+  }
+  const query = AuditQuery.safeParse(c.req.query());
+  if (!query.success) {
+    const issue = query.error.issues[0];
+    return c.json(
+      { error: "invalid_query", message: `${issue?.path.join(".")}: ${issue?.message}` },
+      400,
+    );
+  }
+  return c.json({ records: await queryRecords(c.env.AUDIT_DB, query.data) });
+});
 
 app.notFound((c) =>
   c.json({ error: "not_found", message: `No route for ${c.req.method} ${c.req.path}` }, 404),
@@ -138,14 +296,14 @@ function configFailure(error: string): Response {
   return rpcFailure(500, -32603, "Gateway configuration error; see the gateway's log");
 }
 
-function authInfoFor(identity: AgentIdentity): AuthInfo {
+function authInfoFor(identity: AgentIdentity, record: AuditRecord): AuthInfo {
   return {
     // The agent's token never travels further than this Worker, not even into the MCP layer.
     token: "",
     clientId: identity.agent,
     scopes: [...identity.scopes],
     expiresAt: identity.expiresAt,
-    extra: { identity },
+    extra: { identity, record },
   };
 }
 

@@ -4,10 +4,11 @@
  */
 import { SCOPES } from "./auth.ts";
 
-const REQUIRED: Record<string, string> = {
-  "tools/list": SCOPES.list,
-  "tools/call": SCOPES.call,
-};
+// A Map, not an object literal: a method named "toString" must not find Object.prototype's.
+const REQUIRED = new Map<string, string>([
+  ["tools/list", SCOPES.list],
+  ["tools/call", SCOPES.call],
+]);
 
 /** The first message in `body` whose method needs a scope `granted` lacks, if any. */
 export function missingScope(
@@ -19,7 +20,7 @@ export function missingScope(
     if (typeof message !== "object" || message === null) continue;
     const { method, id } = message as { method?: unknown; id?: unknown };
     if (typeof method !== "string") continue;
-    const scope = REQUIRED[method];
+    const scope = REQUIRED.get(method);
     if (scope && !granted.has(scope)) {
       return { id: typeof id === "string" || typeof id === "number" ? id : null, scope };
     }

@@ -1,0 +1,16 @@
+/** What global-setup.ts hands the workerd tests through vitest's provide/inject. */
+import "vitest";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    agentJwks: string;
+    agentPrivateJwk: string;
+    proxySigningKey: string;
+    proxyPublicJwks: string;
+    policy: string;
+    deadUrl: string;
+    mcp3Url: string;
+    mcp3Spy: string;
+    mcp1Script: string;
+  }
+}

@@ -1,0 +1,429 @@
+/**
+ * Issue 7's hostile-input suites against the proxy inside workerd: forged and malformed tokens,
+ * hostile tool names, oversized and deep bodies, rate and concurrency limits, the audit trail, and
+ * ten thousand generated bodies. mcp3 sits behind a counting relay, so "nothing reached a backend"
+ * is a measured fact, not an assumption.
+ */
+import { env, exports } from "cloudflare:workers";
+import fc from "fast-check";
+import { base64url, SignJWT } from "jose";
+import { describe, expect, inject, it } from "vitest";
+import { call, message, ORIGIN, post, rpc, testKid, token } from "./client.ts";
+
+async function backendHits(): Promise<number> {
+  const response = await fetch(`${inject("mcp3Spy")}/__count`);
+  return ((await response.json()) as { count: number }).count;
+}
+
+const echo = (message: string) => rpc("tools/call", { name: "mcp3_echo", arguments: { message } });
+
+/** Base64url JSON of a JWT part. */
+const part = (value: object) => base64url.encode(JSON.stringify(value));
+const now = () => Math.floor(Date.now() / 1000);
+const claims = (extra: Record<string, unknown> = {}) => ({
+  sub: "agent_name1",
+  iss: "https://mcpcp",
+  aud: "mcpcp-server",
+  exp: now() + 300,
+  scope: "list_tools call_tools",
+  ...extra,
+});
+
+async function rsaKey(): Promise<CryptoKey> {
+  const pair = (await crypto.subtle.generateKey(
+    {
+      name: "RSASSA-PKCS1-v1_5",
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: "SHA-256",
+    },
+    true,
+    ["sign", "verify"],
+  )) as CryptoKeyPair;
+  return pair.privateKey;
+}
+
+describe("hostile tokens: each refused, nothing reaches a backend", () => {
+  type Case = [string, () => Promise<{ headers: Record<string, string>; url?: string }>, number];
+  const bearer = (t: string) => ({ headers: { authorization: `Bearer ${t}` } });
+  const cases: Case[] = [
+    [
+      "alg none",
+      async () => bearer(`${part({ alg: "none", kid: testKid() })}.${part(claims())}.`),
+      401,
+    ],
+    [
+      "HS256 keyed with the public JWKS",
+      async () => {
+        const secret = new TextEncoder().encode(inject("agentJwks"));
+        return bearer(
+          await new SignJWT(claims())
+            .setProtectedHeader({ alg: "HS256", kid: testKid() })
+            .sign(secret),
+        );
+      },
+      401,
+    ],
+    [
+      "RS256 by an unknown key under the trusted kid",
+      async () =>
+        bearer(
+          await new SignJWT(claims())
+            .setProtectedHeader({ alg: "RS256", kid: testKid() })
+            .sign(await rsaKey()),
+        ),
+      401,
+    ],
+    [
+      "kid pointing at a key the proxy does not hold",
+      async () =>
+        bearer(
+          await new SignJWT(claims())
+            .setProtectedHeader({ alg: "RS256", kid: "elsewhere" })
+            .sign(await rsaKey()),
+        ),
+      401,
+    ],
+    [
+      "kid carrying an injection",
+      async () =>
+        bearer(
+          await new SignJWT(claims())
+            .setProtectedHeader({ alg: "RS256", kid: "../../keys/private.pem' OR '1'='1" })
+            .sign(await rsaKey()),
+        ),
+      401,
+    ],
+    [
+      "an embedded jwk header naming its own key",
+      async () => {
+        const tokenText = await token("agent_name1");
+        const [, payload, signature] = tokenText.split(".");
+        const header = part({
+          alg: "RS256",
+          kid: testKid(),
+          jwk: { kty: "RSA", n: "AQAB", e: "AQAB" },
+        });
+        return bearer(`${header}.${payload}.${signature}`);
+      },
+      401,
+    ],
+    ["expired", async () => bearer(await token("agent_name1", { exp: now() - 120 })), 401],
+    [
+      "nbf in the future",
+      async () => bearer(await token("agent_name1", { nbf: now() + 600 })),
+      401,
+    ],
+    ["wrong iss", async () => bearer(await token("agent_name1", { iss: "https://evil" })), 401],
+    ["wrong aud", async () => bearer(await token("agent_name1", { aud: "someone-else" })), 401],
+    ["no exp", async () => bearer(await token("agent_name1", { exp: undefined })), 401],
+    ["no sub", async () => bearer(await token("agent_name1", { sub: undefined })), 401],
+    [
+      "call_tools scope missing",
+      async () => bearer(await token("agent_name1", { scope: "list_tools" })),
+      403,
+    ],
+    [
+      "token in the query string",
+      async () => ({
+        headers: {},
+        url: `${ORIGIN}/mcp?access_token=${await token("agent_name1")}`,
+      }),
+      401,
+    ],
+    [
+      "two Authorization headers",
+      async () => {
+        const t = await token("agent_name1");
+        return { headers: { authorization: `Bearer ${t}, Bearer ${t}` } };
+      },
+      401,
+    ],
+    ["truncated signature", async () => bearer((await token("agent_name1")).slice(0, -10)), 401],
+    ["padded signature", async () => bearer(`${await token("agent_name1")}AAAA`), 401],
+    [
+      "Basic instead of Bearer",
+      async () => ({ headers: { authorization: "Basic YWdlbnQ6cGFzcw==" } }),
+      401,
+    ],
+  ];
+
+  it.each(cases)("%s → %i", async (_name, make, status) => {
+    const before = await backendHits();
+    const { headers, url } = await make();
+    const response = await exports.default.fetch(
+      new Request(url ?? `${ORIGIN}/mcp`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          ...headers,
+        },
+        body: JSON.stringify(echo("should never arrive")),
+      }),
+    );
+    expect(response.status).toBe(status);
+    expect(response.headers.get("www-authenticate")).toMatch(/^Bearer error="/);
+    expect(await backendHits()).toBe(before);
+  });
+
+  it("a valid token for an agent outside the policy reaches nothing either", async () => {
+    const before = await backendHits();
+    const reply = await call("stranger", "mcp3_echo", { message: "x" });
+    expect(reply.error).toEqual({ code: -32602, message: "Tool mcp3_echo not found" });
+    expect(await backendHits()).toBe(before);
+  });
+
+  it("(control) a valid call does reach the backend, so the counter can tell", async () => {
+    const before = await backendHits();
+    expect(
+      (await call("agent_name1", "mcp3_echo", { message: "hello" })).result?.content[0]?.text,
+    ).toBe("Echo: hello");
+    expect(await backendHits()).toBeGreaterThan(before);
+  });
+});
+
+describe("hostile tool names: each answered exactly like an unknown tool", () => {
+  const names = [
+    "MCP1_echo",
+    "mcp1__echo",
+    "mcp1_",
+    "_echo",
+    "mcp9_echo",
+    "m\u0441p1_echo", // Cyrillic es
+    "mcp1_\uff45cho", // fullwidth e
+    "mcp1_echo\u200b", // zero-width space
+    "mcp1_../echo",
+    "mcp1_echo/../../etc",
+    "mcp1_a/b",
+    "mcp1_echo\u0000",
+    "",
+  ];
+  it.each(names)("%j", async (name) => {
+    const reply = await call("agent_name1", name, { message: "x" });
+    expect(reply.error).toEqual({ code: -32602, message: `Tool ${name} not found` });
+  });
+});
+
+describe("body limits", () => {
+  it("refuses JSON nested deeper than 64 levels with 400 invalid request", async () => {
+    let deep: unknown = "x";
+    for (let i = 0; i < 100; i++) deep = [deep];
+    const response = await post(
+      rpc("tools/call", { name: "mcp3_echo", arguments: { message: "x", deep } }),
+      await token("agent_name1"),
+    );
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({
+      error: { code: -32600, message: expect.stringContaining("deeper") },
+    });
+  });
+
+  it("refuses a single string over 1 MiB with 400", async () => {
+    const response = await post(echo("x".repeat(1_048_577)), await token("agent_name1"));
+    expect(response.status).toBe(400);
+  });
+
+  it("refuses a batch of more than 32 messages", async () => {
+    const batch = Array.from({ length: 33 }, () => rpc("ping"));
+    expect((await post(batch, await token("agent_name1"))).status).toBe(400);
+  });
+});
+
+describe("rate limits", () => {
+  it("limits a rate-limited tool per agent with 429, Retry-After and a JSON-RPC error", async () => {
+    const agentToken = await token("agent_name2");
+    let refused: Response | undefined;
+    for (let i = 0; i < 70 && !refused; i++) {
+      const response = await post(echo(`n${i}`), agentToken);
+      if (response.status === 429) refused = response;
+      else await response.body?.cancel();
+    }
+    expect(refused?.status).toBe(429);
+    expect(refused?.headers.get("retry-after")).toBe("60");
+    expect(await refused?.json()).toMatchObject({
+      jsonrpc: "2.0",
+      error: {
+        code: -32029,
+        message: expect.stringMatching(/over its rate for mcp3_echo; retry after 60 s/),
+      },
+    });
+    // Other tools of the same agent are not held back by that tool's limit.
+    expect((await post(rpc("tools/list"), agentToken)).status).toBe(200);
+  });
+
+  it("limits every request of an agent past 600 a minute", async () => {
+    const flooder = await token("flooder", { scope: "list_tools" });
+    let status = 0;
+    for (let i = 0; i < 650 && status !== 429; i++) {
+      const response = await post(rpc("ping"), flooder);
+      status = response.status;
+      await response.body?.cancel();
+    }
+    expect(status).toBe(429);
+  });
+});
+
+describe("concurrent calls per agent", () => {
+  it("refuses a call while the agent holds all its slots, and admits it once one frees", async () => {
+    const gate = env.AGENT_GATE.get(env.AGENT_GATE.idFromName("agent_name1"));
+    const leases: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const acquired = await gate.acquire(8, 60_000);
+      if (acquired.ok) leases.push(acquired.lease);
+    }
+    expect(leases).toHaveLength(8);
+    const refused = await post(echo("busy"), await token("agent_name1"));
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toMatchObject({
+      error: { message: expect.stringContaining("8 calls in flight") },
+    });
+
+    await gate.release(leases.pop() as string);
+    const admitted = await post(echo("free"), await token("agent_name1"));
+    expect(admitted.status).toBe(200);
+    await admitted.body?.cancel();
+    for (const lease of leases) await gate.release(lease);
+  });
+});
+
+describe("audit", () => {
+  async function audit(query: string, scope = "audit_read") {
+    return exports.default.fetch(
+      new Request(`${ORIGIN}/admin/audit?${query}`, {
+        headers: { authorization: `Bearer ${await token("operator", { scope })}` },
+      }),
+    );
+  }
+
+  it("records each authenticated request, findable by agent and tool, without arguments or tokens", async () => {
+    const secret = `s3cret-${crypto.randomUUID()}`;
+    const agentToken = await token("auditee");
+    await (await post(echo(secret), agentToken)).text(); // outside auditee's policy: denied
+    const agent1 = await token("agent_name1");
+    const response = await post(
+      rpc("tools/call", { name: "mcp1_echo", arguments: { message: secret } }),
+      agent1,
+    );
+    const requestId = response.headers.get("mcpcp-request-id");
+    await response.text();
+
+    await expect
+      .poll(
+        async () =>
+          (
+            (await (await audit(`agent=agent_name1&tool=echo&limit=50`)).json()) as {
+              records: { request_id: string }[];
+            }
+          ).records.map((r) => r.request_id),
+        { timeout: 5000 },
+      )
+      .toContain(requestId);
+    const body = (await (await audit("agent=agent_name1&limit=200")).json()) as {
+      records: Record<string, unknown>[];
+    };
+    const mine = body.records.find((r) => r.request_id === requestId);
+    expect(mine).toMatchObject({
+      agent: "agent_name1",
+      method: "tools/call",
+      server: "mcp1",
+      tool: "echo",
+      decision: "allow",
+      outcome: "ok",
+      status: 200,
+      bytes_in: expect.any(Number),
+      bytes_out: expect.any(Number),
+      duration_ms: expect.any(Number),
+    });
+    const denied = (
+      (await (await audit("agent=auditee")).json()) as { records: Record<string, unknown>[] }
+    ).records;
+    expect(denied[0]).toMatchObject({ decision: "deny_policy", outcome: "rpc_error" });
+    const everything = JSON.stringify(body) + JSON.stringify(denied);
+    expect(everything).not.toContain(secret);
+    expect(everything).not.toContain(agent1);
+  });
+
+  it("needs the audit_read scope", async () => {
+    expect((await audit("agent=agent_name1", "list_tools call_tools")).status).toBe(403);
+    const anonymous = await exports.default.fetch(`${ORIGIN}/admin/audit`);
+    expect(anonymous.status).toBe(401);
+  });
+
+  it("refuses a malformed query with 400", async () => {
+    expect((await audit("since=yesterday")).status).toBe(400);
+    expect((await audit("limit=100000")).status).toBe(400);
+  });
+});
+
+describe("fuzz: generated bodies never get a 500", () => {
+  // Fixed seed, so a failure names the body that caused it and reproduces.
+  const SEED = 20261125;
+  const RUNS = 10_000;
+
+  const bodies = fc.oneof(
+    fc.string({ maxLength: 200 }),
+    fc.json({ maxDepth: 6 }),
+    fc
+      .record(
+        {
+          jsonrpc: fc.oneof(fc.constant("2.0"), fc.string({ maxLength: 5 })),
+          id: fc.oneof(fc.integer(), fc.string({ maxLength: 20 }), fc.constant(null), fc.object()),
+          method: fc.oneof(
+            fc.constantFrom(
+              "tools/list",
+              "tools/call",
+              "initialize",
+              "ping",
+              "notifications/initialized",
+              "resources/list",
+              "server/discover",
+            ),
+            fc.string({ maxLength: 30 }),
+          ),
+          params: fc.oneof(
+            fc.object({ maxDepth: 3 }),
+            fc.array(fc.anything(), { maxLength: 3 }),
+            fc.string(),
+            fc.constant(null),
+          ),
+        },
+        { requiredKeys: [] },
+      )
+      .map((value) => JSON.stringify(value)),
+  );
+
+  it(`${RUNS} bodies from seed ${SEED}: well-formed answers, then a valid call still works`, async () => {
+    // A fresh agent every 400 bodies keeps the fuzzer under the per-agent rate limit.
+    let current = "";
+    let runs = 0;
+    await fc.assert(
+      fc.asyncProperty(bodies, async (text) => {
+        if (runs++ % 400 === 0) current = await token(`fuzzer-${runs}`);
+        const response = await post(text, current);
+        const answer = await response.text();
+        expect(response.status).not.toBe(500);
+        expect([200, 202, 400, 403, 404, 405, 406, 413, 415]).toContain(response.status);
+        if (answer !== "") {
+          const parsed = response.headers.get("content-type")?.includes("text/event-stream")
+            ? JSON.parse(
+                answer
+                  .split("\n")
+                  .find((l) => l.startsWith("data: "))
+                  ?.slice(6) ?? "null",
+              )
+            : JSON.parse(answer);
+          const replies = Array.isArray(parsed) ? parsed : [parsed];
+          for (const reply of replies) {
+            expect(reply.jsonrpc).toBe("2.0");
+            expect("result" in reply || typeof reply.error?.code === "number").toBe(true);
+          }
+        }
+      }),
+      { seed: SEED, numRuns: RUNS },
+    );
+    expect(
+      (await call("agent_name1", "mcp1_echo", { message: "still here" })).result?.content[0]?.text,
+    ).toBe("Echo: still here");
+  }, 300_000);
+});
