@@ -1,0 +1,284 @@
+/**
+ * argv (from `splitCommandLine`) → a plan: the exact argv the docker CLI will get, or a refusal.
+ *
+ * The argv that runs is rebuilt from what was validated, never passed through: one flag per
+ * token as `--long=value`, operands after the flags, mcp2's enforced flags and labels added. So no
+ * difference between this parser and the CLI's (short-flag groups, `--flag value` versus a value
+ * that looks like a flag, a later duplicate) can smuggle anything past the checks. Pure: the
+ * caller supplies the agent, the run id and the clock.
+ */
+import { type Mcp2Config, splitImage } from "./config.ts";
+import {
+  describeFlags,
+  type FlagSpec,
+  SUBCOMMAND_NAMES,
+  SUBCOMMANDS,
+  type SubcommandSpec,
+  stopGraceCap,
+} from "./flags.ts";
+import { LABELS } from "./labels.ts";
+
+/** How long after a foreground run's time limit the reaper may take its container. */
+export const FOREGROUND_REAPER_GRACE_SECONDS = 30;
+
+export type Plan =
+  /** Runs as it is: version, info, images, ps (already narrowed to the caller's containers). */
+  | { kind: "direct"; argv: string[] }
+  /** Starts a container; `runId` is its `mcpcp.run` label, to find and remove it after a timeout. */
+  | { kind: "run"; argv: string[]; detached: boolean; runId: string }
+  /**
+   * Acts on the caller's containers: each of `refs` (name, ID or ID prefix) must resolve to a
+   * container the caller owns; the argv is `[...head, ...fullIds, ...tail]`.
+   */
+  | { kind: "owned"; head: string[]; refs: string[]; tail: string[] };
+
+export type PlanResult = { ok: true; plan: Plan } | { ok: false; reason: string };
+
+export interface PlanContext {
+  config: Mcp2Config;
+  /** The calling agent from the proxy, undefined when the request named none. */
+  agent: string | undefined;
+  /** A fresh unique id for a `run`'s `mcpcp.run` label. */
+  runId: string;
+  /** Now, in Unix seconds, for the `mcpcp.deadline` label. */
+  nowSeconds: number;
+}
+
+// Agent ids become label values and filter arguments: keep them to a plain alphabet.
+const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$/;
+const CONTAINER_REF = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+const ALLOWED_SUBCOMMANDS = `Allowed subcommands: ${SUBCOMMAND_NAMES.join(", ")}.`;
+
+/** Validates `argv` (with or without a leading `docker`) and builds the argv to run. */
+export function planCommand(argv: string[], context: PlanContext): PlanResult {
+  const words = argv[0] === "docker" ? argv.slice(1) : argv;
+  const [subcommand, ...rest] = words;
+  if (subcommand === undefined) {
+    return refuse(`a subcommand is missing. ${ALLOWED_SUBCOMMANDS}`);
+  }
+  if (subcommand.startsWith("-")) {
+    return refuse(
+      `global docker options such as ${subcommand} are not allowed (mcp2 chooses the engine ` +
+        `and the CLI configuration). ${ALLOWED_SUBCOMMANDS}`,
+    );
+  }
+  const spec = Object.hasOwn(SUBCOMMANDS, subcommand) ? SUBCOMMANDS[subcommand] : undefined;
+  if (spec === undefined) {
+    return refuse(`"docker ${subcommand}" is not allowed. ${ALLOWED_SUBCOMMANDS}`);
+  }
+  const { agent, config } = context;
+  if (spec.needsAgent && (agent === undefined || !AGENT_ID.test(agent))) {
+    return refuse(
+      `docker ${subcommand} acts on the calling agent's own containers, and this request does ` +
+        "not say which agent is calling (call through the MCPCP proxy)",
+    );
+  }
+
+  const parsed = parseFlags(subcommand, spec, rest, config);
+  if (!parsed.ok) return parsed;
+  const { flags, operands } = parsed;
+  if (flags.some((f) => f.spec.long === "help")) {
+    return { ok: true, plan: { kind: "direct", argv: [subcommand, "--help"] } };
+  }
+  const has = (long: string) => flags.some((f) => f.spec.long === long);
+  const emitted = (skip: string[] = []) =>
+    flags.filter((f) => !skip.includes(f.spec.long)).map((f) => emit(f.spec, f.value));
+  const usage = (shape: string) => `usage: docker ${subcommand} [OPTIONS] ${shape}`;
+
+  switch (spec.operands) {
+    case "none": {
+      if (operands.length > 0) {
+        return refuse(`docker ${subcommand} takes no arguments here, got "${operands[0]}"`);
+      }
+      const argv = [subcommand, ...emitted()];
+      if (subcommand === "ps") {
+        argv.push(
+          `--filter=label=${LABELS.managed}=true`,
+          `--filter=label=${LABELS.agent}=${agent}`,
+        );
+      }
+      if (subcommand === "images") {
+        // Several reference filters match any of them: the list shows the runnable images only.
+        argv.push(...config.allowedImages.map((image) => `--filter=reference=${image}`));
+      }
+      return { ok: true, plan: { kind: "direct", argv } };
+    }
+    case "image-command": {
+      const [image, ...command] = operands;
+      if (image === undefined)
+        return refuse(`${usage("IMAGE [COMMAND] [ARG...]")}: the image is missing`);
+      if (!imageAllowed(image, config.allowedImages)) {
+        return refuse(
+          `the image "${image}" is not allowed. Allowed images: ${config.allowedImages.join(", ")}`,
+        );
+      }
+      const detached = has("detach");
+      // A foreground run is killed by mcp2's own timer at its time limit; the reaper is only the
+      // backstop for an mcp2 that died meanwhile, so it waits longer and never races the timer.
+      const lifetime = detached
+        ? config.detachedTimeoutSeconds
+        : config.timeoutSeconds + FOREGROUND_REAPER_GRACE_SECONDS;
+      const enforced = [
+        // A foreground container goes when it ends; a detached one stays for `logs` until its
+        // time limit, unless the agent asked for --rm.
+        ...(detached && !has("rm") ? [] : ["--rm"]),
+        `--network=${config.network}`,
+        `--memory=${config.memory}`,
+        `--memory-swap=${config.memory}`,
+        `--cpus=${config.cpus}`,
+        `--pids-limit=${config.pidsLimit}`,
+        "--security-opt=no-new-privileges",
+        ...(config.logMaxSize ? [`--log-opt=max-size=${config.logMaxSize}`] : []),
+        `--label=${LABELS.managed}=true`,
+        `--label=${LABELS.agent}=${agent}`,
+        `--label=${LABELS.run}=${context.runId}`,
+        `--label=${LABELS.deadline}=${context.nowSeconds + lifetime}`,
+      ];
+      const argv = ["run", ...emitted(["rm", "network"]), ...enforced, image, ...command];
+      return { ok: true, plan: { kind: "run", argv, detached, runId: context.runId } };
+    }
+    case "container-command":
+    case "one-container":
+    case "containers": {
+      const wantsCommand = spec.operands === "container-command";
+      const refs =
+        wantsCommand || spec.operands === "one-container" ? operands.slice(0, 1) : operands;
+      const tail = wantsCommand ? operands.slice(1) : [];
+      const shape = wantsCommand
+        ? "CONTAINER COMMAND [ARG...]"
+        : spec.operands === "one-container"
+          ? "CONTAINER"
+          : "CONTAINER [CONTAINER...]";
+      if (refs.length === 0) return refuse(`${usage(shape)}: the container is missing`);
+      if (wantsCommand && tail.length === 0)
+        return refuse(`${usage(shape)}: the command is missing`);
+      if (spec.operands === "one-container" && operands.length > 1) {
+        return refuse(`${usage(shape)}: one container at a time`);
+      }
+      const badRef = refs.find((ref) => !CONTAINER_REF.test(ref));
+      if (badRef !== undefined) return refuse(`"${badRef}" is not a container name or ID`);
+      const head = [subcommand, ...emitted()];
+      if (subcommand === "inspect" && !has("type")) head.push("--type=container");
+      if (subcommand === "stop" && !has("time")) head.push(`-t=${stopGraceCap(config)}`);
+      return { ok: true, plan: { kind: "owned", head, refs, tail } };
+    }
+  }
+}
+
+interface ParsedFlag {
+  spec: FlagSpec;
+  value?: string;
+}
+
+type FlagsResult =
+  | { ok: true; flags: ParsedFlag[]; operands: string[] }
+  | { ok: false; reason: string };
+
+/**
+ * Reads flags the way the docker CLI's flag library (spf13/pflag) does: `--long`, `--long=value`,
+ * `--long value`, short groups `-di`, a short value attached (`-eK=V`, `-e=K=V`) or next, `--`
+ * ending the flags, and, unless `interspersed`, the first operand ending them too.
+ */
+function parseFlags(
+  subcommand: string,
+  spec: SubcommandSpec,
+  words: string[],
+  config: Mcp2Config,
+): FlagsResult {
+  const flags: ParsedFlag[] = [];
+  const operands: string[] = [];
+  const allowed = () => `Allowed flags for docker ${subcommand}: ${describeFlags(spec)}.`;
+  const unknown = (name: string): FlagsResult => {
+    const spelled = name.length === 1 ? `-${name}` : `--${name}`;
+    const reason = Object.hasOwn(spec.refused, name) ? spec.refused[name] : undefined;
+    return reason
+      ? refuse(`${spelled} is not allowed: ${reason}.`)
+      : refuse(`${spelled} is not an allowed flag for docker ${subcommand}. ${allowed()}`);
+  };
+  const accept = (
+    flag: FlagSpec,
+    spelled: string,
+    value: string | undefined,
+  ): FlagsResult | null => {
+    if (flag.value === undefined) {
+      if (value !== undefined) return refuse(`${spelled} takes no value, got "${value}"`);
+      flags.push({ spec: flag });
+      return null;
+    }
+    if (value === undefined) return refuse(`${spelled} needs a value (${flag.value.placeholder})`);
+    const problem = flag.value.check(value, config);
+    if (problem) return refuse(`${spelled} ${problem}; got "${value}"`);
+    flags.push({ spec: flag, value });
+    return null;
+  };
+
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i] as string;
+    if (word === "--") {
+      operands.push(...words.slice(i + 1));
+      break;
+    }
+    if (!word.startsWith("-") || word === "-") {
+      if (!spec.interspersed) {
+        operands.push(...words.slice(i));
+        break;
+      }
+      operands.push(word);
+      continue;
+    }
+    if (word.startsWith("--")) {
+      const eq = word.indexOf("=");
+      const name = eq === -1 ? word.slice(2) : word.slice(2, eq);
+      const flag = spec.flags.find((f) => f.long === name || f.aliases?.includes(name));
+      if (flag === undefined) return unknown(name);
+      let value = eq === -1 ? undefined : word.slice(eq + 1);
+      if (value === undefined && flag.value !== undefined) value = words[++i];
+      const failed = accept(flag, `--${name}`, value);
+      if (failed) return failed;
+      continue;
+    }
+    // A short group: switches, and at most one value flag, last, taking the rest or the next word.
+    for (let j = 1; j < word.length; j++) {
+      const name = word[j] as string;
+      const flag = spec.flags.find((f) => f.short === name);
+      if (flag === undefined) return unknown(name);
+      let value: string | undefined;
+      if (flag.value !== undefined) {
+        const attached = word.slice(j + 1).replace(/^=/, "");
+        value = attached !== "" ? attached : words[++i];
+        j = word.length;
+      } else if (word[j + 1] === "=") {
+        return refuse(`-${name} takes no value, got "${word.slice(j + 2)}"`);
+      }
+      const failed = accept(flag, `-${name}`, value);
+      if (failed) return failed;
+    }
+  }
+  return { ok: true, flags, operands };
+}
+
+/** One validated flag as the CLI gets it: `--long` or `--long=value` (or its `emit` spelling). */
+function emit(flag: FlagSpec, value: string | undefined): string {
+  const name = flag.emit ?? `--${flag.long}`;
+  return value === undefined ? name : `${name}=${value}`;
+}
+
+/**
+ * Whether `image` is on the allow-list: an entry `repo` admits the repo at any tag or digest, an
+ * entry `repo:tag` that tag only. A bare `repo` means `repo:latest`, as Docker reads it.
+ */
+export function imageAllowed(image: string, allowed: string[]): boolean {
+  if (image.startsWith("-")) return false;
+  const wanted = splitImage(image);
+  return allowed.some((entry) => {
+    const rule = splitImage(entry);
+    if (rule.repo !== wanted.repo) return false;
+    if (rule.tag === undefined) return true;
+    return wanted.digest === undefined && (wanted.tag ?? "latest") === rule.tag;
+  });
+}
+
+function refuse(reason: string): { ok: false; reason: string } {
+  return { ok: false, reason };
+}

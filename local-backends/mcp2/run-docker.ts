@@ -1,0 +1,150 @@
+/**
+ * The `run_docker` tool: command line → argv → plan → (ownership, capacity) → the CLI → result.
+ * The checks are the pure modules beside this one; this file only puts them in order and does
+ * the I/O between them.
+ */
+import { randomUUID } from "node:crypto";
+import type { CallToolResult, McpServer } from "@modelcontextprotocol/server";
+import { z } from "zod";
+import type { BackendContext } from "../common/backend.ts";
+import { MAX_COMMAND_LENGTH, splitCommandLine } from "./command-line.ts";
+import type { Mcp2Config } from "./config.ts";
+import type { Execution } from "./docker-cli.ts";
+import type { DockerEngine } from "./engine.ts";
+import { SUBCOMMAND_NAMES } from "./flags.ts";
+import { resolveOwned } from "./ownership.ts";
+import { planCommand } from "./plan.ts";
+import { EXECUTION_SCHEMA, executionResult, failed, refused } from "./results.ts";
+
+export interface RunDockerDeps {
+  config: Mcp2Config;
+  engine: DockerEngine;
+  /** `run`s in flight per agent, shared by every request this process serves. */
+  starting: Map<string, number>;
+}
+
+/** Registers `run_docker(command)` on a per-request server. */
+export function registerRunDocker(server: McpServer, ctx: BackendContext, deps: RunDockerDeps) {
+  server.registerTool(
+    "run_docker",
+    {
+      title: "Run a docker command",
+      description: describeTool(deps.config),
+      inputSchema: z.object({
+        command: z
+          .string()
+          .min(1)
+          .max(MAX_COMMAND_LENGTH)
+          .describe(
+            'One docker command line, e.g. "run --rm mcpcp/busybox echo hi" or "docker ps"',
+          ),
+      }),
+      outputSchema: EXECUTION_SCHEMA,
+      annotations: { destructiveHint: true, idempotentHint: false, openWorldHint: false },
+    },
+    async ({ command }, extra) => runDocker(command, ctx.agent, deps, extra.mcpReq.signal),
+  );
+}
+
+/** Runs one command line for `agent`; every outcome is a tool result. */
+export async function runDocker(
+  command: string,
+  agent: string | undefined,
+  deps: RunDockerDeps,
+  signal?: AbortSignal,
+): Promise<CallToolResult> {
+  const { config, engine } = deps;
+  const split = splitCommandLine(command);
+  if (!split.ok) return refused(split.reason);
+  const planned = planCommand(split.argv, {
+    config,
+    agent,
+    runId: randomUUID(),
+    nowSeconds: Math.floor(Date.now() / 1000),
+  });
+  if (!planned.ok) return refused(planned.reason);
+  const plan = planned.plan;
+
+  const reachable = await engine.reachable();
+  if (!reachable.ok) return failed(reachable.reason);
+
+  if (plan.kind === "direct") return finish(await engine.exec(plan.argv, { signal }), deps);
+
+  // planCommand has refused every command of these kinds without a valid agent.
+  const owner = agent as string;
+  const listed = await engine.listOwned(owner);
+  if (!listed.ok) {
+    // A listing that ran but was cut short cannot be trusted to resolve anything: fail closed.
+    return listed.execution.exitCode === 0
+      ? failed("mcp2 could not list your containers completely; remove some and try again")
+      : finish(listed.execution, deps);
+  }
+
+  if (plan.kind === "owned") {
+    const resolved = resolveOwned(plan.refs, listed.owned);
+    if (!resolved.ok) return failed(`Error: ${resolved.reason}`);
+    return finish(
+      await engine.exec([...plan.head, ...resolved.ids, ...plan.tail], { signal }),
+      deps,
+    );
+  }
+
+  // A hostile agent could start containers faster than they end: count what it has, plus the runs
+  // it has in flight (not listed yet), against the limit.
+  const starting = deps.starting.get(owner) ?? 0;
+  if (listed.owned.length + starting >= config.maxContainersPerAgent) {
+    return refused(
+      `you have ${listed.owned.length + starting} containers and the limit is ` +
+        `${config.maxContainersPerAgent}; remove some with "docker rm -f NAME" (see "docker ps -a")`,
+    );
+  }
+  deps.starting.set(owner, starting + 1);
+  try {
+    const execution = await engine.exec(plan.argv, { signal });
+    // The CLI was killed, but the container it asked for runs on without it.
+    const killed = execution.ending === "timed-out" || execution.ending === "aborted";
+    if (killed) await engine.removeRun(plan.runId);
+    return finish(execution, deps, killed);
+  } finally {
+    const left = (deps.starting.get(owner) ?? 1) - 1;
+    if (left > 0) deps.starting.set(owner, left);
+    else deps.starting.delete(owner);
+  }
+}
+
+/** The result of a command that ran (or tried to), told apart from the engine going away. */
+async function finish(
+  execution: Execution,
+  { config, engine }: RunDockerDeps,
+  removedContainer = false,
+): Promise<CallToolResult> {
+  if (execution.ending === "not-started") {
+    const now = await engine.reachable(true);
+    return failed(now.ok ? `the docker CLI could not start: ${execution.startError}` : now.reason);
+  }
+  // A failure may be the engine going away mid-call: say so rather than show a bare exit code.
+  if (execution.ending === "exited" && execution.exitCode !== 0) {
+    const now = await engine.reachable(true);
+    if (!now.ok) return failed(now.reason);
+  }
+  return executionResult(execution, { timeoutSeconds: config.timeoutSeconds, removedContainer });
+}
+
+/** The tool description a model reads: what is allowed here, with this server's limits. */
+function describeTool(config: Mcp2Config): string {
+  return [
+    "Run one docker command against this host's Docker engine and get its exit code, stdout,",
+    "stderr and duration. The leading `docker` is optional. No shell is involved: pipes,",
+    "redirections, `;`, `&&`, `$VAR`, `$(...)`, backticks and globs are refused; quote arguments",
+    "as in a POSIX shell.",
+    `Subcommands: ${SUBCOMMAND_NAMES.join(", ")}; flags outside each one's allow-list are refused.`,
+    `Images you may run: ${config.allowedImages.join(", ")}.`,
+    `Every container gets --network ${config.network}, --memory ${config.memory},`,
+    `--cpus ${config.cpus}, --pids-limit ${config.pidsLimit}, no extra privileges, devices or`,
+    "host mounts. Foreground runs are removed when they end (--rm);",
+    `a command is killed after ${config.timeoutSeconds} s, and its container with it;`,
+    `detached containers (-d) are killed and removed after ${config.detachedTimeoutSeconds} s.`,
+    "You see and act only on containers you started: ps, logs, inspect, stop, rm, exec.",
+    `At most ${config.maxContainersPerAgent} containers at a time.`,
+  ].join(" ");
+}

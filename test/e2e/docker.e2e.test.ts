@@ -1,0 +1,358 @@
+/**
+ * mcp2's `run_docker` end to end: the launcher's real system, agent_name2 on the SDK client through
+ * the proxy, and a real Docker engine (`DOCKER_HOST`; CI starts one with `.ci/docker.sh setup`).
+ * The host's own docker CLI checks what really happened on the engine.
+ *
+ * Without an engine this file fails in CI and is skipped elsewhere.
+ */
+import { spawnSync } from "node:child_process";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAssertionSigner } from "../../common/assertion.ts";
+import { AGENT_HEADER } from "../../common/identity.ts";
+import { ensureProxyKey } from "../../keys/proxy-key.ts";
+import { connectAgent, type Launched, launch, resultText } from "./launcher.ts";
+
+const IMAGE = "mcpcp/busybox";
+const TIMEOUT_SECONDS = 3;
+const DETACHED_TIMEOUT_SECONDS = 8;
+/** A name prefix for this run's containers, so cleanup touches nothing else. */
+const RUN = `e2e${Date.now().toString(36)}`;
+
+/** The host's docker CLI, for setting up and checking behind mcp2's back. */
+function host(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync("docker", args, { encoding: "utf8", timeout: 30_000 });
+  return { status: result.status, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
+}
+
+function managedContainers(): string[] {
+  return host("ps", "-aq", "--no-trunc", "--filter", "label=mcpcp.managed=true")
+    .stdout.split("\n")
+    .filter(Boolean);
+}
+
+const probe = host("version", "--format", "{{.Server.Version}}");
+const engineUp = probe.status === 0;
+const where = process.env.DOCKER_HOST
+  ? `DOCKER_HOST=${process.env.DOCKER_HOST}`
+  : "the default socket";
+if (!engineUp) {
+  const why = `no Docker engine answers at ${where}: ${probe.stderr.trim().replace(/\.$/, "") || "docker CLI missing"}`;
+  if (process.env.CI && process.env.CI !== "false") {
+    throw new Error(`${why}. CI must start one: eval "$(bash .ci/docker.sh setup)"`);
+  }
+  console.warn(`[docker.e2e] skipped: ${why}. Start one with: eval "$(bash .ci/docker.sh setup)"`);
+}
+
+interface Execution {
+  argv: string[];
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  ending: string;
+  truncated: { stdout: boolean; stderr: boolean };
+}
+
+describe.skipIf(!engineUp)("run_docker through the proxy, against a real engine", () => {
+  let system: Launched;
+  let agent2: Client;
+  const clients: Client[] = [];
+  const hostContainer = `${RUN}-host`;
+
+  /** Calls mcp2_run_docker as agent_name2 (or `client`). */
+  async function docker(command: string, client: Client = agent2) {
+    const result = await client.callTool({
+      name: client === agent2 ? "mcp2_run_docker" : "run_docker",
+      arguments: { command },
+    });
+    return {
+      isError: result.isError === true,
+      text: resultText(result),
+      execution: result.structuredContent as Execution | undefined,
+    };
+  }
+
+  /**
+   * mcp2 itself, called as the proxy would for `agent`: a fresh proxy assertion per request, signed
+   * with the dev proxy key, and the older `mcpcp-agent` header (whichever the backend reads).
+   */
+  async function direct(agent: string): Promise<Client> {
+    const signer = await createAssertionSigner((await ensureProxyKey()).signingKey);
+    const asProxy: typeof fetch = async (url, init) => {
+      const headers = new Headers(init?.headers);
+      headers.set("authorization", `Bearer ${await signer.sign(agent, "mcp2")}`);
+      headers.set(AGENT_HEADER, agent);
+      return fetch(url, { ...init, headers });
+    };
+    const client = new Client({ name: `e2e-direct-${agent}`, version: "1.0.0" });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${system.ports.mcp2}/mcp`), {
+        fetch: asProxy,
+      }),
+    );
+    clients.push(client);
+    return client;
+  }
+
+  beforeAll(async () => {
+    // The launcher hands its environment to mcp2: short limits keep the timeout cases quick.
+    process.env.MCP2_TIMEOUT_SECONDS = String(TIMEOUT_SECONDS);
+    process.env.MCP2_DETACHED_TIMEOUT_SECONDS = String(DETACHED_TIMEOUT_SECONDS);
+    system = await launch();
+    agent2 = await connectAgent(system.proxyUrl, "agent_name2");
+    clients.push(agent2);
+  }, 150_000);
+
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close().catch(() => {})));
+    if (system?.child.exitCode === null) await system.stop();
+    const ours = host("ps", "-aq", "--filter", `name=${RUN}`).stdout.split("\n").filter(Boolean);
+    const intruder = host("ps", "-aq", "--filter", "label=mcpcp.agent=intruder").stdout.split("\n");
+    const leftovers = [...ours, ...intruder.filter(Boolean)];
+    if (leftovers.length > 0) host("rm", "-f", ...leftovers);
+  }, 60_000);
+
+  describe("who sees the tool", () => {
+    it("agent_name2 sees mcp2_run_docker, with its command input", async () => {
+      const { tools } = await agent2.listTools();
+      const tool = tools.find((t) => t.name === "mcp2_run_docker");
+      expect(tool?.inputSchema.required).toEqual(["command"]);
+      expect(tools.map((t) => t.name)).toEqual(
+        expect.arrayContaining(["mcp2_echo", "mcp2_run_docker"]),
+      );
+    });
+
+    it("agent_name1 neither sees nor may call it, exactly like a tool that does not exist", async () => {
+      const agent1 = await connectAgent(system.proxyUrl, "agent_name1");
+      clients.push(agent1);
+      const { tools } = await agent1.listTools();
+      expect(tools.map((t) => t.name)).not.toContain("mcp2_run_docker");
+      const before = managedContainers().length;
+      await expect(
+        agent1.callTool({
+          name: "mcp2_run_docker",
+          arguments: { command: `run --rm ${IMAGE} echo hi` },
+        }),
+      ).rejects.toMatchObject({
+        code: -32602,
+        message: expect.stringContaining("Tool mcp2_run_docker not found"),
+      });
+      expect(managedContainers()).toHaveLength(before);
+    });
+  });
+
+  describe("commands that run", () => {
+    it("docker version reports the engine", async () => {
+      const { isError, execution } = await docker("docker version --format '{{.Server.Version}}'");
+      expect(isError).toBe(false);
+      expect(execution?.exitCode).toBe(0);
+      expect(execution?.stdout.trim()).toBe(probe.stdout.trim());
+    });
+
+    it("run --rm echoes hi, confined, and leaves no container behind", async () => {
+      const before = managedContainers();
+      const { isError, text, execution } = await docker(`run --rm ${IMAGE} echo hi`);
+      expect(isError).toBe(false);
+      expect(text).toMatch(/^exit code 0 after [0-9.]+ s\n--- stdout ---\nhi\n$/);
+      expect(execution).toMatchObject({
+        exitCode: 0,
+        stdout: "hi\n",
+        stderr: "",
+        ending: "exited",
+      });
+      expect(execution?.argv).toEqual(
+        expect.arrayContaining([
+          "--rm",
+          "--network=none",
+          "--label=mcpcp.agent=agent_name2",
+          IMAGE,
+        ]),
+      );
+      expect(managedContainers()).toEqual(before);
+    });
+
+    it("the container really is confined: no network, limited memory and processes", async () => {
+      const { execution } = await docker(
+        `run --rm ${IMAGE} sh -c 'ls /sys/class/net; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max'`,
+      );
+      expect(execution?.exitCode).toBe(0);
+      expect(execution?.stdout.split("\n").filter(Boolean)).toEqual([
+        "lo",
+        String(256 * 1024 * 1024),
+        "64",
+      ]);
+    });
+
+    it("a non-zero exit is a tool error carrying both streams", async () => {
+      const { isError, execution } = await docker(
+        `run --rm ${IMAGE} sh -c 'echo out; echo err >&2; exit 7'`,
+      );
+      expect(isError).toBe(true);
+      expect(execution).toMatchObject({ exitCode: 7, stdout: "out\n", stderr: "err\n" });
+    });
+
+    it("a detached run, then its logs, ps, stop and rm by name", async () => {
+      const name = `${RUN}-detached`;
+      const started = await docker(
+        `run -d --name ${name} ${IMAGE} sh -c 'echo started; sleep 600'`,
+      );
+      expect(started.execution?.exitCode).toBe(0);
+      const id = started.execution?.stdout.trim() ?? "";
+      expect(id).toMatch(/^[0-9a-f]{64}$/);
+
+      let logs = await docker(`logs ${name}`);
+      for (let i = 0; i < 20 && logs.execution?.stdout === ""; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        logs = await docker(`logs ${name}`);
+      }
+      expect(logs.execution?.stdout).toBe("started\n");
+
+      const ps = await docker("ps --format '{{.Names}} {{.Status}}'");
+      expect(ps.execution?.stdout).toMatch(new RegExp(`^${name} Up`, "m"));
+
+      const stopped = await docker(`stop -t 1 ${name}`);
+      expect(stopped.execution?.exitCode).toBe(0);
+      expect(host("inspect", "-f", "{{.State.Running}}", id).stdout.trim()).toBe("false");
+
+      const removed = await docker(`rm ${id.slice(0, 12)}`);
+      expect(removed.execution?.exitCode).toBe(0);
+      expect(host("inspect", id).status).not.toBe(0);
+    });
+
+    it("exec runs in the caller's own container", async () => {
+      const name = `${RUN}-exec`;
+      await docker(`run -d --name ${name} ${IMAGE} sleep 600`);
+      const { execution } = await docker(`exec ${name} sh -c 'echo inside; echo 42'`);
+      expect(execution).toMatchObject({ exitCode: 0, stdout: "inside\n42\n" });
+      await docker(`rm -f ${name}`);
+    });
+
+    it("a command past its time limit is killed, and its container removed", async () => {
+      const before = managedContainers();
+      const { isError, text, execution } = await docker(`run --rm ${IMAGE} sleep 600`);
+      expect(isError).toBe(true);
+      expect(text).toContain(
+        `timed out after ${TIMEOUT_SECONDS} s: the command was killed; its container was killed and removed`,
+      );
+      expect(execution).toMatchObject({ exitCode: null, ending: "timed-out" });
+      expect(managedContainers()).toEqual(before);
+    });
+
+    it("a detached container is killed and removed after its own time limit", async () => {
+      const name = `${RUN}-reaped`;
+      const { execution } = await docker(`run -d --name ${name} ${IMAGE} sleep 600`);
+      const id = execution?.stdout.trim() ?? "";
+      expect(host("inspect", "-f", "{{.State.Running}}", id).stdout.trim()).toBe("true");
+      // Deadline, plus one reaper sweep (every 5 s), plus slack.
+      const deadline = Date.now() + (DETACHED_TIMEOUT_SECONDS + 10) * 1000;
+      while (host("inspect", id).status === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      expect(host("inspect", id).status).not.toBe(0);
+    }, 30_000);
+
+    it("caps long output with a visible marker", async () => {
+      const { execution, text } = await docker(
+        `run --rm ${IMAGE} sh -c 'yes 0123456789 | head -c 100000'`,
+      );
+      expect(execution?.exitCode).toBe(0);
+      expect(execution?.truncated).toEqual({ stdout: true, stderr: false });
+      expect(execution?.stdout).toMatch(
+        /\n\[mcp2: output truncated at 32768 bytes; 67232 more bytes not shown\]$/,
+      );
+      expect(text).toContain("more bytes not shown]");
+    });
+  });
+
+  describe("abuse", () => {
+    it.each([
+      [`run --rm ${IMAGE} echo hi; rm -rf /`, /shell operator ";"/],
+      [`run --rm ${IMAGE} echo $(id)`, /substitution/],
+      [`run --rm ${IMAGE} echo \`id\``, /substitution/],
+      ["ps | cat", /shell operator "\|"/],
+      [`run --rm ${IMAGE} true && rm -rf /`, /shell operator "&&"/],
+      [`run --rm --privileged ${IMAGE} true`, /--privileged is not allowed/],
+      [`run --rm -v /:/host ${IMAGE} cat /host/etc/shadow`, /-v is not allowed/],
+      [`run --rm --mount type=bind,source=/,target=/host ${IMAGE} true`, /--mount is not allowed/],
+      [`run --rm --network host ${IMAGE} true`, /--network must be none/],
+      [`run --rm --pid host ${IMAGE} true`, /--pid is not allowed/],
+      [`run --rm --cap-add SYS_ADMIN ${IMAGE} true`, /--cap-add is not allowed/],
+      [`run --rm --device /dev/mem ${IMAGE} true`, /--device is not allowed/],
+      [
+        "system prune -af",
+        /"docker system" is not allowed\. Allowed subcommands: version, info, ps/,
+      ],
+      [`run --rm alpine true`, /image "alpine" is not allowed/],
+      [`-H tcp://127.0.0.1:2375 run --rm ${IMAGE} true`, /global docker options/],
+      [`run --rm --label mcpcp.agent=agent_name1 ${IMAGE} true`, /may not set mcpcp/],
+    ])("refuses %s, and nothing runs", async (command, reason) => {
+      const before = managedContainers();
+      const { isError, text, execution } = await docker(command);
+      expect(isError).toBe(true);
+      expect(text).toMatch(/^Refused, nothing was run: /);
+      expect(text).toMatch(reason);
+      expect(execution).toBeUndefined();
+      expect(managedContainers()).toEqual(before);
+    });
+  });
+
+  describe("ownership", () => {
+    it("the host's own containers are invisible and untouchable", async () => {
+      const started = host("run", "-d", "--name", hostContainer, IMAGE, "sleep", "600");
+      expect(started.status).toBe(0);
+      const id = started.stdout.trim();
+
+      const ps = await docker("ps -a --no-trunc --format '{{.ID}} {{.Names}}'");
+      expect(ps.execution?.stdout).not.toContain(id);
+      expect(ps.execution?.stdout).not.toContain(hostContainer);
+      for (const command of [
+        `stop ${hostContainer}`,
+        `rm -f ${hostContainer}`,
+        `logs ${id}`,
+        `inspect ${id.slice(0, 12)}`,
+        `exec ${hostContainer} cat /etc/hostname`,
+      ]) {
+        const ref = command.split(" ").filter((w) => !w.startsWith("-"))[1];
+        const { isError, text } = await docker(command);
+        expect(isError).toBe(true);
+        expect(text).toBe(`Error: No such container: ${ref}`);
+      }
+      expect(host("inspect", "-f", "{{.State.Running}}", id).stdout.trim()).toBe("true");
+    });
+
+    it("another agent's container is invisible to agent_name2, and the reverse", async () => {
+      const intruder = await direct("intruder");
+      const name = `${RUN}-intruder`;
+      const theirs = await docker(`run -d --name ${name} ${IMAGE} sleep 600`, intruder);
+      expect(theirs.execution?.exitCode).toBe(0);
+      const theirId = theirs.execution?.stdout.trim() ?? "";
+
+      const ps = await docker("ps -a --no-trunc -q");
+      expect(ps.execution?.stdout).not.toContain(theirId);
+      for (const command of [
+        `stop ${name}`,
+        `rm -f ${theirId}`,
+        `logs ${name}`,
+        `exec ${name} id`,
+      ]) {
+        const { text } = await docker(command);
+        expect(text).toMatch(/^Error: No such container: /);
+      }
+      expect(host("inspect", "-f", "{{.State.Running}}", theirId).stdout.trim()).toBe("true");
+
+      const mine = await docker(`run -d --name ${RUN}-mine ${IMAGE} sleep 600`);
+      const myId = mine.execution?.stdout.trim() ?? "";
+      const seen = await docker("ps -a --no-trunc -q", intruder);
+      expect(seen.execution?.stdout.trim()).toBe(theirId);
+      expect((await docker(`rm -f ${RUN}-mine`, intruder)).text).toBe(
+        `Error: No such container: ${RUN}-mine`,
+      );
+      expect(host("inspect", "-f", "{{.State.Running}}", myId).stdout.trim()).toBe("true");
+
+      await docker(`rm -f ${name}`, intruder);
+      await docker(`rm -f ${RUN}-mine`);
+    });
+  });
+});
