@@ -1,0 +1,155 @@
+/**
+ * The real sandbox, driven directly in Node (no HTTP): bwrap, prlimit and setpriv must be
+ * installed (`bash .ci/sandbox.sh setup`). A few fast cases; the escape attempts are in
+ * test/e2e/python.e2e.test.ts, through the gateway.
+ */
+import { existsSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { CallToolResult } from "@modelcontextprotocol/server";
+import { beforeAll, describe, expect, it } from "vitest";
+import { type Mcp3Config, parseMcp3Config } from "../../local-backends/mcp3/config.ts";
+import { createPythonSandbox, type PythonSandbox } from "../../local-backends/mcp3/sandbox.ts";
+
+// Not mcp3's default (65534): the end-to-end suite, which may run at the same time, counts the
+// processes of 65534 and must not see these.
+const SANDBOX_UID = 65533;
+
+function config(env: NodeJS.ProcessEnv = {}): Mcp3Config {
+  const id = String(SANDBOX_UID);
+  const parsed = parseMcp3Config({ MCP3_SANDBOX_UID: id, MCP3_SANDBOX_GID: id, ...env });
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.config;
+}
+
+function text(result: CallToolResult): string {
+  return result.content.map((block) => (block.type === "text" ? block.text : "")).join("");
+}
+
+function facts(result: CallToolResult) {
+  return result.structuredContent as {
+    exit_code: number | null;
+    stop_reason: string | null;
+    stdout: string;
+    stderr: string;
+    stdout_truncated: boolean;
+    duration_ms: number;
+  };
+}
+
+/** PIDs of live processes owned by `uid` (zombies included: they still count). */
+async function processesOf(uid: number): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const status = await readFile(`/proc/${name}/status`, "utf8").catch(() => "");
+    if (new RegExp(`^Uid:\\s+${uid}\\s`, "m").test(status)) pids.push(Number(name));
+  }
+  return pids;
+}
+
+// As root the sandbox runs as 65534 and leftovers can be counted; otherwise it runs as us.
+const ROOT = process.getuid?.() === 0;
+
+describe("the real sandbox", () => {
+  let sandbox: PythonSandbox;
+  let before: number[];
+
+  beforeAll(async () => {
+    before = ROOT ? await processesOf(SANDBOX_UID) : [];
+    sandbox = createPythonSandbox(config({ MCP3_CONCURRENCY: "4" }));
+    const verdict = await sandbox.ready();
+    if (!verdict.ok) {
+      throw new Error(
+        `no working sandbox here (${verdict.reason}); run: bash .ci/sandbox.sh setup`,
+      );
+    }
+  }, 20_000);
+
+  it("passes its start-up probe and reports healthy", async () => {
+    expect(await sandbox.health()).toEqual({ status: "ok" });
+  });
+
+  it("runs print(1)", async () => {
+    const result = await sandbox.run("print(1)");
+    expect(result.isError).toBeUndefined();
+    expect(facts(result)).toMatchObject({ exit_code: 0, stdout: "1\n", stderr: "" });
+  });
+
+  it("returns a failing program's traceback as a tool error", async () => {
+    const result = await sandbox.run("def f():\n    return 1 / 0\nf()\n");
+    expect(result.isError).toBe(true);
+    expect(facts(result).exit_code).toBe(1);
+    expect(facts(result).stderr).toContain('File "/code/main.py", line 2, in f');
+    expect(text(result)).toMatch(/ZeroDivisionError: division by zero/);
+  });
+
+  it("kills a program at its wall-clock limit, with the setsid child it started", async () => {
+    const code = [
+      "import subprocess, time",
+      'subprocess.Popen(["sleep", "60"], start_new_session=True)',
+      'print("started", flush=True)',
+      "time.sleep(60)",
+    ].join("\n");
+    const result = await sandbox.run(code, { timeoutSeconds: 1 });
+    expect(result.isError).toBe(true);
+    expect(facts(result)).toMatchObject({ stop_reason: "timeout", stdout: "started\n" });
+    expect(facts(result).duration_ms).toBeLessThan(5000);
+    if (ROOT) {
+      const leftovers = (await processesOf(SANDBOX_UID)).filter((pid) => !before.includes(pid));
+      expect(leftovers).toEqual([]);
+    }
+  });
+
+  it("stops a flood of output at the cap, with a visible marker", async () => {
+    const result = await sandbox.run('while True:\n    print("x" * 1000)\n');
+    expect(facts(result)).toMatchObject({ stop_reason: "output_limit", stdout_truncated: true });
+    expect(facts(result).stdout).toMatch(/\[… stdout truncated: \d+ more bytes not shown/);
+    expect(Buffer.byteLength(facts(result).stdout)).toBeLessThan(65536 + 200);
+  });
+
+  it("kills a running program when its call is cancelled", async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    const result = await sandbox.run("import time\ntime.sleep(30)", {
+      timeoutSeconds: 8,
+      signal: controller.signal,
+    });
+    expect(facts(result).stop_reason).toBe("cancelled");
+    expect(facts(result).duration_ms).toBeLessThan(3000);
+  });
+});
+
+describe("bounded concurrency", () => {
+  it("refuses a call at once when every slot is busy and the queue is full", async () => {
+    const sandbox = createPythonSandbox(config({ MCP3_CONCURRENCY: "1", MCP3_QUEUE: "0" }));
+    expect((await sandbox.ready()).ok).toBe(true);
+    const slow = sandbox.run("import time\ntime.sleep(1)\nprint('slow done')");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const refused = await sandbox.run("print('too many')");
+    expect(refused.isError).toBe(true);
+    expect(text(refused)).toMatch(/busy: 1 programs are running and 0 are waiting/);
+    expect(facts(await slow).stdout).toBe("slow done\n");
+    expect(facts(await sandbox.run("print('next')")).stdout).toBe("next\n");
+  });
+});
+
+describe("failing closed", () => {
+  it("reports degraded health and refuses to run anything when bwrap is missing", async () => {
+    const marker = join(tmpdir(), `mcp3-unsandboxed-${process.pid}-${Date.now()}`);
+    const sandbox = createPythonSandbox(config({ MCP3_BWRAP: "/nonexistent/bwrap" }));
+    const verdict = await sandbox.ready();
+    expect(verdict.ok).toBe(false);
+    const health = await sandbox.health();
+    expect(health).toMatchObject({ status: "degraded" });
+    expect(health.status === "degraded" && health.reason).toMatch(/sandbox probe failed/);
+
+    const result = await sandbox.run(`open(${JSON.stringify(marker)}, "w").write("ran")`);
+    expect(result.isError).toBe(true);
+    expect(text(result)).toMatch(
+      /^run_python_code is unavailable: .*never run outside the sandbox/,
+    );
+    expect(existsSync(marker)).toBe(false);
+  });
+});
