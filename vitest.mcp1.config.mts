@@ -1,14 +1,21 @@
 /**
- * mcp1 and its BattleSession Durable Object, tested inside workerd with the Workers Vitest
- * integration, against the Worker and bindings that workers/mcp1/wrangler.toml declares.
+ * mcp1 and its Durable Objects (BattleSession, BattleIndex), tested inside workerd with the Workers
+ * Vitest integration, against the Worker and bindings that workers/mcp1/wrangler.toml declares.
+ * AGENT_JWKS is a key pair made for the run (test/workers/mcp1/global-setup.ts).
  */
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
-  plugins: [cloudflareTest({ wrangler: { configPath: "./workers/mcp1/wrangler.toml" } })],
+  plugins: [
+    cloudflareTest(({ inject }) => ({
+      wrangler: { configPath: "./workers/mcp1/wrangler.toml" },
+      miniflare: { bindings: { AGENT_JWKS: inject<string>("inspectJwks") } },
+    })),
+  ],
   test: {
     name: "mcp1-workers",
     include: ["test/workers/mcp1/**/*.test.ts"],
+    globalSetup: ["test/workers/mcp1/global-setup.ts"],
   },
 });

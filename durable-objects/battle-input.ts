@@ -5,6 +5,7 @@
  * their own.
  */
 import { z } from "zod";
+import type { Winner } from "./battle-types.ts";
 
 /** Input limits. Lengths count UTF-16 code units (`String.length`); sizes count UTF-8 bytes. */
 export const LIMITS = {
@@ -16,8 +17,8 @@ export const LIMITS = {
   detailJsonBytes: 16 * 1024,
 } as const;
 
-export const WINNERS = ["green", "blue", "red", "draw"] as const;
-export type Winner = (typeof WINNERS)[number];
+export const WINNERS = ["green", "blue", "red", "draw"] as const satisfies readonly Winner[];
+export type { Winner };
 
 const utf8 = new TextEncoder();
 

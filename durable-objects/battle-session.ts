@@ -6,8 +6,14 @@
  * The Worker calls it over typed RPC. Refusals a caller can act on (bad input, battle already
  * ended) come back as `{ ok: false, error }` values, never as exceptions, so the tool layer can
  * turn them into `isError` tool results without guessing at error messages.
+ *
+ * Besides the log it does two things for inspection:
+ * - it pushes its summary to the BattleIndex from its alarm, so battles can be listed;
+ * - it serves the live feed: viewers' WebSockets are accepted with the Hibernation API, so an idle
+ *   battle with open viewers costs nothing and may be evicted; every new event is sent to them.
  */
 import { DurableObject } from "cloudflare:workers";
+import { INDEX_NAME } from "./battle-index.ts";
 import {
   type EndInput,
   type ProgressInput,
@@ -15,37 +21,29 @@ import {
   validateProgressInput,
   type Winner,
 } from "./battle-input.ts";
+import {
+  type Battle,
+  type BattleEvent,
+  type BattleState,
+  type BattleStatus,
+  type BattleSummary,
+  CLOSE_BATTLE_ENDED,
+  CLOSE_TOKEN_EXPIRED,
+  type EventKind,
+  type JsonObject,
+  type LiveMessage,
+  SUMMARY_NAMES_MAX,
+} from "./battle-types.ts";
 
-export type EventKind = "progress" | "result";
-export type BattleStatus = "ongoing" | "ended";
-
-/**
- * A parsed JSON object, typed one level deep. Not `unknown` values: workerd's RPC typing turns a
- * return type it cannot prove serialisable into `never`. Not a recursive JSON type either: that
- * makes the same typing recurse too deep for the compiler.
- */
-export type JsonObject = { [key: string]: string | number | boolean | null | object };
-
-/** One entry of a battle's event log. `seq` starts at 1 and increases by 1 per event. */
-export interface BattleEvent {
-  seq: number;
-  at: string;
-  kind: EventKind;
-  message: string;
-  reported_by: string;
-  agent: string | null;
-  detail: JsonObject | null;
-  markdown_content: string | null;
-}
-
-/** The battle's current status; `winner` is set exactly when `status` is `ended`. */
-export interface Battle {
-  id: string;
-  status: BattleStatus;
-  winner: Winner | null;
-  created_at: string;
-  updated_at: string;
-}
+export type {
+  Battle,
+  BattleEvent,
+  BattleState,
+  BattleStatus,
+  BattleSummary,
+  EventKind,
+  JsonObject,
+} from "./battle-types.ts";
 
 export type BattleErrorCode = "invalid_input" | "battle_ended" | "battle_id_mismatch";
 
@@ -59,16 +57,18 @@ export type AppendResult =
   | { ok: true; event: BattleEvent; battle: Battle }
   | { ok: false; error: BattleError };
 
-/** A page of a battle's state: `battle` is null until the first event arrives. */
-export interface BattleState {
-  battle: Battle | null;
-  events: BattleEvent[];
-  /** Pass as `after` to read the next page; null when `events` reached the end of the log. */
-  next_after: number | null;
-}
-
 /** Most events one getState call returns, so a long battle never exceeds the RPC message size. */
 export const EVENTS_PAGE_SIZE = 100;
+
+/** Most viewers one battle serves at once; each event is sent to every one of them. */
+export const MAX_VIEWERS = 256;
+
+/**
+ * The header on the Worker's live-feed request that says when the viewer's inspection token
+ * expires (seconds since the epoch). Only the mcp1 Worker can reach this object, and it sets the
+ * header after verifying the token.
+ */
+export const LIVE_EXPIRES_HEADER = "mcpcp-inspector-expires";
 
 // Column types as SQLite hands them back; the CHECK constraints guarantee the narrower unions.
 type EventRow = {
@@ -89,42 +89,68 @@ type BattleRow = {
   updated_at: string;
 };
 
-// `IF NOT EXISTS` makes this idempotent: it runs in every constructor, including after eviction.
-// The battle table holds one row; the `one_row` key with its CHECK makes a second row impossible.
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS events (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  at TEXT NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('progress', 'result')),
-  message TEXT NOT NULL,
-  reported_by TEXT NOT NULL,
-  agent TEXT,
-  detail TEXT CHECK (detail IS NULL OR json_valid(detail)),
-  markdown_content TEXT
-);
-CREATE TABLE IF NOT EXISTS battle (
-  one_row INTEGER PRIMARY KEY CHECK (one_row = 1),
-  id TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('ongoing', 'ended')),
-  winner TEXT CHECK (winner IN ('green', 'blue', 'red', 'draw')),
-  created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  CHECK ((status = 'ended') = (winner IS NOT NULL))
-);
-`;
+/** What a live socket remembers across hibernation. */
+type LiveAttachment = { expiresAt: number };
+
+/**
+ * The storage layout, one step per schema version (`meta.schema_version` counts the steps run).
+ * Each step runs once, in a transaction with the version bump. Step 1 is the layout this object
+ * had before versioning, with `IF NOT EXISTS` so objects created back then take it as a no-op.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS events (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL,
+     kind TEXT NOT NULL CHECK (kind IN ('progress', 'result')),
+     message TEXT NOT NULL,
+     reported_by TEXT NOT NULL,
+     agent TEXT,
+     detail TEXT CHECK (detail IS NULL OR json_valid(detail)),
+     markdown_content TEXT
+   );
+   CREATE TABLE IF NOT EXISTS battle (
+     one_row INTEGER PRIMARY KEY CHECK (one_row = 1),
+     id TEXT NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('ongoing', 'ended')),
+     winner TEXT CHECK (winner IN ('green', 'blue', 'red', 'draw')),
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     CHECK ((status = 'ended') = (winner IS NOT NULL))
+   );`,
+  // Who took part, for the index, kept as events arrive so a summary never scans the log.
+  `CREATE TABLE participants (
+     role TEXT NOT NULL CHECK (role IN ('agent', 'reporter')),
+     name TEXT NOT NULL,
+     PRIMARY KEY (role, name)
+   );
+   INSERT OR IGNORE INTO participants (role, name)
+     SELECT 'agent', agent FROM events WHERE agent IS NOT NULL ORDER BY seq;
+   INSERT OR IGNORE INTO participants (role, name)
+     SELECT 'reporter', reported_by FROM events ORDER BY seq;`,
+];
 
 const EVENT_COLUMNS = "seq, at, kind, message, reported_by, agent, detail, markdown_content";
 const BATTLE_COLUMNS = "id, status, winner, created_at, updated_at";
 
 export class BattleSession extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  /** Whether an index push is already scheduled; lost on eviction, which only costs a spare push. */
+  private indexPushArmed = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    // No RPC call may run before the tables exist.
+    // Keep-alive pings from viewers are answered by the runtime without waking this object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+    // No call may run before the tables exist.
     void ctx.blockConcurrencyWhile(async () => {
-      this.sql.exec(SCHEMA);
+      this.migrate();
+      // A push that failed all its retries, or a battle stored before the index existed, is
+      // caught up on the next wake.
+      if (this.lastSeq() > this.meta("indexed_seq") && (await ctx.storage.getAlarm()) === null) {
+        await ctx.storage.setAlarm(Date.now());
+        this.indexPushArmed = true;
+      }
     });
   }
 
@@ -164,6 +190,57 @@ export class BattleSession extends DurableObject<Env> {
     };
   }
 
+  /**
+   * The live feed. The mcp1 Worker forwards a viewer's WebSocket upgrade here after checking the
+   * inspection token, with the token's expiry in LIVE_EXPIRES_HEADER. The socket gets a `hello`,
+   * then every new event; it is closed after the result event, or once the token has expired.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("expected a WebSocket upgrade", { status: 426 });
+    }
+    const expiresAt = Number(request.headers.get(LIVE_EXPIRES_HEADER));
+    if (!Number.isFinite(expiresAt) || expiresAt <= 0) {
+      return new Response(`missing ${LIVE_EXPIRES_HEADER}`, { status: 400 });
+    }
+    if (this.ctx.getWebSockets().length >= MAX_VIEWERS) {
+      return new Response(`this battle already has ${MAX_VIEWERS} viewers`, { status: 503 });
+    }
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server);
+    server.serializeAttachment({ expiresAt } satisfies LiveAttachment);
+    const battle = this.readBattle();
+    send(server, { type: "hello", battle, last_seq: this.lastSeq() });
+    if (battle?.status === "ended") server.close(CLOSE_BATTLE_ENDED, "battle ended");
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  // The feed is one-way; anything a viewer sends other than the auto-answered ping is ignored.
+  override webSocketMessage(): void {}
+
+  override webSocketClose(ws: WebSocket, code: number, reason: string): void {
+    // Complete the closing handshake; codes the peer may send but we may not (1005, 1006) throw.
+    try {
+      ws.close(code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Pushes this battle's summary to the index; re-armed by any event that arrives meanwhile. */
+  override async alarm(): Promise<void> {
+    this.indexPushArmed = false;
+    const summary = this.summary();
+    if (!summary || summary.event_count <= this.meta("indexed_seq")) return;
+    // Typed as always bound, but a harness that builds the Worker by hand may leave it out.
+    if (!this.env.BATTLE_INDEX)
+      throw new Error("BATTLE_INDEX is not bound: cannot update the index");
+    const index = this.env.BATTLE_INDEX.get(this.env.BATTLE_INDEX.idFromName(INDEX_NAME));
+    // A failure throws, and the runtime retries the alarm with backoff.
+    await index.record(summary);
+    this.setMeta("indexed_seq", Math.max(summary.event_count, this.meta("indexed_seq")));
+  }
+
   private append(
     kind: EventKind,
     input: ProgressInput | EndInput,
@@ -171,7 +248,7 @@ export class BattleSession extends DurableObject<Env> {
   ): AppendResult {
     // The check of the status and the writes must be one unit: either the event is stored and
     // the battle row updated, or nothing is.
-    return this.ctx.storage.transactionSync((): AppendResult => {
+    const result = this.ctx.storage.transactionSync((): AppendResult => {
       const existing = this.readBattle();
       if (existing && existing.id !== input.battle_id) {
         return refusal(
@@ -206,6 +283,16 @@ export class BattleSession extends DurableObject<Env> {
         )
         .one();
       this.sql.exec(
+        "INSERT OR IGNORE INTO participants (role, name) VALUES ('reporter', ?)",
+        input.reported_by,
+      );
+      if (input.agent !== null) {
+        this.sql.exec(
+          "INSERT OR IGNORE INTO participants (role, name) VALUES ('agent', ?)",
+          input.agent,
+        );
+      }
+      this.sql.exec(
         "UPDATE battle SET status = ?, winner = ?, updated_at = ?",
         winner === null ? "ongoing" : "ended",
         winner,
@@ -215,11 +302,100 @@ export class BattleSession extends DurableObject<Env> {
       if (!battle) throw new Error("battle row missing after insert");
       return { ok: true, event: toEvent(row), battle };
     });
+    if (result.ok) {
+      this.armIndexPush();
+      this.broadcast(result.event, result.battle);
+    }
+    return result;
+  }
+
+  // An alarm at "now" runs as soon as this call's writes are stored. While a push is scheduled or
+  // running, further events only wait for the next one: pushes per battle stay bounded by the
+  // index's round trip, not by the event rate.
+  private armIndexPush(): void {
+    if (this.indexPushArmed) return;
+    this.indexPushArmed = true;
+    void this.ctx.storage.setAlarm(Date.now());
+  }
+
+  private broadcast(event: BattleEvent, battle: Battle): void {
+    const sockets = this.ctx.getWebSockets();
+    if (sockets.length === 0) return;
+    const message = JSON.stringify({ type: "event", event, battle } satisfies LiveMessage);
+    const now = Date.now() / 1000;
+    for (const ws of sockets) {
+      const attachment = ws.deserializeAttachment() as LiveAttachment | null;
+      if (!attachment || attachment.expiresAt <= now) {
+        closeQuietly(ws, CLOSE_TOKEN_EXPIRED, "inspection token expired");
+        continue;
+      }
+      try {
+        ws.send(message);
+      } catch {
+        continue; // the viewer went away; its close event cleans up
+      }
+      if (battle.status === "ended") closeQuietly(ws, CLOSE_BATTLE_ENDED, "battle ended");
+    }
+  }
+
+  /** The battle as the index lists it, or null before its first event. */
+  private summary(): BattleSummary | null {
+    const battle = this.readBattle();
+    if (!battle) return null;
+    const names = (role: "agent" | "reporter") =>
+      this.sql
+        .exec<{ name: string }>(
+          "SELECT name FROM participants WHERE role = ? ORDER BY rowid LIMIT ?",
+          role,
+          SUMMARY_NAMES_MAX,
+        )
+        .toArray()
+        .map((row) => row.name);
+    return {
+      ...battle,
+      event_count: this.lastSeq(),
+      agents: names("agent"),
+      reporters: names("reporter"),
+    };
+  }
+
+  // Events are only inserted, in transactions that roll back whole, so seq has no gaps and the
+  // last one is the count; MAX of the primary key is one b-tree lookup.
+  private lastSeq(): number {
+    return (
+      this.sql.exec<{ last: number | null }>("SELECT MAX(seq) AS last FROM events").one().last ?? 0
+    );
   }
 
   private readBattle(): Battle | null {
     const row = this.sql.exec<BattleRow>(`SELECT ${BATTLE_COLUMNS} FROM battle`).toArray()[0];
     return row ? toBattle(row) : null;
+  }
+
+  private migrate(): void {
+    this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)");
+    for (let version = this.meta("schema_version"); version < MIGRATIONS.length; version++) {
+      const step = MIGRATIONS[version] as string;
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec(step);
+        this.setMeta("schema_version", version + 1);
+      });
+    }
+  }
+
+  private meta(key: "schema_version" | "indexed_seq"): number {
+    const row = this.sql
+      .exec<{ value: number }>("SELECT value FROM meta WHERE key = ?", key)
+      .toArray()[0];
+    return row?.value ?? 0;
+  }
+
+  private setMeta(key: "schema_version" | "indexed_seq", value: number): void {
+    this.sql.exec(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      key,
+      value,
+    );
   }
 
   // Tells the caller who ended the battle and when, so a model knows why its report bounced.
@@ -234,6 +410,18 @@ export class BattleSession extends DurableObject<Env> {
       `Battle "${battle.id}" already ended at ${battle.updated_at} with winner ${battle.winner}${by}. ` +
       "It accepts no further events; report a new battle under a new battle_id."
     );
+  }
+}
+
+function send(ws: WebSocket, message: LiveMessage): void {
+  ws.send(JSON.stringify(message));
+}
+
+function closeQuietly(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // already closing
   }
 }
 

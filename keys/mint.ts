@@ -28,6 +28,27 @@ export interface MintOptions {
   now?: number;
 }
 
+/** The scope that lets a person read battles on mcp1 (page, JSON API, live feed); no agent needs it. */
+export const INSPECT_SCOPE = "inspect_battles";
+/** How long an inspection token printed by the launcher lasts: a working session. */
+export const INSPECT_TTL_SECONDS = 8 * 3600;
+
+/**
+ * Signs an inspection token for a person watching battles: `sub` "inspector", scope
+ * `inspect_battles` only, so it can list and call no tool. The launcher puts it in the battle
+ * page's URL fragment (`/battles#token=…`), which the browser never sends to a server.
+ */
+export function mintInspectionToken(
+  options: Omit<MintOptions, "agent" | "scope"> & { agent?: string } = {},
+): Promise<string> {
+  return mintToken({
+    ttlSeconds: INSPECT_TTL_SECONDS,
+    ...options,
+    agent: options.agent ?? "inspector",
+    scope: INSPECT_SCOPE,
+  });
+}
+
 /** Signs an agent token with the current private key; the header's kid names it in the JWKS. */
 export async function mintToken(options: MintOptions): Promise<string> {
   const ttl = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;

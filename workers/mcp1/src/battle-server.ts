@@ -1,23 +1,25 @@
 /**
- * The MCP server mcp1 serves: `echo` and the two battle tools of DESIGN.md. One instance per HTTP
- * request (the SDK's stateless serving), so the calling agent can be bound into the handlers.
+ * The MCP server mcp1 serves: `echo`, the two battle tools of DESIGN.md, and every battle as a
+ * resource (resources.ts). One instance per HTTP request (the SDK's stateless serving), so the
+ * calling agent can be bound into the handlers.
  */
 import { McpServer } from "@modelcontextprotocol/server";
 import { registerEcho } from "../../../common/echo.ts";
 import { endArgsSchema, progressArgsSchema } from "../../../durable-objects/battle-input.ts";
-import type { BattleSession } from "../../../durable-objects/battle-session.ts";
+import { battleSession } from "./battles.ts";
+import { registerBattleResources } from "./resources.ts";
 import { toToolResult } from "./tool-results.ts";
 
 /** Builds the mcp1 server for one request made on behalf of `agent` (null when not known). */
 export function createBattleServer(
-  battles: DurableObjectNamespace<BattleSession>,
+  env: Pick<Env, "BATTLE" | "BATTLE_INDEX">,
   agent: string | null,
 ): McpServer {
   const server = new McpServer({ name: "mcpcp-mcp1", version: "0.1.0" });
   registerEcho(server);
 
   // One Durable Object per battle: reports for the same battle_id serialise on one object.
-  const battle = (battleId: string) => battles.get(battles.idFromName(battleId));
+  const battle = (battleId: string) => battleSession(env, battleId);
 
   server.registerTool(
     "update_battle_process",
@@ -49,5 +51,6 @@ export function createBattleServer(
     async (args) => toToolResult(await battle(args.battle_id).reportEnd({ ...args, agent })),
   );
 
+  registerBattleResources(server, env);
   return server;
 }

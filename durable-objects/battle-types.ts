@@ -1,0 +1,90 @@
+/**
+ * The shapes a battle takes on the wire: in RPC answers of the Durable Objects, in mcp1's JSON API,
+ * in MCP resources and in the live WebSocket messages. Types only, with no imports, so the browser
+ * page (workers/mcp1/page) can share them without pulling in workerd's modules.
+ */
+
+export type EventKind = "progress" | "result";
+export type BattleStatus = "ongoing" | "ended";
+export type Winner = "green" | "blue" | "red" | "draw";
+
+/**
+ * A parsed JSON object, typed one level deep. Not `unknown` values: workerd's RPC typing turns a
+ * return type it cannot prove serialisable into `never`. Not a recursive JSON type either: that
+ * makes the same typing recurse too deep for the compiler.
+ */
+export type JsonObject = { [key: string]: string | number | boolean | null | object };
+
+/** One entry of a battle's event log. `seq` starts at 1 and increases by 1 per event. */
+export interface BattleEvent {
+  seq: number;
+  at: string;
+  kind: EventKind;
+  message: string;
+  /** Who reports it: a tool argument, self-declared by the model. */
+  reported_by: string;
+  /** The calling agent the proxy authenticated (`mcpcp-agent`), or null when it named none. */
+  agent: string | null;
+  detail: JsonObject | null;
+  markdown_content: string | null;
+}
+
+/** The battle's current status; `winner` is set exactly when `status` is `ended`. */
+export interface Battle {
+  id: string;
+  status: BattleStatus;
+  winner: Winner | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A page of a battle's state: `battle` is null until the first event arrives. */
+export interface BattleState {
+  battle: Battle | null;
+  events: BattleEvent[];
+  /** Pass as `after` to read the next page; null when `events` reached the end of the log. */
+  next_after: number | null;
+}
+
+/** What the index knows about a battle: enough to list and filter without waking it. */
+export interface BattleSummary extends Battle {
+  /** Number of events; sequence numbers are gapless, so this is also the last `seq`. */
+  event_count: number;
+  /** Distinct calling agents, in order of first appearance (at most SUMMARY_NAMES_MAX). */
+  agents: string[];
+  /** Distinct `reported_by` values, in order of first appearance (at most SUMMARY_NAMES_MAX). */
+  reporters: string[];
+}
+
+/** Most agents and reporters a summary carries; a battle may have more. */
+export const SUMMARY_NAMES_MAX = 50;
+
+/** One page of the battle list, newest first. */
+export interface BattlePage {
+  battles: BattleSummary[];
+  /** Opaque; pass as `cursor` for the next (older) page. Null on the last page. */
+  next_cursor: string | null;
+}
+
+/**
+ * Messages the live WebSocket sends (server to browser only).
+ * - `hello` right after the socket opens: the battle now (null before its first event) and its
+ *   last `seq`, so a page that read the log over HTTP knows whether it missed anything.
+ * - `event` for every event appended while the socket is open, with the battle after it.
+ */
+export type LiveMessage =
+  | { type: "hello"; battle: Battle | null; last_seq: number }
+  | { type: "event"; event: BattleEvent; battle: Battle };
+
+/** The WebSocket subprotocol of the live feed; the server always selects it. */
+export const LIVE_PROTOCOL = "mcpcp-inspect";
+/**
+ * Prefix of the subprotocol entry that carries the inspection token, because a browser cannot set
+ * an Authorization header on a WebSocket: `new WebSocket(url, [LIVE_PROTOCOL, LIVE_TOKEN_PREFIX + jwt])`.
+ * A JWT is base64url segments joined by ".", all RFC 7230 token characters, so it fits.
+ */
+export const LIVE_TOKEN_PREFIX = "mcpcp-bearer.";
+/** Close code when the inspection token of an open socket has expired. */
+export const CLOSE_TOKEN_EXPIRED = 4001;
+/** Close code after the battle's result event: nothing more will come. */
+export const CLOSE_BATTLE_ENDED = 1000;

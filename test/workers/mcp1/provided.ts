@@ -1,0 +1,11 @@
+/** What global-setup.ts hands the workerd tests through vitest's provide/inject. */
+export type {};
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** mcp1's AGENT_JWKS for the run. */
+    inspectJwks: string;
+    /** The private half, to sign inspection tokens in tests. */
+    inspectPrivateJwk: string;
+  }
+}
