@@ -17,6 +17,9 @@ export default defineConfig({
           MCP3_URL: inject<string>("mcp3Url"),
           BACKEND_TIMEOUT_MS: "3000",
           // mcp3_echo stands in for the expensive tools so the per-tool limit can be exercised.
+          EXTRA_BACKENDS: JSON.stringify([
+            { id: "ext", url: `${inject<string>("thirdPartyUrl")}/mcp` },
+          ]),
           RATE_LIMITED_TOOLS: "mcp3_echo,mcp2_run_docker,mcp3_run_python_code",
         },
         workers: [
@@ -25,7 +28,15 @@ export default defineConfig({
             modules: true,
             scriptPath: inject<string>("mcp1Script"),
             compatibilityDate: "2026-11-01",
-            durableObjects: { BATTLE: { className: "BattleSession", useSQLite: true } },
+            bindings: {
+              AGENT_JWKS: inject<string>("agentJwks"),
+              JWT_ISSUER: "https://mcpcp",
+              JWT_AUDIENCE: "mcpcp-server",
+            },
+            durableObjects: {
+              BATTLE: { className: "BattleSession", useSQLite: true },
+              BATTLE_INDEX: { className: "BattleIndex", useSQLite: true },
+            },
           },
         ],
       },

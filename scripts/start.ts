@@ -9,12 +9,13 @@
  *   mcp3   node          :9006   (local-backends/mcp3)
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureKeys, writeDevVars } from "../keys/generate.ts";
-import { parseJwks } from "../workers/proxy/src/config.ts";
+import { mintInspectionToken } from "../keys/mint.ts";
+import { parseJwks } from "../workers/proxy/src/jwks.ts";
 import { parsePolicy } from "../workers/proxy/src/policy.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -63,6 +64,19 @@ function wranglerDev(config: string, port: number, extra: string[] = []): string
 }
 
 /** The four servers of a system whose proxy listens on `base`. */
+/**
+ * The engine mcp2 drives: DOCKER_HOST when set, else the private engine `npm test` (and
+ * `npm run setup:host`) start, else the Docker CLI's default.
+ */
+function dockerHost(): Record<string, string> {
+  if (process.env.DOCKER_HOST) return {};
+  return existsSync(PRIVATE_DOCKER_SOCKET)
+    ? { DOCKER_HOST: `unix://${PRIVATE_DOCKER_SOCKET}` }
+    : {};
+}
+
+const PRIVATE_DOCKER_SOCKET = "/run/mcpcp-docker.sock";
+
 function services(base: number): Service[] {
   const [proxy, mcp1, mcp2, mcp3] = [base, base + 1, base + 2, base + 3];
   const separateState = base === 9003 ? [] : ["--persist-to", `.wrangler/state-${base}`];
@@ -86,7 +100,7 @@ function services(base: number): Service[] {
       name: "mcp2",
       port: mcp2,
       args: ["local-backends/mcp2/server.ts"],
-      env: { MCP2_PORT: String(mcp2) },
+      env: { MCP2_PORT: String(mcp2), ...dockerHost() },
     },
     {
       name: "mcp3",
@@ -233,7 +247,7 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-function banner(startedMs: number): string {
+function banner(startedMs: number, inspectionToken: string): string {
   const rows = SERVICES.map((s) => {
     const pid = running.get(s.name)?.pid ?? "?";
     const state = health.get(s.name);
@@ -246,6 +260,8 @@ function banner(startedMs: number): string {
     `MCPCP is up in ${(startedMs / 1000).toFixed(1)} s. Agents connect to the proxy:`,
     ...rows,
     "",
+    // Through the proxy, as deployed: mcp1 itself has no public route there.
+    `  Battles:     http://127.0.0.1:${PORT_BASE}/battles#token=${inspectionToken}`,
     "  Try it:      npm run client",
     "  A token:     npm run token -- --agent agent_name1",
     "  Stop:        Ctrl+C",
@@ -273,7 +289,9 @@ async function main(): Promise<void> {
   const deadline = Date.now() + HEALTH_TIMEOUT_MS;
   for (const service of SERVICES) start(service);
   await Promise.all(SERVICES.map((s) => healthy(s, deadline)));
-  process.stdout.write(banner(Date.now() - began));
+  // A watcher's token (scope inspect_battles only): it can read battles and call no tool.
+  const inspectionToken = await mintInspectionToken();
+  process.stdout.write(banner(Date.now() - began, inspectionToken));
 }
 
 main().catch(async (error: unknown) => {

@@ -2,6 +2,8 @@
  * Process entry for a backend: configuration from the environment, a startup line on stdout, and a
  * clean exit on SIGTERM/SIGINT (the launcher stops its children that way).
  */
+import { readFileSync } from "node:fs";
+import type { ProxyKeys } from "../../common/assertion.ts";
 import { type BackendOptions, logError, type RunningBackend, startBackend } from "./backend.ts";
 
 /** A backend as its entry script describes it; the port comes from `portVariable` at start. */
@@ -26,6 +28,24 @@ export function portFromEnv(
   return port;
 }
 
+/**
+ * The proxy's public keys a backend verifies assertions with: `PROXY_JWKS` (a URL, such as the
+ * deployed proxy's `/.well-known/jwks.json`, or the JWKS itself as JSON), else the dev key file
+ * `keys/proxy-jwks.json` that `npm run keys` and the launcher write.
+ */
+export function proxyKeysFromEnv(env: NodeJS.ProcessEnv = process.env): ProxyKeys {
+  const raw = env.PROXY_JWKS?.trim();
+  if (raw && /^https?:\/\//.test(raw)) return { url: new URL(raw) };
+  const text = raw || readFileSync(new URL("../../keys/proxy-jwks.json", import.meta.url), "utf8");
+  try {
+    return { jwks: JSON.parse(text) };
+  } catch {
+    throw new Error(
+      `PROXY_JWKS must be a URL or a JWKS as JSON${raw ? "" : " (read keys/proxy-jwks.json)"}`,
+    );
+  }
+}
+
 /** Starts `definition` with its env configuration and stops it on SIGTERM/SIGINT with exit 0. */
 export async function runBackend(
   definition: BackendDefinition,
@@ -34,7 +54,12 @@ export async function runBackend(
   let backend: RunningBackend;
   try {
     const port = portFromEnv(portVariable, defaultPort);
-    backend = await startBackend({ ...options, port, host: process.env.HOST || "127.0.0.1" });
+    backend = await startBackend({
+      ...options,
+      port,
+      host: process.env.HOST || "127.0.0.1",
+      proxyKeys: proxyKeysFromEnv(),
+    });
   } catch (error) {
     logError(definition.name, "cannot start", error instanceof Error ? error.message : error);
     process.exitCode = 1;

@@ -12,12 +12,13 @@ const EXPECTED: Record<string, string[]> = {
     "mcp1_update_battle_process",
     "mcp1_report_on_battle_end",
     "mcp3_echo",
+    "mcp3_run_python_code",
   ],
-  agent_name2: ["mcp2_echo", "mcp3_echo"],
+  agent_name2: ["mcp2_echo", "mcp2_run_docker", "mcp3_echo", "mcp3_run_python_code"],
 };
 // Every tool the system has that each agent's policy does not grant.
 const OUTSIDE: Record<string, string[]> = {
-  agent_name1: ["mcp2_echo"],
+  agent_name1: ["mcp2_echo", "mcp2_run_docker"],
   agent_name2: ["mcp1_echo", "mcp1_update_battle_process", "mcp1_report_on_battle_end"],
 };
 

@@ -50,7 +50,7 @@ export function launch({
       if (!output.includes("MCPCP ready")) return;
       clearTimeout(timer);
       const pids: Record<string, number> = {};
-      for (const match of output.matchAll(/^\s+(\w+)\s+http:\S+\s+\(pid (\d+)\)$/gm)) {
+      for (const match of output.matchAll(/^\s+(\w+)\s+http:\S+\s+\(pid (\d+)\)/gm)) {
         pids[match[1] as string] = Number(match[2]);
       }
       resolve({

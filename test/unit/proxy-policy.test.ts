@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { allows, parsePolicy, serversFor } from "../../workers/proxy/src/policy.ts";
 import { missingScope } from "../../workers/proxy/src/scopes.ts";
-import { prefixToolName, splitToolName } from "../../workers/proxy/src/tool-names.ts";
+import {
+  mayBeMapped,
+  prefixToolName,
+  prefixUri,
+  resolveMapped,
+  splitToolName,
+  splitUri,
+} from "../../workers/proxy/src/tool-names.ts";
 
 const SERVERS = ["mcp1", "mcp2", "mcp3"];
 const SEED = JSON.stringify({
@@ -104,6 +111,51 @@ describe("missingScope with hostile method names", () => {
     "treats %j as a method that needs no scope, not as a property of Object.prototype",
     (method) => {
       expect(missingScope({ id: 1, method }, new Set())).toBeUndefined();
+    },
+  );
+});
+
+describe("names the model providers accept", () => {
+  const safe = /^[A-Za-z0-9_-]{1,64}$/;
+
+  it("leaves a valid name alone", () => {
+    expect(prefixToolName("mcp2", "run_docker")).toBe("mcp2_run_docker");
+  });
+
+  it.each([
+    ["dots and slashes", "files.read/v2"],
+    ["spaces and unicode", "résumé builder ✓"],
+    ["a very long name", "x".repeat(80)],
+    ["an empty-looking name", "..."],
+  ])("maps %s to a safe, stable name the proxy can reverse", (_what, tool) => {
+    const shown = prefixToolName("mcp9", tool);
+    expect(shown).toMatch(safe);
+    expect(shown.startsWith("mcp9_")).toBe(true);
+    expect(prefixToolName("mcp9", tool)).toBe(shown);
+    expect(mayBeMapped(shown)).toBe(true);
+    const split = splitToolName(shown);
+    expect(split?.server).toBe("mcp9");
+    expect(resolveMapped("mcp9", shown, ["other", tool, "x".repeat(79)])).toBe(tool);
+  });
+
+  it("keeps two long names that share a prefix apart", () => {
+    expect(prefixToolName("mcp9", `${"a".repeat(70)}1`)).not.toBe(
+      prefixToolName("mcp9", `${"a".repeat(70)}2`),
+    );
+  });
+});
+
+describe("resource URIs", () => {
+  it("prefix with the server as the scheme's first part, and split back at the first +", () => {
+    expect(prefixUri("mcp1", "battle://b-1")).toBe("mcp1+battle://b-1");
+    expect(splitUri("mcp1+battle://b-1")).toEqual({ server: "mcp1", uri: "battle://b-1" });
+    expect(splitUri("mcp1+file:///a+b")).toEqual({ server: "mcp1", uri: "file:///a+b" });
+  });
+
+  it.each(["battle://b-1", "+battle://x", "mcp1+", "MCP1+battle://x", "mc_p1+x://y"])(
+    "refuses %j",
+    (uri) => {
+      expect(splitUri(uri)).toBeUndefined();
     },
   );
 });

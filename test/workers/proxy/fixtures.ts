@@ -4,4 +4,6 @@ export const TEST_POLICY = {
   agent_name2: { mcp2: "*", mcp3: "*" },
   narrow: { mcp1: ["echo"] },
   nobody: {},
+  integrator: { ext: "*" },
+  ext_narrow: { ext: ["echo"] },
 };

@@ -192,17 +192,18 @@ describe("request hygiene", () => {
 });
 
 describe("policy and routing", () => {
-  it("shows agent_name1 mcp1's three tools and mcp3's echo, prefixed, in stable order", async () => {
+  it("shows agent_name1 mcp1's three tools and mcp3's two, prefixed, in stable order", async () => {
     expect(await toolNames("agent_name1")).toEqual([
       "mcp1_echo",
       "mcp1_update_battle_process",
       "mcp1_report_on_battle_end",
       "mcp3_echo",
+      "mcp3_run_python_code",
     ]);
   });
 
   it("drops a dead backend (mcp2) from agent_name2's list and keeps the live one", async () => {
-    expect(await toolNames("agent_name2")).toEqual(["mcp3_echo"]);
+    expect(await toolNames("agent_name2")).toEqual(["mcp3_echo", "mcp3_run_python_code"]);
   });
 
   it("shows a narrow grant only its named tool", async () => {

@@ -9,8 +9,9 @@ import type { TestProject } from "vitest/node";
 import { ensureProxyKey } from "../../../keys/proxy-key.ts";
 import { startBackend } from "../../../local-backends/common/backend.ts";
 import { mcp3 as mcp3Definition } from "../../../local-backends/mcp3/backend.ts";
+import { startThirdPartyBackend } from "../../support/third-party-backend.ts";
 import { TEST_POLICY } from "./fixtures.ts";
-import "./provided.ts";
+import type {} from "./provided.ts";
 import { startSpy } from "./spy.ts";
 
 const BUILD_ROOT = join(process.cwd(), ".wrangler", "test-build");
@@ -49,13 +50,22 @@ export default async function setup(project: TestProject) {
   );
   project.provide("mcp1Script", join(outdir, "index.js"));
 
-  const mcp3 = await startBackend({ ...mcp3Definition, port: 0 });
+  // mcp3 as deployed: it believes only the proxy's signed assertion.
+  const mcp3 = await startBackend({
+    ...mcp3Definition,
+    port: 0,
+    proxyKeys: { jwks: proxyKeys.jwks },
+  });
   // mcp3 is reached through a counting relay: hostile-input tests prove nothing got through.
   const spy = await startSpy(mcp3.url);
   project.provide("mcp3Url", `${spy.url}/mcp`);
   project.provide("mcp3Spy", spy.url);
 
+  const thirdParty = await startThirdPartyBackend();
+  project.provide("thirdPartyUrl", thirdParty.url);
+
   return async () => {
+    await thirdParty.close();
     await spy.close();
     await mcp3.close();
     rmSync(outdir, { recursive: true, force: true });

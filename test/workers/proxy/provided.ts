@@ -1,5 +1,5 @@
 /** What global-setup.ts hands the workerd tests through vitest's provide/inject. */
-import "vitest";
+export type {};
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -12,5 +12,6 @@ declare module "vitest" {
     mcp3Url: string;
     mcp3Spy: string;
     mcp1Script: string;
+    thirdPartyUrl: string;
   }
 }

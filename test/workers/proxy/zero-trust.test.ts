@@ -250,7 +250,7 @@ describe("rate limits", () => {
     });
     // Other tools of the same agent are not held back by that tool's limit.
     expect((await post(rpc("tools/list"), agentToken)).status).toBe(200);
-  });
+  }, 60_000);
 
   it("limits every request of an agent past 600 a minute", async () => {
     const flooder = await token("flooder", { scope: "list_tools" });
@@ -261,7 +261,7 @@ describe("rate limits", () => {
       await response.body?.cancel();
     }
     expect(status).toBe(429);
-  });
+  }, 60_000);
 });
 
 describe("concurrent calls per agent", () => {

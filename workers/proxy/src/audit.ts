@@ -8,6 +8,9 @@
 import { z } from "zod";
 import schema from "../migrations/0001_audit.sql";
 
+/** The scope that may read the audit log at GET /admin/audit. */
+export const AUDIT_SCOPE = "audit_read";
+
 export type Decision =
   | "allow"
   | "deny_scope"

@@ -3,13 +3,16 @@
  *
  * One `Client` per backend per agent request: requests are independent (Streamable HTTP,
  * stateless), and Workers forbid sharing I/O objects across requests. The era verdict of each
- * backend (its `server/discover` result, or "legacy") is kept per isolate, so after the first
- * request a backend call costs exactly one HTTP round trip.
+ * backend (its `server/discover` result, or "legacy") is kept per isolate, and a stateful
+ * backend's session per (backend, agent) in `upstream-sessions.ts`, so after the first request a
+ * backend call costs exactly one HTTP round trip.
  */
 import {
   Client,
   type DiscoverResult,
   ProtocolError,
+  ProtocolErrorCode,
+  SdkHttpError,
   StreamableHTTPClientTransport,
 } from "@modelcontextprotocol/client";
 import type { AssertionSigner } from "../../../common/assertion.ts";
@@ -27,7 +30,29 @@ const verdicts = new Map<string, EraVerdict>();
 export interface CallLimits {
   timeoutMs: number;
   signal?: AbortSignal;
+  /**
+   * Keeps work going after the agent's request has ended (`ctx.waitUntil`). When an agent
+   * cancels, the client's `notifications/cancelled` to a session backend must still be delivered.
+   */
+  defer?: (work: Promise<unknown>) => void;
 }
+
+/**
+ * Closes a client once its work is done. After a cancellation the SDK has just sent
+ * `notifications/cancelled`; closing at once would abort that very request, so the close waits a
+ * moment, outside the agent's (already finished) request.
+ */
+async function release(client: Client, limits: CallLimits): Promise<void> {
+  if (limits.signal?.aborted && limits.defer) {
+    limits.defer(
+      new Promise((resolve) => setTimeout(resolve, CANCEL_GRACE_MS)).then(() => client.close()),
+    );
+    return;
+  }
+  await client.close().catch(() => {});
+}
+
+const CANCEL_GRACE_MS = 1_000;
 
 /** Who is calling, in the form the backend trusts; the agent's own token is never among them. */
 async function identityHeaders(
@@ -36,6 +61,7 @@ async function identityHeaders(
   signer: AssertionSigner,
 ): Promise<Record<string, string>> {
   if (backend.identity === "binding") return { [AGENT_HEADER]: agent };
+  if (backend.identity === "none") return {};
   return { authorization: `Bearer ${await signer.sign(agent, backend.id)}` };
 }
 
@@ -50,23 +76,55 @@ export async function withBackend<T>(
   limits: CallLimits,
   use: (client: Client) => Promise<T>,
 ): Promise<T> {
-  const client = new Client(CLIENT_INFO, {
-    versionNegotiation: { mode: "auto" },
-  });
-  const transport = new StreamableHTTPClientTransport(backend.url, {
-    fetch: backend.fetch,
-    requestInit: { headers: await identityHeaders(backend, agent, signer) },
-  });
+  const headers = await identityHeaders(backend, agent, signer);
   const options = {
     timeout: limits.timeoutMs,
     ...(limits.signal ? { signal: limits.signal } : {}),
   };
-  const prior = verdicts.get(backend.id);
+  const sessions = backend.sessions?.(agent);
+  const verdict = verdicts.get(backend.id);
+
+  if (sessions && verdict?.kind === "legacy") {
+    const session = await sessions.get();
+    if (session) {
+      const client = new Client(CLIENT_INFO);
+      const transport = new StreamableHTTPClientTransport(backend.url, {
+        fetch: backend.fetch,
+        requestInit: { headers },
+        sessionId: session.sessionId,
+        protocolVersion: session.protocolVersion,
+      });
+      try {
+        // With a session id, the client skips the handshake: this costs no round trip.
+        await client.connect(transport, { ...options, prior: { kind: "legacy" } });
+        return await use(client);
+      } catch (e) {
+        // 404: the backend forgot the session (restart, expiry). Start a new one below.
+        if (!(e instanceof SdkHttpError && e.status === 404)) throw e;
+        await sessions.forget(session.sessionId);
+      } finally {
+        await release(client, limits);
+      }
+    }
+  }
+
+  const client = new Client(CLIENT_INFO, { versionNegotiation: { mode: "auto" } });
+  const transport = new StreamableHTTPClientTransport(backend.url, {
+    fetch: backend.fetch,
+    requestInit: { headers },
+  });
   try {
-    await client.connect(transport, prior ? { ...options, prior } : options);
-    if (!prior) {
+    await client.connect(transport, verdict ? { ...options, prior: verdict } : options);
+    if (!verdict) {
       const discover = client.getDiscoverResult();
       verdicts.set(backend.id, discover ? { kind: "modern", discover } : { kind: "legacy" });
+    }
+    // A backend that gave us a session keeps it for this agent's next calls.
+    if (sessions && transport.sessionId && transport.protocolVersion) {
+      await sessions.set({
+        sessionId: transport.sessionId,
+        protocolVersion: transport.protocolVersion,
+      });
     }
     return await use(client);
   } catch (e) {
@@ -74,9 +132,41 @@ export async function withBackend<T>(
     if (!(e instanceof ProtocolError)) verdicts.delete(backend.id);
     throw e;
   } finally {
-    await client.close().catch(() => {});
+    // Closing the client ends its HTTP exchanges; it does not end the upstream session.
+    await release(client, limits);
   }
 }
+
+type ListMethod = "tools/list" | "resources/list" | "resources/templates/list" | "prompts/list";
+
+/**
+ * Every item of a backend's list, following cursors. Sent as a plain request rather than through
+ * `client.listTools()`: a resumed session has not seen the server's capabilities, and the SDK
+ * would answer an empty list instead of asking. A server without the feature (-32601) has none.
+ */
+export async function listAll<T>(client: Client, method: ListMethod, key: string): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < MAX_LIST_PAGES; page++) {
+    let result: Record<string, unknown>;
+    try {
+      result = (await client.request({
+        method,
+        params: cursor === undefined ? {} : { cursor },
+      } as never)) as Record<string, unknown>;
+    } catch (e) {
+      if (e instanceof ProtocolError && e.code === ProtocolErrorCode.MethodNotFound) return items;
+      throw e;
+    }
+    items.push(...((result[key] as T[] | undefined) ?? []));
+    cursor = typeof result.nextCursor === "string" ? result.nextCursor : undefined;
+    if (cursor === undefined) break;
+  }
+  return items;
+}
+
+// A backend that pages its lists endlessly is cut off here.
+const MAX_LIST_PAGES = 20;
 
 /** Forgets every era verdict (tests, and a backend known to have changed). */
 export function forgetBackendVerdicts(): void {

@@ -14,7 +14,10 @@ import {
 } from "jose";
 import { z } from "zod";
 import { type AssertionSigner, createAssertionSigner } from "../../../common/assertion.ts";
+import { parseJwks } from "./jwks.ts";
 import { type ParseResult, type Policy, parsePolicy } from "./policy.ts";
+import { SERVER_ID } from "./tool-names.ts";
+import { type SessionStore, sessionStore, type UpstreamSessions } from "./upstream-sessions.ts";
 
 /** A fetch function: the global one, or a service binding's. */
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -27,10 +30,20 @@ export interface BackendSpec {
   fetch: FetchLike;
   /**
    * How the backend learns the calling agent: over a service binding nobody else can reach, a
-   * plain header; over the network, the proxy's signed assertion.
+   * plain header; over the network, the proxy's signed assertion; a third-party server that knows
+   * nothing of MCPCP is told nothing.
    */
-  identity: "binding" | "assertion";
+  identity: "binding" | "assertion" | "none";
+  /** Where this backend's upstream sessions are kept, for backends reached over the network. */
+  sessions?: (agent: string) => SessionStore;
 }
+
+/** A backend the proxy did not write, given in EXTRA_BACKENDS. */
+const ExtraBackend = z.object({
+  id: z.string(),
+  url: z.string(),
+  identity: z.enum(["assertion", "none"]).default("none"),
+});
 
 export interface GatewayConfig {
   issuer: string;
@@ -60,51 +73,14 @@ export interface ConfigEnv {
   PROXY_PUBLIC_JWKS: string;
   POLICY: string;
   MCP1: { fetch: FetchLike };
+  UPSTREAM_SESSIONS: DurableObjectNamespace<UpstreamSessions>;
   MCP2_URL: string;
   MCP3_URL: string;
   BACKEND_TIMEOUT_MS: string;
   ALLOWED_ORIGINS?: string;
   RATE_LIMITED_TOOLS?: string;
+  EXTRA_BACKENDS?: string;
   MAX_CONCURRENT_CALLS_PER_AGENT?: string;
-}
-
-// Public RSA keys only: a JWKS carrying private members is a leaked key, and refused.
-const PublicRsaKey = z
-  .object({
-    kty: z.literal("RSA"),
-    kid: z.string().min(1),
-    n: z.string().min(1),
-    e: z.string().min(1),
-    alg: z.literal("RS256").optional(),
-    use: z.literal("sig").optional(),
-  })
-  .loose()
-  .refine((k) => !["d", "p", "q", "dp", "dq", "qi"].some((m) => m in k), {
-    message: "holds private key material",
-  });
-const Jwks = z.object({ keys: z.array(PublicRsaKey).min(1) });
-
-/** Parses and checks the agent-token JWKS. */
-export function parseJwks(json: string): ParseResult<JSONWebKeySet> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch (e) {
-    return { ok: false, error: `AGENT_JWKS is not valid JSON: ${(e as Error).message}` };
-  }
-  const parsed = Jwks.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return {
-      ok: false,
-      error: `AGENT_JWKS is invalid at ${issue?.path.join(".") || "(root)"}: ${issue?.message}`,
-    };
-  }
-  const kids = parsed.data.keys.map((k) => k.kid);
-  if (new Set(kids).size !== kids.length) {
-    return { ok: false, error: "AGENT_JWKS has two keys with the same kid" };
-  }
-  return { ok: true, value: parsed.data as JSONWebKeySet };
 }
 
 function parseUrl(name: string, value: string | undefined): ParseResult<URL> {
@@ -201,7 +177,6 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
   const mcp3 = parseUrl("MCP3_URL", env.MCP3_URL);
   if (!mcp3.ok) return mcp3;
 
-  const fetchAnywhere: FetchLike = (input, init) => fetch(input, init);
   const backends = new Map<string, BackendSpec>([
     [
       "mcp1",
@@ -212,9 +187,12 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
         identity: "binding",
       },
     ],
-    ["mcp2", { id: "mcp2", url: mcp2.value, fetch: fetchAnywhere, identity: "assertion" }],
-    ["mcp3", { id: "mcp3", url: mcp3.value, fetch: fetchAnywhere, identity: "assertion" }],
+    ["mcp2", networked("mcp2", mcp2.value, "assertion", env)],
+    ["mcp3", networked("mcp3", mcp3.value, "assertion", env)],
   ]);
+
+  const extra = extraBackends(env.EXTRA_BACKENDS, backends, env);
+  if (!extra.ok) return extra;
 
   const policy = parsePolicy(env.POLICY, [...backends.keys()]);
   if (!policy.ok) return policy;
@@ -262,4 +240,53 @@ function csv(value: string | undefined): string[] {
     .split(",")
     .map((item) => item.trim())
     .filter(Boolean);
+}
+
+/**
+ * Adds the EXTRA_BACKENDS (a JSON array of `{id, url, identity?}`) to `backends`: any Streamable
+ * HTTP MCP server, stateless or with sessions, fronted like the built-in ones.
+ */
+/** A backend reached over the network, with its upstream sessions kept per agent. */
+function networked(
+  id: string,
+  url: URL,
+  identity: "assertion" | "none",
+  env: ConfigEnv,
+): BackendSpec {
+  return {
+    id,
+    url,
+    fetch: (input, init) => fetch(input, init),
+    identity,
+    sessions: (agent) => sessionStore(env.UPSTREAM_SESSIONS, id, agent),
+  };
+}
+
+function extraBackends(
+  json: string | undefined,
+  backends: Map<string, BackendSpec>,
+  env: ConfigEnv,
+): ParseResult<void> {
+  if (!json?.trim()) return { ok: true, value: undefined };
+  let parsed: z.infer<typeof ExtraBackend>[];
+  try {
+    parsed = z.array(ExtraBackend).max(32).parse(JSON.parse(json));
+  } catch (e) {
+    return {
+      ok: false,
+      error: `EXTRA_BACKENDS is not a JSON array of {id, url, identity?}: ${(e as Error).message}`,
+    };
+  }
+  for (const entry of parsed) {
+    if (!SERVER_ID.test(entry.id)) {
+      return { ok: false, error: `EXTRA_BACKENDS id "${entry.id}" must match ${SERVER_ID.source}` };
+    }
+    if (backends.has(entry.id)) {
+      return { ok: false, error: `EXTRA_BACKENDS id "${entry.id}" is already taken` };
+    }
+    const url = parseUrl(`EXTRA_BACKENDS[${entry.id}].url`, entry.url);
+    if (!url.ok) return url;
+    backends.set(entry.id, networked(entry.id, url.value, entry.identity, env));
+  }
+  return { ok: true, value: undefined };
 }

@@ -6,7 +6,14 @@
 import { type AuthInfo, createMcpHandler, type McpHttpHandler } from "@modelcontextprotocol/server";
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { AuditQuery, type AuditRecord, beginRecord, queryRecords, writeRecord } from "./audit.ts";
+import {
+  AUDIT_SCOPE,
+  AuditQuery,
+  type AuditRecord,
+  beginRecord,
+  queryRecords,
+  writeRecord,
+} from "./audit.ts";
 import { type AgentIdentity, extractBearer, SCOPES, verifyAgentToken } from "./auth.ts";
 import { type GatewayConfig, loadConfig } from "./config.ts";
 import { insufficientScope, RESOURCE_METADATA_PATH, rpcFailure, unauthorized } from "./errors.ts";
@@ -17,10 +24,9 @@ import { observeBody } from "./observe.ts";
 import { originAllowed } from "./origin.ts";
 import { missingScope } from "./scopes.ts";
 
+// The entry module's named exports are what workerd binds: Durable Object classes only.
 export { AgentGate } from "./agent-gate.ts";
-
-/** The scope that may read the audit log at GET /admin/audit. */
-export const AUDIT_SCOPE = "audit_read";
+export { UpstreamSessions } from "./upstream-sessions.ts";
 
 /** The largest request body the gateway reads (the SDK's own default). */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -61,9 +67,12 @@ function gatewayFor(env: Env): Promise<GatewayResult> {
 function serverFor(config: GatewayConfig) {
   return ({ authInfo }: { authInfo?: AuthInfo }) => {
     const identity = authInfo?.extra?.identity as AgentIdentity | undefined;
-    const record = authInfo?.extra?.record as AuditRecord | undefined;
-    if (!identity || !record) throw new Error("MCP request reached the gateway without identity");
-    return createGatewayServer(config, identity, record);
+    const extra = authInfo?.extra as
+      | { identity?: AgentIdentity; record?: AuditRecord; defer?: (work: Promise<unknown>) => void }
+      | undefined;
+    if (!identity || !extra?.record)
+      throw new Error("MCP request reached the gateway without identity");
+    return createGatewayServer(config, identity, extra.record, extra.defer);
   };
 }
 
@@ -165,7 +174,7 @@ app.post(
     const { mcp, config } = c.get("gateway");
     const text = await c.req.text();
     record.bytes_in = text.length;
-    const authInfo = authInfoFor(identity, record);
+    const authInfo = authInfoFor(identity, record, (work) => c.executionCtx.waitUntil(work));
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -258,7 +267,9 @@ function idOf(message: unknown): string | number | null {
 // GET (server stream) and DELETE (session end) belong to sessions; the SDK answers them per spec.
 app.on(["GET", "DELETE"], "/mcp", (c) =>
   c.get("gateway").mcp.fetch(c.req.raw, {
-    authInfo: authInfoFor(c.get("identity"), c.get("record")),
+    authInfo: authInfoFor(c.get("identity"), c.get("record"), (work) =>
+      c.executionCtx.waitUntil(work),
+    ),
   }),
 );
 
@@ -282,6 +293,13 @@ app.get("/admin/audit", async (c) => {
   return c.json({ records: await queryRecords(c.env.AUDIT_DB, query.data) });
 });
 
+// Battle inspection (page, JSON API, live WebSocket) lives on mcp1, which checks the inspection
+// token itself. Deployed, mcp1 has no public route, so people reach it here. The raw request goes
+// through unchanged: mcp1's WebSocket check compares Origin with the request's own URL.
+for (const path of ["/battles", "/battles/*", "/api/battles", "/api/battles/*"]) {
+  app.get(path, (c) => c.env.MCP1.fetch(c.req.raw));
+}
+
 app.notFound((c) =>
   c.json({ error: "not_found", message: `No route for ${c.req.method} ${c.req.path}` }, 404),
 );
@@ -296,14 +314,18 @@ function configFailure(error: string): Response {
   return rpcFailure(500, -32603, "Gateway configuration error; see the gateway's log");
 }
 
-function authInfoFor(identity: AgentIdentity, record: AuditRecord): AuthInfo {
+function authInfoFor(
+  identity: AgentIdentity,
+  record: AuditRecord,
+  defer: (work: Promise<unknown>) => void,
+): AuthInfo {
   return {
     // The agent's token never travels further than this Worker, not even into the MCP layer.
     token: "",
     clientId: identity.agent,
     scopes: [...identity.scopes],
     expiresAt: identity.expiresAt,
-    extra: { identity, record },
+    extra: { identity, record, defer },
   };
 }
 

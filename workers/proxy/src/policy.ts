@@ -74,3 +74,11 @@ export function allows(policy: Policy, agent: string, server: string, tool: stri
   if (grant === undefined) return false;
   return grant === "*" || grant.has(tool);
 }
+
+/**
+ * Whether `agent` holds `server` whole (`"*"`). Resources and prompts are not tools, so a grant
+ * that names tools one by one does not extend to them; only a whole-server grant does.
+ */
+export function grantsAll(policy: Policy, agent: string, server: string): boolean {
+  return policy.get(agent)?.get(server) === "*";
+}

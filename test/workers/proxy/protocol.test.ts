@@ -1,0 +1,320 @@
+/**
+ * Issue 6 inside workerd: both protocol eras answered per request with the status codes,
+ * headers and bodies the specs require; streaming of progress and log messages; cancellation;
+ * resources and prompts aggregated; a third-party stateful backend whose session the proxy keeps.
+ */
+import { exports } from "cloudflare:workers";
+import { describe, expect, inject, it } from "vitest";
+import { call, LEGACY_VERSION, message, ORIGIN, post, rpc, token } from "./client.ts";
+
+const MODERN = "2026-07-28";
+
+function envelope() {
+  return {
+    "io.modelcontextprotocol/protocolVersion": MODERN,
+    "io.modelcontextprotocol/clientInfo": { name: "conformance", version: "1" },
+    "io.modelcontextprotocol/clientCapabilities": {},
+  };
+}
+
+/** A 2026-07-28 request: envelope in `_meta`, method (and name) mirrored in headers. */
+async function modern(
+  method: string,
+  params: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+) {
+  const name: Record<string, string> =
+    typeof params.name === "string" ? { "mcp-name": params.name } : {};
+  return post(
+    { jsonrpc: "2.0", id: 7, method, params: { ...params, _meta: envelope() } },
+    await token("agent_name1"),
+    { "mcp-protocol-version": MODERN, "mcp-method": method, ...name, ...headers },
+  );
+}
+
+describe("2026-07-28 (stateless) era", () => {
+  it("answers server/discover with the revisions and capabilities it serves", async () => {
+    const response = await modern("server/discover");
+    expect(response.status).toBe(200);
+    const reply = (await response.json()) as { id: number; result: Record<string, unknown> };
+    expect(reply.id).toBe(7);
+    expect(reply.result.supportedVersions).toContain(MODERN);
+    expect(reply.result.capabilities).toMatchObject({ tools: {}, resources: {}, prompts: {} });
+    expect(reply.result.resultType).toBe("complete");
+  });
+
+  it("serves tools/list and tools/call with resultType and no session", async () => {
+    const list = await modern("tools/list");
+    expect(list.status).toBe(200);
+    expect(list.headers.get("mcp-session-id")).toBeNull();
+    const listed = (await message(list)) as {
+      result?: { tools: { name: string }[]; resultType?: string };
+    };
+    expect(listed.result?.resultType).toBe("complete");
+    expect(listed.result?.tools.map((t) => t.name)).toContain("mcp1_echo");
+
+    const called = await message(
+      await modern("tools/call", { name: "mcp1_echo", arguments: { message: "m" } }),
+    );
+    expect(called.result).toMatchObject({
+      content: [{ type: "text", text: "Echo: m" }],
+      resultType: "complete",
+    });
+  });
+
+  it("rejects a Mcp-Method header that contradicts the body", async () => {
+    const response = await modern("tools/list", {}, { "mcp-method": "tools/call" });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { code: number } }).error.code).toBe(-32020);
+  });
+
+  it("rejects a modern version header on a request without the envelope", async () => {
+    const response = await post(rpc("tools/list"), await token("agent_name1"), {
+      "mcp-protocol-version": MODERN,
+      "mcp-method": "tools/list",
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { code: number } }).error.code).toBe(-32602);
+  });
+
+  it("answers GET and DELETE on /mcp with 405", async () => {
+    for (const method of ["GET", "DELETE"]) {
+      const response = await exports.default.fetch(
+        new Request(`${ORIGIN}/mcp`, {
+          method,
+          headers: {
+            accept: "text/event-stream",
+            "mcp-protocol-version": MODERN,
+            authorization: `Bearer ${await token("agent_name1")}`,
+          },
+        }),
+      );
+      expect(response.status).toBe(405);
+    }
+  });
+});
+
+describe("2025 era (initialize, then requests)", () => {
+  const initialize = (version: string) =>
+    rpc("initialize", {
+      protocolVersion: version,
+      capabilities: {},
+      clientInfo: { name: "c", version: "1" },
+    });
+
+  it("negotiates the client's version and issues no session id (stateless)", async () => {
+    for (const version of ["2025-11-25", "2025-06-18", "2025-03-26"]) {
+      const response = await post(initialize(version), await token("agent_name1"), {
+        "mcp-protocol-version": "",
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get("mcp-session-id")).toBeNull();
+      const reply = await message(response);
+      expect(reply.result).toMatchObject({
+        protocolVersion: version,
+        serverInfo: { name: "mcpcp" },
+      });
+    }
+  });
+
+  it("acknowledges notifications with 202 and no body", async () => {
+    const response = await post(
+      { jsonrpc: "2.0", method: "notifications/initialized" },
+      await token("agent_name1"),
+    );
+    expect(response.status).toBe(202);
+    expect(await response.text()).toBe("");
+  });
+
+  it("rejects an unsupported MCP-Protocol-Version with 400", async () => {
+    const response = await post(rpc("tools/list"), await token("agent_name1"), {
+      "mcp-protocol-version": "1999-01-01",
+    });
+    expect(response.status).toBe(400);
+  });
+
+  it("requires Accept to offer both JSON and SSE (406) and a JSON body (415)", async () => {
+    const bearer = await token("agent_name1");
+    expect((await post(rpc("tools/list"), bearer, { accept: "text/html" })).status).toBe(406);
+    expect((await post(rpc("tools/list"), bearer, { "content-type": "text/plain" })).status).toBe(
+      415,
+    );
+  });
+});
+
+/** Reads SSE events from a streaming answer one at a time. */
+function sseEvents(response: Response) {
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  return {
+    async next(): Promise<
+      { method?: string; params?: Record<string, unknown>; result?: unknown } | undefined
+    > {
+      for (;;) {
+        const end = buffer.indexOf("\n\n");
+        if (end >= 0) {
+          const event = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = event.split("\n").find((line) => line.startsWith("data: "));
+          if (data) return JSON.parse(data.slice(6));
+          continue;
+        }
+        const { done, value } = await reader.read();
+        if (done) return undefined;
+        buffer += decoder.decode(value, { stream: true });
+      }
+    },
+    cancel: () => reader.cancel(),
+  };
+}
+
+async function thirdParty(path: string, init?: RequestInit): Promise<Response> {
+  return fetch(`${inject("thirdPartyUrl")}${path}`, init);
+}
+
+async function labelState(label: string): Promise<string | undefined> {
+  const state = (await (await thirdParty("/__state")).json()) as { labels: Record<string, string> };
+  return state.labels[label];
+}
+
+describe("streaming through the proxy", () => {
+  it("relays the backend's progress and log messages while the call is still running", async () => {
+    const label = `stream-${crypto.randomUUID()}`;
+    const response = await post(
+      rpc("tools/call", {
+        name: "ext_wait_for_release",
+        arguments: { label },
+        _meta: { progressToken: "p-1" },
+      }),
+      await token("integrator"),
+    );
+    expect(response.headers.get("content-type")).toContain("text/event-stream");
+    const events = sseEvents(response);
+    const seen: string[] = [];
+    for (let event = await events.next(); event?.method; event = await events.next()) {
+      seen.push(event.method);
+      if (event.method === "notifications/progress" && event.params?.progress === 1) {
+        expect(event.params).toMatchObject({ progressToken: "p-1", total: 2 });
+        // The tool has not finished: the proxy is passing progress on, not buffering it.
+        expect(await labelState(label)).toBe("running");
+        await thirdParty(`/__release?label=${label}`, { method: "POST" });
+      }
+      if (seen.includes("notifications/progress") && seen.includes("notifications/message")) break;
+    }
+    expect(seen).toContain("notifications/message");
+    let last = await events.next();
+    while (last?.method) last = await events.next();
+    expect(last?.result).toMatchObject({ content: [{ type: "text", text: `${label} done` }] });
+  }, 30_000);
+
+  it("aborts the backend's work when the agent goes away mid-call", async () => {
+    const label = `cancel-${crypto.randomUUID()}`;
+    const response = await post(
+      rpc("tools/call", {
+        name: "ext_wait_for_release",
+        arguments: { label },
+        _meta: { progressToken: 9 },
+      }),
+      await token("integrator"),
+    );
+    const events = sseEvents(response);
+    const first = await events.next();
+    expect(first?.method).toBe("notifications/progress");
+    await events.cancel();
+    await expect.poll(() => labelState(label), { timeout: 10_000 }).toBe("cancelled");
+  }, 30_000);
+});
+
+describe("a third-party backend with sessions", () => {
+  async function sessions(): Promise<{ sessions: number; live: number }> {
+    return (await (await thirdParty("/__state")).json()) as { sessions: number; live: number };
+  }
+
+  it("keeps one upstream session per agent across requests, and replaces a forgotten one", async () => {
+    const agent = `session-user-${crypto.randomUUID().slice(0, 8)}`;
+    // The agent needs the ext grant: use the integrator's token claims with another sub is not
+    // allowed by policy, so reuse integrator but count from now.
+    const before = await sessions();
+    for (let i = 0; i < 3; i++) {
+      const reply = await call("integrator", "ext_echo", { message: `${agent}-${i}` });
+      expect(reply.result?.content[0]?.text).toBe(`3p: ${agent}-${i}`);
+    }
+    const after = await sessions();
+    expect(after.sessions - before.sessions).toBeLessThanOrEqual(1);
+
+    await thirdParty("/__forget", { method: "POST" });
+    const reply = await call("integrator", "ext_echo", { message: "after restart" });
+    expect(reply.result?.content[0]?.text).toBe("3p: after restart");
+    expect((await sessions()).sessions).toBe(after.sessions + 1);
+  });
+});
+
+describe("resources, prompts and names through the proxy", () => {
+  it("lists a whole-server grant's resources and templates under server+uri, and reads them", async () => {
+    const bearer = await token("integrator");
+    const listed = await message(await post(rpc("resources/list"), bearer));
+    expect(listed.result).toMatchObject({
+      resources: [{ uri: "ext+notes://hello", name: "ext_hello" }],
+    });
+    const templates = await message(await post(rpc("resources/templates/list"), bearer));
+    expect(templates.result).toMatchObject({
+      resourceTemplates: [{ uriTemplate: "ext+notes://{name}" }],
+    });
+    const read = await message(
+      await post(rpc("resources/read", { uri: "ext+notes://hello" }), bearer),
+    );
+    expect(read.result).toMatchObject({
+      contents: [{ uri: "ext+notes://hello", text: "hello from notes" }],
+    });
+    const templated = await message(
+      await post(rpc("resources/read", { uri: "ext+notes://bob" }), bearer),
+    );
+    expect(templated.result).toMatchObject({
+      contents: [{ uri: "ext+notes://bob", text: "note bob" }],
+    });
+  });
+
+  it("hides resources and prompts from a grant that only names tools, like missing ones", async () => {
+    const bearer = await token("ext_narrow");
+    expect((await message(await post(rpc("resources/list"), bearer))).result).toMatchObject({
+      resources: [],
+    });
+    const hidden = await message(
+      await post(rpc("resources/read", { uri: "ext+notes://hello" }), bearer),
+    );
+    const missing = await message(
+      await post(
+        rpc("resources/read", { uri: "ext+notes://nope/deeper" }),
+        await token("integrator"),
+      ),
+    );
+    expect(hidden.error).toEqual({ code: -32602, message: "Resource ext+notes://hello not found" });
+    expect(missing.error?.code).toBe(-32602);
+    const prompt = await message(
+      await post(rpc("prompts/get", { name: "ext_greet", arguments: { name: "x" } }), bearer),
+    );
+    expect(prompt.error).toEqual({ code: -32602, message: "Prompt ext_greet not found" });
+  });
+
+  it("lists and gets prompts under server_name", async () => {
+    const bearer = await token("integrator");
+    const listed = await message(await post(rpc("prompts/list"), bearer));
+    expect(listed.result).toMatchObject({ prompts: [{ name: "ext_greet" }] });
+    const got = await message(
+      await post(rpc("prompts/get", { name: "ext_greet", arguments: { name: "Ada" } }), bearer),
+    );
+    expect(got.result).toMatchObject({ messages: [{ content: { text: "Say hello to Ada" } }] });
+  });
+
+  it("maps a tool name the model providers would reject, and routes the mapped name back", async () => {
+    const names = (
+      await message(await post(rpc("tools/list"), await token("integrator")))
+    ).result?.tools.map((t) => t.name);
+    const mapped = names?.find((n) => n.startsWith("ext_files-read-v2_"));
+    expect(mapped).toBe("ext_files-read-v2_afe91f73");
+    for (const name of names ?? []) expect(name).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
+    const reply = await call("integrator", mapped as string, { path: "/etc/motd" });
+    expect(reply.result?.content[0]?.text).toBe("read /etc/motd");
+  });
+});

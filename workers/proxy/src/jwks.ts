@@ -1,0 +1,46 @@
+/**
+ * The agent-token JWKS, checked the way the proxy needs it. Pure (zod only), so the launcher runs
+ * the same check in Node before it starts anything.
+ */
+import type { JSONWebKeySet } from "jose";
+import { z } from "zod";
+import type { ParseResult } from "./policy.ts";
+
+// Public RSA keys only: a JWKS carrying private members is a leaked key, and refused.
+const PublicRsaKey = z
+  .object({
+    kty: z.literal("RSA"),
+    kid: z.string().min(1),
+    n: z.string().min(1),
+    e: z.string().min(1),
+    alg: z.literal("RS256").optional(),
+    use: z.literal("sig").optional(),
+  })
+  .loose()
+  .refine((k) => !["d", "p", "q", "dp", "dq", "qi"].some((m) => m in k), {
+    message: "holds private key material",
+  });
+const Jwks = z.object({ keys: z.array(PublicRsaKey).min(1) });
+
+/** Parses and checks the agent-token JWKS. */
+export function parseJwks(json: string): ParseResult<JSONWebKeySet> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (e) {
+    return { ok: false, error: `AGENT_JWKS is not valid JSON: ${(e as Error).message}` };
+  }
+  const parsed = Jwks.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return {
+      ok: false,
+      error: `AGENT_JWKS is invalid at ${issue?.path.join(".") || "(root)"}: ${issue?.message}`,
+    };
+  }
+  const kids = parsed.data.keys.map((k) => k.kid);
+  if (new Set(kids).size !== kids.length) {
+    return { ok: false, error: "AGENT_JWKS has two keys with the same kid" };
+  }
+  return { ok: true, value: parsed.data as JSONWebKeySet };
+}
