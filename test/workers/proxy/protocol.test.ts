@@ -5,7 +5,7 @@
  */
 import { exports } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
-import { call, LEGACY_VERSION, message, ORIGIN, post, rpc, token } from "./client.ts";
+import { call, message, ORIGIN, post, rpc, token } from "./client.ts";
 
 const MODERN = "2026-07-28";
 

@@ -8,7 +8,7 @@ import { env, exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { base64url, SignJWT } from "jose";
 import { describe, expect, inject, it } from "vitest";
-import { call, message, ORIGIN, post, rpc, testKid, token } from "./client.ts";
+import { call, ORIGIN, post, rpc, testKid, token } from "./client.ts";
 
 async function backendHits(): Promise<number> {
   const response = await fetch(`${inject("mcp3Spy")}/__count`);
