@@ -18,6 +18,7 @@ import {
 import type { AssertionSigner } from "../../../common/assertion.ts";
 import { AGENT_HEADER } from "../../../common/identity.ts";
 import type { BackendSpec } from "./config.ts";
+import { uniqueIds } from "./unique-ids.ts";
 
 const CLIENT_INFO = { name: "mcpcp-proxy", version: "0.1.0" };
 
@@ -97,6 +98,7 @@ export async function withBackend<T>(
       try {
         // With a session id, the client skips the handshake: this costs no round trip.
         await client.connect(transport, { ...options, prior: { kind: "legacy" } });
+        uniqueIds(transport);
         return await use(client);
       } catch (e) {
         // 404: the backend forgot the session (restart, expiry). Start a new one below.
