@@ -53,11 +53,50 @@ export function registerRunPythonCode(
       inputSchema: runPythonCodeSchema(config),
       annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
     },
-    async ({ code, timeout_seconds }, ctx) =>
-      sandbox.run(code, {
-        signal: ctx.mcpReq.signal,
-        ...(timeout_seconds === undefined ? {} : { timeoutSeconds: timeout_seconds }),
-        ...(agent === undefined ? {} : { agent }),
-      }),
+    async ({ code, timeout_seconds }, ctx) => {
+      const progressToken = ctx.mcpReq._meta?.progressToken;
+      const wall = timeout_seconds ?? config.defaultTimeoutSeconds;
+      const stopHeartbeat =
+        progressToken === undefined
+          ? () => {}
+          : heartbeat(wall, (progress, message) =>
+              ctx.mcpReq
+                .notify({
+                  method: "notifications/progress",
+                  params: { progressToken, progress, total: wall, message },
+                })
+                .catch(() => {}),
+            );
+      try {
+        return await sandbox.run(code, {
+          signal: ctx.mcpReq.signal,
+          ...(timeout_seconds === undefined ? {} : { timeoutSeconds: timeout_seconds }),
+          ...(agent === undefined ? {} : { agent }),
+        });
+      } finally {
+        stopHeartbeat();
+      }
+    },
   );
+}
+
+/** How often a running program reports that it is still running. */
+const HEARTBEAT_MS = 1_000;
+
+/**
+ * Progress for a caller that asked for it: once at the start, then every second, in seconds of
+ * the wall-clock budget. Long programs show they are alive, and a client can reset its timeout on
+ * each report instead of giving up on a program that is merely slow.
+ */
+function heartbeat(
+  wallSeconds: number,
+  report: (seconds: number, message: string) => void,
+): () => void {
+  const began = Date.now();
+  report(0, "started");
+  const timer = setInterval(() => {
+    const seconds = Math.min(Math.round((Date.now() - began) / 1000), wallSeconds);
+    report(seconds, `running for ${seconds} s of at most ${wallSeconds} s`);
+  }, HEARTBEAT_MS);
+  return () => clearInterval(timer);
 }

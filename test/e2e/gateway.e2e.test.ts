@@ -2,8 +2,17 @@
  * The whole system as a user runs it: `npm start`'s launcher brings up the proxy and mcp1 under
  * `wrangler dev` and the two Node backends; agents talk to the proxy with the MCP SDK client.
  */
+import { createPrivateKey, type JsonWebKey } from "node:crypto";
+import {
+  Client as ModernClient,
+  StreamableHTTPClientTransport as ModernTransport,
+} from "@modelcontextprotocol/client";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAssertionSigner } from "../../common/assertion.ts";
+import { mintToken } from "../../keys/mint.ts";
+import { ensureProxyKey } from "../../keys/proxy-key.ts";
 import { alive, connectAgent, type Launched, launch, resultText as text } from "./launcher.ts";
 
 const EXPECTED: Record<string, string[]> = {
@@ -127,6 +136,74 @@ describe("a battle through the gateway", () => {
     expect(text(late)).toMatch(/ended/i);
     endedBattle = battle;
   });
+});
+
+describe("a 2026-07-28 client, unchanged", () => {
+  it("lists and calls through the proxy with the v2 SDK client pinned to 2026-07-28", async () => {
+    const client = new ModernClient(
+      { name: "e2e-modern", version: "1.0.0" },
+      { versionNegotiation: { mode: { pin: "2026-07-28" } } },
+    );
+    const token = await mintToken({ agent: "agent_name2" });
+    await client.connect(
+      new ModernTransport(system.proxyUrl, {
+        requestInit: { headers: { authorization: `Bearer ${token}` } },
+      }),
+    );
+    try {
+      expect(client.getNegotiatedProtocolVersion()).toBe("2026-07-28");
+      expect((await client.listTools()).tools.map((t) => t.name)).toEqual(EXPECTED.agent_name2);
+      const result = await client.callTool({ name: "mcp2_echo", arguments: { message: "modern" } });
+      expect(text(result)).toBe("Echo: modern");
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe("the Node backends trust only the proxy's assertion", () => {
+  async function post(port: number, authorization?: string): Promise<number> {
+    const response = await fetch(`http://127.0.0.1:${port}/mcp`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": "2025-11-25",
+        "mcpcp-agent": "agent_name2",
+        ...(authorization ? { authorization } : {}),
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+    await response.body?.cancel();
+    return response.status;
+  }
+
+  it.each(["mcp2", "mcp3"] as const)(
+    "%s refuses a request without an assertion, or with a wrong one",
+    async (name) => {
+      const port = system.ports[name];
+      const other = name === "mcp2" ? "mcp3" : "mcp2";
+      const { signingKey } = await ensureProxyKey();
+      const signer = await createAssertionSigner(signingKey);
+      expect(await post(port)).toBe(401);
+      expect(await post(port, `Bearer ${await signer.sign("agent_name2", other)}`)).toBe(401);
+      expect(await post(port, `Bearer ${await mintToken({ agent: "agent_name2" })}`)).toBe(401);
+      const key = createPrivateKey({ key: signingKey as JsonWebKey, format: "jwk" });
+      const past = Math.floor(Date.now() / 1000) - 300;
+      const expired = await new SignJWT({})
+        .setProtectedHeader({ alg: "EdDSA", kid: signingKey.kid as string })
+        .setIssuer("mcpcp-proxy")
+        .setAudience(name)
+        .setSubject("agent_name2")
+        .setJti("old")
+        .setIssuedAt(past)
+        .setExpirationTime(past + 60)
+        .sign(key);
+      expect(await post(port, `Bearer ${expired}`)).toBe(401);
+      // Control: the proxy's own kind of assertion, fresh and for this backend, is let in.
+      expect(await post(port, `Bearer ${await signer.sign("agent_name2", name)}`)).toBe(200);
+    },
+  );
 });
 
 describe("failure and shutdown", () => {

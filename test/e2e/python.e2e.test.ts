@@ -451,3 +451,38 @@ except OSError as e:
     expect(await health.json()).toEqual({ status: "ok", server: "mcp3" });
   });
 });
+
+describe("a long run through the gateway: progress as it happens, cancellation that reaches the sandbox", () => {
+  it("relays the sandbox's progress to the agent before the call finishes", async () => {
+    const seen: { at: number; progress: number }[] = [];
+    const began = Date.now();
+    const result = await agent1.callTool(
+      {
+        name: TOOL,
+        arguments: { code: "import time\ntime.sleep(2.5)\nprint('done')", timeout_seconds: 6 },
+      },
+      undefined,
+      { onprogress: (p) => seen.push({ at: Date.now() - began, progress: p.progress }) },
+    );
+    const finished = Date.now() - began;
+    expect(resultText(result)).toContain("done");
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    // Reports arrived while the program was still sleeping, not all at once at the end.
+    expect(seen[0]?.at).toBeLessThan(finished - 1000);
+  });
+
+  it("kills the program when the agent cancels the call", async () => {
+    const controller = new AbortController();
+    const call = agent1.callTool(
+      { name: TOOL, arguments: { code: "import time\ntime.sleep(7)", timeout_seconds: 8 } },
+      undefined,
+      {
+        signal: controller.signal,
+        onprogress: () => controller.abort("the agent changed its mind"),
+      },
+    );
+    await expect(call).rejects.toThrow();
+    // The sandbox's processes are gone well before the program's own 7 s.
+    await expect.poll(strays, { timeout: 4000, interval: 200 }).toEqual([]);
+  });
+});

@@ -5,16 +5,10 @@
  * hook, so this runs on the first request of an isolate and the result is kept; the launcher runs
  * the same checks before it starts anything (`scripts/start.ts`), so a bad document fails there.
  */
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  type JSONWebKeySet,
-  type JWK,
-  type JWTVerifyGetKey,
-} from "jose";
+import type { JSONWebKeySet, JWK, JWTVerifyGetKey } from "jose";
 import { z } from "zod";
 import { type AssertionSigner, createAssertionSigner } from "../../../common/assertion.ts";
-import { parseJwks } from "./jwks.ts";
+import { agentKeyLookup } from "./jwks.ts";
 import { type ParseResult, type Policy, parsePolicy } from "./policy.ts";
 import { SERVER_ID } from "./tool-names.ts";
 import { type SessionStore, sessionStore, type UpstreamSessions } from "./upstream-sessions.ts";
@@ -92,24 +86,6 @@ function parseUrl(name: string, value: string | undefined): ParseResult<URL> {
   } catch {
     return { ok: false, error: `${name} is not an http(s) URL: ${value}` };
   }
-}
-
-/**
- * The agent-token keys: `AGENT_JWKS` holds a JWKS document, or the https URL of one. A URL is
- * fetched on first use, cached for ten minutes, and fetched again when a token names a `kid` it
- * has not seen (a rotation), at most once every 30 s so a stream of forged kids cannot hammer it.
- */
-export function agentKeyLookup(value: string): ParseResult<JWTVerifyGetKey> {
-  if (/^https?:\/\//.test(value.trim())) {
-    const url = parseUrl("AGENT_JWKS", value.trim());
-    if (!url.ok) return url;
-    return {
-      ok: true,
-      value: createRemoteJWKSet(url.value, { cooldownDuration: 30_000, cacheMaxAge: 600_000 }),
-    };
-  }
-  const jwks = parseJwks(value);
-  return jwks.ok ? { ok: true, value: createLocalJWKSet(jwks.value) } : jwks;
 }
 
 // The proxy's own keys: a private Ed25519 JWK to sign with, and the public keys it publishes.

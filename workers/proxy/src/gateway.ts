@@ -27,8 +27,14 @@ export function createGatewayServer(
   config: GatewayConfig,
   identity: AgentIdentity,
   record: AuditRecord,
-  defer?: (work: Promise<unknown>) => void,
+  request: {
+    /** `ctx.waitUntil`: work that must finish after the agent's request has ended. */
+    defer?: (work: Promise<unknown>) => void;
+    /** Aborted when the agent cancels the tools/call with that id (`cancellation.ts`). */
+    cancels?: ReadonlyMap<string | number, AbortSignal>;
+  } = {},
 ): Server {
+  const { defer, cancels } = request;
   const server = new Server(SERVER_INFO, {
     // logging: backends' log messages are relayed to the agent while a call runs.
     capabilities: { tools: {}, resources: {}, prompts: {}, logging: {} },
@@ -48,13 +54,15 @@ export function createGatewayServer(
   server.setRequestHandler("tools/list", async (_request, ctx) => ({
     tools: await listTools(config, agent, limits.list(ctx.mcpReq.signal)),
   }));
-  server.setRequestHandler("tools/call", (request, ctx) =>
-    callTool(config, agent, request.params.name, request.params.arguments, {
-      limits: limits.call(ctx.mcpReq.signal),
+  server.setRequestHandler("tools/call", (request, ctx) => {
+    const cancelled = cancels?.get(ctx.mcpReq.id);
+    const signal = cancelled ? AbortSignal.any([ctx.mcpReq.signal, cancelled]) : ctx.mcpReq.signal;
+    return callTool(config, agent, request.params.name, request.params.arguments, {
+      limits: limits.call(signal),
       record,
       relay: relayTo(ctx.mcpReq.notify, request.params._meta?.progressToken),
-    }),
-  );
+    });
+  });
   registerResources(server, config, agent, limits);
   registerPrompts(server, config, agent, limits);
   return server;

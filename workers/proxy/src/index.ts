@@ -15,6 +15,7 @@ import {
   writeRecord,
 } from "./audit.ts";
 import { type AgentIdentity, extractBearer, SCOPES, verifyAgentToken } from "./auth.ts";
+import { cancelCall, cancellationsIn, trackCall } from "./cancellation.ts";
 import { type GatewayConfig, loadConfig } from "./config.ts";
 import { insufficientScope, RESOURCE_METADATA_PATH, rpcFailure, unauthorized } from "./errors.ts";
 import { createGatewayServer } from "./gateway.ts";
@@ -32,6 +33,15 @@ export { UpstreamSessions } from "./upstream-sessions.ts";
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 type Gateway = { config: GatewayConfig; mcp: McpHttpHandler };
+/** What the HTTP layer hands the per-request MCP server, through the SDK's `authInfo.extra`. */
+type RequestExtra = {
+  identity: AgentIdentity;
+  record: AuditRecord;
+  defer: (work: Promise<unknown>) => void;
+  /** Per tools/call request id: aborted when the agent sends notifications/cancelled for it. */
+  cancels: ReadonlyMap<string | number, AbortSignal>;
+};
+
 type Vars = {
   gateway: Gateway;
   identity: AgentIdentity;
@@ -66,13 +76,12 @@ function gatewayFor(env: Env): Promise<GatewayResult> {
 // The MCP handler builds a server per request; the verified identity rides in `authInfo`.
 function serverFor(config: GatewayConfig) {
   return ({ authInfo }: { authInfo?: AuthInfo }) => {
-    const identity = authInfo?.extra?.identity as AgentIdentity | undefined;
-    const extra = authInfo?.extra as
-      | { identity?: AgentIdentity; record?: AuditRecord; defer?: (work: Promise<unknown>) => void }
-      | undefined;
-    if (!identity || !extra?.record)
-      throw new Error("MCP request reached the gateway without identity");
-    return createGatewayServer(config, identity, extra.record, extra.defer);
+    const extra = authInfo?.extra as RequestExtra | undefined;
+    if (!extra?.identity) throw new Error("MCP request reached the gateway without identity");
+    return createGatewayServer(config, extra.identity, extra.record, {
+      defer: extra.defer,
+      cancels: extra.cancels,
+    });
   };
 }
 
@@ -174,7 +183,13 @@ app.post(
     const { mcp, config } = c.get("gateway");
     const text = await c.req.text();
     record.bytes_in = text.length;
-    const authInfo = authInfoFor(identity, record, (work) => c.executionCtx.waitUntil(work));
+    const cancels = new Map<string | number, AbortSignal>();
+    const authInfo = authInfoFor(
+      identity,
+      record,
+      (work) => c.executionCtx.waitUntil(work),
+      cancels,
+    );
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -198,6 +213,14 @@ app.post(
     for (const call of toolCalls(body)) {
       const refused = await admitCall(c, config, identity.agent, call);
       if (refused) return refused;
+      if (call.id !== null) {
+        const tracked = trackCall(identity.agent, call.id);
+        cancels.set(call.id, tracked.signal);
+        c.get("cleanups").push(async () => tracked.done());
+      }
+    }
+    for (const cancellation of cancellationsIn(body)) {
+      cancelCall(identity.agent, cancellation.id, cancellation.reason);
     }
     return mcp.fetch(c.req.raw, { authInfo, parsedBody: body });
   },
@@ -318,6 +341,7 @@ function authInfoFor(
   identity: AgentIdentity,
   record: AuditRecord,
   defer: (work: Promise<unknown>) => void,
+  cancels: ReadonlyMap<string | number, AbortSignal> = new Map(),
 ): AuthInfo {
   return {
     // The agent's token never travels further than this Worker, not even into the MCP layer.
@@ -325,7 +349,7 @@ function authInfoFor(
     clientId: identity.agent,
     scopes: [...identity.scopes],
     expiresAt: identity.expiresAt,
-    extra: { identity, record, defer },
+    extra: { identity, record, defer, cancels } satisfies RequestExtra,
   };
 }
 

@@ -2,7 +2,12 @@
  * The agent-token JWKS, checked the way the proxy needs it. Pure (zod only), so the launcher runs
  * the same check in Node before it starts anything.
  */
-import type { JSONWebKeySet } from "jose";
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+} from "jose";
 import { z } from "zod";
 import type { ParseResult } from "./policy.ts";
 
@@ -43,4 +48,26 @@ export function parseJwks(json: string): ParseResult<JSONWebKeySet> {
     return { ok: false, error: "AGENT_JWKS has two keys with the same kid" };
   }
   return { ok: true, value: parsed.data as JSONWebKeySet };
+}
+
+/**
+ * The agent-token keys: `AGENT_JWKS` holds a JWKS document, or the https URL of one. A URL is
+ * fetched on first use, cached for ten minutes, and fetched again when a token names a `kid` it
+ * has not seen (a rotation), at most once every 30 s so a stream of forged kids cannot hammer it.
+ */
+export function agentKeyLookup(value: string): ParseResult<JWTVerifyGetKey> {
+  if (/^https?:\/\//.test(value.trim())) {
+    let url: URL;
+    try {
+      url = new URL(value.trim());
+    } catch {
+      return { ok: false, error: `AGENT_JWKS is neither a JWKS nor a URL: ${value.slice(0, 80)}` };
+    }
+    return {
+      ok: true,
+      value: createRemoteJWKSet(url, { cooldownDuration: 30_000, cacheMaxAge: 600_000 }),
+    };
+  }
+  const jwks = parseJwks(value);
+  return jwks.ok ? { ok: true, value: createLocalJWKSet(jwks.value) } : jwks;
 }
