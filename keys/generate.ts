@@ -9,6 +9,7 @@ import { chmod, mkdir, readFile, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { exportPKCS8, exportSPKI, generateKeyPair } from "jose";
+import { runMain } from "./cli.ts";
 import {
   ALGORITHM,
   type Jwks,
@@ -235,14 +236,4 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      console.error(`keys: ${error instanceof Error ? error.message : String(error)}`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (import.meta.main) runMain("keys", main);

@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { importPKCS8, SignJWT } from "jose";
+import { runMain } from "./cli.ts";
 import { ALGORITHM, publicJwkOf, readPrivateKey } from "./key-files.ts";
 
 export const DEFAULT_ISSUER = "https://mcpcp";
@@ -136,14 +137,4 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      console.error(`token: ${error instanceof Error ? error.message : String(error)}`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (import.meta.main) runMain("token", main);

@@ -11,6 +11,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { processesOf } from "../support/processes.ts";
 import { connectAgent, type Launched, launch, resultText } from "./launcher.ts";
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -41,17 +42,6 @@ let agent1: Client;
 let agent2: Client;
 /** Processes of the sandbox user that were there before the system started (not ours). */
 let foreign: number[] = [];
-
-/** PIDs of processes (zombies too: they still hold a process slot) owned by `uid`. */
-async function processesOf(uid: number): Promise<number[]> {
-  const pids: number[] = [];
-  for (const name of await readdir("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const status = await readFile(`/proc/${name}/status`, "utf8").catch(() => "");
-    if (new RegExp(`^Uid:\\s+${uid}\\s`, "m").test(status)) pids.push(Number(name));
-  }
-  return pids;
-}
 
 async function strays(): Promise<number[]> {
   return (await processesOf(SANDBOX_UID)).filter((pid) => !foreign.includes(pid));
@@ -385,6 +375,7 @@ print(json.dumps(results))
     const started = `mcp3-e2e-${randomBytes(6).toString("hex")}`;
     const code = `
 import os, subprocess, sys, time
+import { processesOf } from "../support/processes.ts";
 # A double-forked daemon in its own session, and a setsid child: both try to live on.
 if os.fork() == 0:
     os.setsid()

@@ -11,6 +11,7 @@ import type { CallToolResult } from "@modelcontextprotocol/server";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type Mcp3Config, parseMcp3Config } from "../../local-backends/mcp3/config.ts";
 import { createPythonSandbox, type PythonSandbox } from "../../local-backends/mcp3/sandbox.ts";
+import { processesOf } from "../support/processes.ts";
 
 // Not mcp3's default (65534): the end-to-end suite, which may run at the same time, counts the
 // processes of 65534 and must not see these.
@@ -36,17 +37,6 @@ function facts(result: CallToolResult) {
     stdout_truncated: boolean;
     duration_ms: number;
   };
-}
-
-/** PIDs of live processes owned by `uid` (zombies included: they still count). */
-async function processesOf(uid: number): Promise<number[]> {
-  const pids: number[] = [];
-  for (const name of await readdir("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const status = await readFile(`/proc/${name}/status`, "utf8").catch(() => "");
-    if (new RegExp(`^Uid:\\s+${uid}\\s`, "m").test(status)) pids.push(Number(name));
-  }
-  return pids;
 }
 
 // As root the sandbox runs as 65534 and leftovers can be counted; otherwise it runs as us.

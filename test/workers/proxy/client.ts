@@ -98,3 +98,18 @@ export async function toolNames(agent: string): Promise<string[]> {
 export async function call(agent: string, name: string, args: object) {
   return message(await post(rpc("tools/call", { name, arguments: args }), await token(agent)));
 }
+
+/** A fresh RSA private key the proxy has never seen: for forging tokens under a trusted kid. */
+export async function foreignRsaKey(): Promise<CryptoKey> {
+  const pair = (await crypto.subtle.generateKey(
+    {
+      name: "RSASSA-PKCS1-v1_5",
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: "SHA-256",
+    },
+    true,
+    ["sign", "verify"],
+  )) as CryptoKeyPair;
+  return pair.privateKey;
+}

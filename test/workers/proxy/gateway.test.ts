@@ -3,6 +3,7 @@ import { SignJWT } from "jose";
 import { describe, expect, inject, it } from "vitest";
 import {
   call,
+  foreignRsaKey,
   LEGACY_VERSION,
   message,
   ORIGIN,
@@ -59,16 +60,7 @@ describe("authentication", () => {
   });
 
   it("refuses a token signed by a key outside the JWKS", async () => {
-    const { privateKey } = (await crypto.subtle.generateKey(
-      {
-        name: "RSASSA-PKCS1-v1_5",
-        modulusLength: 2048,
-        publicExponent: new Uint8Array([1, 0, 1]),
-        hash: "SHA-256",
-      },
-      true,
-      ["sign", "verify"],
-    )) as CryptoKeyPair;
+    const privateKey = await foreignRsaKey();
     const forged = await new SignJWT({ scope: "list_tools call_tools" })
       .setProtectedHeader({ alg: "RS256", kid: testKid() })
       .setSubject("agent_name1")

@@ -8,7 +8,7 @@ import { env, exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { base64url, SignJWT } from "jose";
 import { describe, expect, inject, it } from "vitest";
-import { call, ORIGIN, post, rpc, testKid, token } from "./client.ts";
+import { call, foreignRsaKey, ORIGIN, post, rpc, testKid, token } from "./client.ts";
 
 async function backendHits(): Promise<number> {
   const response = await fetch(`${inject("mcp3Spy")}/__count`);
@@ -28,20 +28,6 @@ const claims = (extra: Record<string, unknown> = {}) => ({
   scope: "list_tools call_tools",
   ...extra,
 });
-
-async function rsaKey(): Promise<CryptoKey> {
-  const pair = (await crypto.subtle.generateKey(
-    {
-      name: "RSASSA-PKCS1-v1_5",
-      modulusLength: 2048,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: "SHA-256",
-    },
-    true,
-    ["sign", "verify"],
-  )) as CryptoKeyPair;
-  return pair.privateKey;
-}
 
 describe("hostile tokens: each refused, nothing reaches a backend", () => {
   type Case = [string, () => Promise<{ headers: Record<string, string>; url?: string }>, number];
@@ -70,7 +56,7 @@ describe("hostile tokens: each refused, nothing reaches a backend", () => {
         bearer(
           await new SignJWT(claims())
             .setProtectedHeader({ alg: "RS256", kid: testKid() })
-            .sign(await rsaKey()),
+            .sign(await foreignRsaKey()),
         ),
       401,
     ],
@@ -80,7 +66,7 @@ describe("hostile tokens: each refused, nothing reaches a backend", () => {
         bearer(
           await new SignJWT(claims())
             .setProtectedHeader({ alg: "RS256", kid: "elsewhere" })
-            .sign(await rsaKey()),
+            .sign(await foreignRsaKey()),
         ),
       401,
     ],
@@ -90,7 +76,7 @@ describe("hostile tokens: each refused, nothing reaches a backend", () => {
         bearer(
           await new SignJWT(claims())
             .setProtectedHeader({ alg: "RS256", kid: "../../keys/private.pem' OR '1'='1" })
-            .sign(await rsaKey()),
+            .sign(await foreignRsaKey()),
         ),
       401,
     ],

@@ -139,7 +139,12 @@ export async function withBackend<T>(
   }
 }
 
-type ListMethod = "tools/list" | "resources/list" | "resources/templates/list" | "prompts/list";
+/** The paginated list methods a backend may offer. */
+export type ListMethod =
+  | "tools/list"
+  | "resources/list"
+  | "resources/templates/list"
+  | "prompts/list";
 
 /**
  * Every item of a backend's list, following cursors. Sent as a plain request rather than through

@@ -8,6 +8,7 @@
 import type { JSONWebKeySet, JWK, JWTVerifyGetKey } from "jose";
 import { z } from "zod";
 import { type AssertionSigner, createAssertionSigner } from "../../../common/assertion.ts";
+import { parseDocument } from "./documents.ts";
 import { agentKeyLookup } from "./jwks.ts";
 import { type ParseResult, type Policy, parsePolicy } from "./policy.ts";
 import { SERVER_ID } from "./tool-names.ts";
@@ -112,15 +113,9 @@ async function proxyKeys(
   } catch (e) {
     return { ok: false, error: `PROXY_SIGNING_KEY is unusable: ${(e as Error).message}` };
   }
-  let published: z.infer<typeof ProxyJwks>;
-  try {
-    published = ProxyJwks.parse(JSON.parse(env.PROXY_PUBLIC_JWKS));
-  } catch (e) {
-    return {
-      ok: false,
-      error: `PROXY_PUBLIC_JWKS is not a public Ed25519 JWKS: ${(e as Error).message}`,
-    };
-  }
+  const parsed = parseDocument("PROXY_PUBLIC_JWKS", env.PROXY_PUBLIC_JWKS, ProxyJwks);
+  if (!parsed.ok) return parsed;
+  const published = parsed.value;
   if (!published.keys.some((k) => k.kid === signer.kid)) {
     return {
       ok: false,
@@ -244,16 +239,9 @@ function extraBackends(
   env: ConfigEnv,
 ): ParseResult<void> {
   if (!json?.trim()) return { ok: true, value: undefined };
-  let parsed: z.infer<typeof ExtraBackend>[];
-  try {
-    parsed = z.array(ExtraBackend).max(32).parse(JSON.parse(json));
-  } catch (e) {
-    return {
-      ok: false,
-      error: `EXTRA_BACKENDS is not a JSON array of {id, url, identity?}: ${(e as Error).message}`,
-    };
-  }
-  for (const entry of parsed) {
+  const parsed = parseDocument("EXTRA_BACKENDS", json, z.array(ExtraBackend).max(32));
+  if (!parsed.ok) return parsed;
+  for (const entry of parsed.value) {
     if (!SERVER_ID.test(entry.id)) {
       return { ok: false, error: `EXTRA_BACKENDS id "${entry.id}" must match ${SERVER_ID.source}` };
     }

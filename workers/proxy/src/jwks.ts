@@ -9,7 +9,7 @@ import {
   type JWTVerifyGetKey,
 } from "jose";
 import { z } from "zod";
-import type { ParseResult } from "./policy.ts";
+import { type ParseResult, parseDocument } from "./documents.ts";
 
 // Public RSA keys only: a JWKS carrying private members is a leaked key, and refused.
 const PublicRsaKey = z
@@ -29,25 +29,13 @@ const Jwks = z.object({ keys: z.array(PublicRsaKey).min(1) });
 
 /** Parses and checks the agent-token JWKS. */
 export function parseJwks(json: string): ParseResult<JSONWebKeySet> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch (e) {
-    return { ok: false, error: `AGENT_JWKS is not valid JSON: ${(e as Error).message}` };
-  }
-  const parsed = Jwks.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return {
-      ok: false,
-      error: `AGENT_JWKS is invalid at ${issue?.path.join(".") || "(root)"}: ${issue?.message}`,
-    };
-  }
-  const kids = parsed.data.keys.map((k) => k.kid);
+  const parsed = parseDocument("AGENT_JWKS", json, Jwks);
+  if (!parsed.ok) return parsed;
+  const kids = parsed.value.keys.map((k) => k.kid);
   if (new Set(kids).size !== kids.length) {
     return { ok: false, error: "AGENT_JWKS has two keys with the same kid" };
   }
-  return { ok: true, value: parsed.data as JSONWebKeySet };
+  return { ok: true, value: parsed.value as JSONWebKeySet };
 }
 
 /**

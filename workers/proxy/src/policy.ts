@@ -8,6 +8,7 @@
  * and an unknown tool look the same to an agent.
  */
 import { z } from "zod";
+import { type ParseResult, parseDocument } from "./documents.ts";
 import { SERVER_ID } from "./tool-names.ts";
 
 const ToolGrant = z.union([z.literal("*"), z.array(z.string().min(1)).max(1000)]);
@@ -22,26 +23,14 @@ export type ToolGrant = "*" | ReadonlySet<string>;
 /** A validated policy: agent → server → grant. */
 export type Policy = ReadonlyMap<string, ReadonlyMap<string, ToolGrant>>;
 
-export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
+export type { ParseResult };
 
 /** Parses and validates a policy document against the servers the proxy knows. */
 export function parsePolicy(json: string, knownServers: readonly string[]): ParseResult<Policy> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch (e) {
-    return { ok: false, error: `POLICY is not valid JSON: ${(e as Error).message}` };
-  }
-  const parsed = PolicyDocument.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return {
-      ok: false,
-      error: `POLICY is invalid at ${issue?.path.join(".") || "(root)"}: ${issue?.message}`,
-    };
-  }
+  const parsed = parseDocument("POLICY", json, PolicyDocument);
+  if (!parsed.ok) return parsed;
   const policy = new Map<string, Map<string, ToolGrant>>();
-  for (const [agent, servers] of Object.entries(parsed.data)) {
+  for (const [agent, servers] of Object.entries(parsed.value)) {
     const grants = new Map<string, ToolGrant>();
     for (const [server, grant] of Object.entries(servers)) {
       if (!SERVER_ID.test(server)) {

@@ -17,7 +17,7 @@ import {
   type ResourceTemplateType,
   type Server,
 } from "@modelcontextprotocol/server";
-import { listAll, withBackend } from "./backends.ts";
+import { type CallLimits, type ListMethod, listAll, withBackend } from "./backends.ts";
 import type { GatewayConfig } from "./config.ts";
 import { fanOut } from "./fan-out.ts";
 import type { Limits } from "./gateway.ts";
@@ -29,6 +29,23 @@ function wholeServers(config: GatewayConfig, agent: string): string[] {
   return serversFor(config.policy, agent).filter((id) => grantsAll(config.policy, agent, id));
 }
 
+/**
+ * One listing across the servers `agent` holds whole: each backend's full list (following its
+ * cursors), renamed for the agent, in server order.
+ */
+function aggregate<T>(
+  config: GatewayConfig,
+  agent: string,
+  limits: CallLimits,
+  method: ListMethod,
+  key: string,
+  rename: (item: T, server: string) => T,
+): Promise<T[]> {
+  return fanOut(config, agent, wholeServers(config, agent), limits, key, async (client, id) =>
+    (await listAll<T>(client, method, key)).map((item) => rename(item, id)),
+  );
+}
+
 /** Registers resources/list, resources/templates/list and resources/read for `agent`. */
 export function registerResources(
   server: Server,
@@ -37,42 +54,28 @@ export function registerResources(
   limits: Limits,
 ): void {
   server.setRequestHandler("resources/list", async (_request, ctx) => ({
-    resources: await fanOut(
+    resources: await aggregate<Resource>(
       config,
       agent,
-      wholeServers(config, agent),
       limits.list(ctx.mcpReq.signal),
+      "resources/list",
       "resources",
-      async (client, id) => {
-        const resources = await listAll<Resource>(client, "resources/list", "resources");
-        return resources.map((r) => ({
-          ...r,
-          uri: prefixUri(id, r.uri),
-          name: prefixToolName(id, r.name),
-        }));
-      },
+      (r, id) => ({ ...r, uri: prefixUri(id, r.uri), name: prefixToolName(id, r.name) }),
     ),
   }));
 
   server.setRequestHandler("resources/templates/list", async (_request, ctx) => ({
-    resourceTemplates: await fanOut(
+    resourceTemplates: await aggregate<ResourceTemplateType>(
       config,
       agent,
-      wholeServers(config, agent),
       limits.list(ctx.mcpReq.signal),
-      "resource templates",
-      async (client, id) => {
-        const templates = await listAll<ResourceTemplateType>(
-          client,
-          "resources/templates/list",
-          "resourceTemplates",
-        );
-        return templates.map((t) => ({
-          ...t,
-          uriTemplate: prefixUri(id, t.uriTemplate),
-          name: prefixToolName(id, t.name),
-        }));
-      },
+      "resources/templates/list",
+      "resourceTemplates",
+      (t, id) => ({
+        ...t,
+        uriTemplate: prefixUri(id, t.uriTemplate),
+        name: prefixToolName(id, t.name),
+      }),
     ),
   }));
 
@@ -109,16 +112,13 @@ export function registerPrompts(
   limits: Limits,
 ): void {
   server.setRequestHandler("prompts/list", async (_request, ctx) => ({
-    prompts: await fanOut(
+    prompts: await aggregate<Prompt>(
       config,
       agent,
-      wholeServers(config, agent),
       limits.list(ctx.mcpReq.signal),
+      "prompts/list",
       "prompts",
-      async (client, id) => {
-        const prompts = await listAll<Prompt>(client, "prompts/list", "prompts");
-        return prompts.map((p) => ({ ...p, name: prefixToolName(id, p.name) }));
-      },
+      (p, id) => ({ ...p, name: prefixToolName(id, p.name) }),
     ),
   }));
 
