@@ -8,9 +8,11 @@
 import type { JSONWebKeySet, JWK, JWTVerifyGetKey } from "jose";
 import { z } from "zod";
 import { type AssertionSigner, createAssertionSigner } from "../../../common/assertion.ts";
+import type { AuthResult } from "./auth.ts";
 import { parseDocument } from "./documents.ts";
 import { agentKeyLookup } from "./jwks.ts";
 import { type ParseResult, type Policy, parsePolicy } from "./policy.ts";
+import { cachingVerifier } from "./token-cache.ts";
 import { SERVER_ID } from "./tool-names.ts";
 import { type SessionStore, sessionStore, type UpstreamSessions } from "./upstream-sessions.ts";
 
@@ -44,6 +46,8 @@ export interface GatewayConfig {
   issuer: string;
   audience: string;
   keys: JWTVerifyGetKey;
+  /** Verifies an agent token against `keys`, remembering tokens that verified (`token-cache.ts`). */
+  verify: (token: string) => Promise<AuthResult>;
   /** Signs the assertions that tell networked backends who is calling. */
   signer: AssertionSigner;
   /** The proxy's public assertion keys, published at /.well-known/jwks.json. */
@@ -194,6 +198,10 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,
       keys: agentKeys.value,
+      verify: cachingVerifier(agentKeys.value, {
+        issuer: env.JWT_ISSUER,
+        audience: env.JWT_AUDIENCE,
+      }),
       signer: ownKeys.value.signer,
       publicJwks: ownKeys.value.publicJwks,
       policy: policy.value,

@@ -14,7 +14,7 @@ import {
   queryRecords,
   writeRecord,
 } from "./audit.ts";
-import { type AgentIdentity, extractBearer, SCOPES, verifyAgentToken } from "./auth.ts";
+import { type AgentIdentity, extractBearer, SCOPES } from "./auth.ts";
 import { cancelCall, cancellationsIn, trackCall } from "./cancellation.ts";
 import { type GatewayConfig, loadConfig } from "./config.ts";
 import { insufficientScope, RESOURCE_METADATA_PATH, rpcFailure, unauthorized } from "./errors.ts";
@@ -112,10 +112,7 @@ async function authenticate(c: Ctx, config: GatewayConfig): Promise<AgentIdentit
   const url = new URL(c.req.url);
   const bearer = extractBearer(c.req.header("authorization"), url);
   if (!bearer.ok) return unauthorized(url.origin, bearer.code);
-  const verified = await verifyAgentToken(bearer.token, config.keys, {
-    issuer: config.issuer,
-    audience: config.audience,
-  });
+  const verified = await config.verify(bearer.token);
   if (!verified.ok) {
     console.warn(
       JSON.stringify({ event: "auth_failed", code: verified.code, detail: verified.detail }),

@@ -1,0 +1,310 @@
+/**
+ * The gateway's own CPU per call, piece by piece, without I/O, in Node:
+ * `node bench/cpu.ts [--ms 1000] [--profile]` prints one JSON document. `bench/run.ts` runs it in
+ * a child process so its JIT and heap are its own.
+ *
+ * Node can load only the proxy's pure modules (auth, policy, scopes, origin, tool names, the
+ * assertion signer): the rest imports `cloudflare:workers` and bindings. So the SDK part is a
+ * replica of what the gateway does per request, built from the same SDK calls: a per-request
+ * `Server` behind `createMcpHandler` answering one request, and a per-backend-call `Client` with
+ * the cached era verdict talking to an in-process stub that replays a real SDK backend's answer.
+ * The proxy itself, as built, is measured in workerd by run.ts (CPU of the workerd process under
+ * load, against a pass-through Worker doing the same I/O).
+ *
+ * These are Node (V8) figures; workerd runs the same JavaScript on the same engine, with native
+ * HTTP, fetch and streams around it.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { Session } from "node:inspector/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import {
+  Client,
+  type DiscoverResult,
+  StreamableHTTPClientTransport,
+} from "@modelcontextprotocol/client";
+import { createMcpHandler, McpServer, Server } from "@modelcontextprotocol/server";
+import { createLocalJWKSet } from "jose";
+import { createAssertionSigner } from "../common/assertion.ts";
+import { registerEcho } from "../common/echo.ts";
+import { ensureKeys } from "../keys/generate.ts";
+import { mintToken } from "../keys/mint.ts";
+import { ensureProxyKey } from "../keys/proxy-key.ts";
+import { extractBearer, verifyAgentToken } from "../workers/proxy/src/auth.ts";
+import { originAllowed } from "../workers/proxy/src/origin.ts";
+import { allows, parsePolicy, serversFor } from "../workers/proxy/src/policy.ts";
+import { missingScope } from "../workers/proxy/src/scopes.ts";
+import { splitToolName } from "../workers/proxy/src/tool-names.ts";
+import { type ProfileSummary, summarizeProfile } from "./profile.ts";
+import { PROTOCOL_VERSION } from "./rpc.ts";
+
+const AGENT = "bench";
+const SAMPLING_US = 100;
+const ISSUER = "https://mcpcp";
+const AUDIENCE = "mcpcp-server";
+
+const REQUEST_HEADERS = {
+  "content-type": "application/json",
+  accept: "application/json, text/event-stream",
+  "mcp-protocol-version": PROTOCOL_VERSION,
+};
+
+type JsonRpcMessage = { id?: string | number; method?: string };
+type Recorded = { status: number; headers: [string, string][]; body: string; id: string };
+
+/**
+ * A backend answering in-process: the first request of each method goes to a real SDK server
+ * (McpServer + echo, as mcp2 and mcp3 run it) and is recorded; later ones get the recording with
+ * their own id, so the loop costs the client, not a backend.
+ */
+class StubBackend {
+  readonly #real = createMcpHandler(() => {
+    const server = new McpServer({ name: "stub", version: "0.1.0" });
+    registerEcho(server);
+    return server;
+  });
+  readonly #recorded = new Map<string, Recorded>();
+
+  readonly fetch = async (input: string | URL | Request, init?: RequestInit) => {
+    const request = new Request(input, init);
+    const text = await request.text();
+    const message = JSON.parse(text) as JsonRpcMessage;
+    if (message.id === undefined) return new Response(null, { status: 202 });
+    const key = message.method ?? "";
+    let recorded = this.#recorded.get(key);
+    if (!recorded) {
+      const response = await this.#real.fetch(
+        new Request(request.url, { method: "POST", headers: request.headers, body: text }),
+      );
+      recorded = {
+        status: response.status,
+        headers: [...response.headers].filter(([name]) => name !== "content-length"),
+        body: await response.text(),
+        id: JSON.stringify(message.id),
+      };
+      this.#recorded.set(key, recorded);
+    }
+    return new Response(
+      recorded.body.replace(`"id":${recorded.id}`, `"id":${JSON.stringify(message.id)}`),
+      { status: recorded.status, headers: recorded.headers },
+    );
+  };
+}
+
+export interface CpuFigure {
+  iterations: number;
+  /** CPU (user + system) per operation, µs: the median of five batches. */
+  cpuUs: number;
+  wallUs: number;
+}
+
+/** Runs `op` repeatedly for about `budgetMs` (after a warm-up) and returns its cost per call. */
+async function measure(op: () => unknown, budgetMs: number): Promise<CpuFigure> {
+  const warmEnd = performance.now() + Math.max(50, budgetMs / 4);
+  while (performance.now() < warmEnd) await op();
+  const batches: CpuFigure[] = [];
+  for (let b = 0; b < 5; b++) {
+    const cpu = process.cpuUsage();
+    const start = performance.now();
+    const end = start + budgetMs / 5;
+    let n = 0;
+    do {
+      await op();
+      n++;
+    } while (performance.now() < end);
+    const wall = performance.now() - start;
+    const used = process.cpuUsage(cpu);
+    batches.push({
+      iterations: n,
+      cpuUs: (used.user + used.system) / n,
+      wallUs: (wall * 1000) / n,
+    });
+  }
+  batches.sort((a, b) => a.cpuUs - b.cpuUs);
+  const median = batches[2] as CpuFigure;
+  return {
+    iterations: batches.reduce((sum, b) => sum + b.iterations, 0),
+    cpuUs: Math.round(median.cpuUs * 100) / 100,
+    wallUs: Math.round(median.wallUs * 100) / 100,
+  };
+}
+
+async function profiled(op: () => unknown, ms: number): Promise<ProfileSummary> {
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: SAMPLING_US });
+  await session.post("Profiler.start");
+  const end = performance.now() + ms;
+  while (performance.now() < end) await op();
+  const { profile } = await session.post("Profiler.stop");
+  session.disconnect();
+  return summarizeProfile(profile, SAMPLING_US, 20);
+}
+
+export interface CpuReport {
+  runtime: string;
+  figures: Record<string, CpuFigure>;
+  /** The gateway's own work per tools/call to a networked backend, as the sum of its parts. */
+  sumOfPartsUs: number;
+  profile?: { sdkServerPerRequest: ProfileSummary; sdkClientCall: ProfileSummary };
+}
+
+/** Measures everything; `budgetMs` is per figure. */
+export async function measureCpu(budgetMs: number, profile: boolean): Promise<CpuReport> {
+  const keysDir = await mkdtemp(join(tmpdir(), "mcpcp-bench-cpu-"));
+  try {
+    const keys = await ensureKeys({ dir: keysDir });
+    const proxyKey = await ensureProxyKey({ dir: keysDir });
+    const token = await mintToken({ agent: AGENT, keysDir, ttlSeconds: 3600 });
+    const jwks = keys.jwks as Parameters<typeof createLocalJWKSet>[0];
+    const agentKeys = createLocalJWKSet(jwks);
+    const signer = await createAssertionSigner(proxyKey.signingKey);
+    const policy = parsePolicy(JSON.stringify({ [AGENT]: { mcp1: "*", mcp2: "*", mcp3: "*" } }), [
+      "mcp1",
+      "mcp2",
+      "mcp3",
+    ]);
+    if (!policy.ok) throw new Error(policy.error);
+    const verifyOptions = { issuer: ISSUER, audience: AUDIENCE };
+    const verified = await verifyAgentToken(token, agentKeys, verifyOptions);
+    if (!verified.ok) throw new Error(verified.detail);
+    const identity = verified.identity;
+
+    const callBody = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "tools/call",
+      params: { name: "mcp2_echo", arguments: { message: "bench" } },
+    });
+    const parsedCall = JSON.parse(callBody) as unknown;
+    const url = new URL("http://127.0.0.1:9003/mcp");
+
+    // The gateway's server side, replicated: a Server per request whose tools/call answers at once.
+    const gatewayLike = createMcpHandler(() => {
+      const server = new Server(
+        { name: "mcpcp", version: "0.1.0" },
+        { capabilities: { tools: {} }, instructions: "MCPCP gateway (bench replica)." },
+      );
+      server.setRequestHandler("tools/list", async () => ({ tools: [] }));
+      server.setRequestHandler("tools/call", async () => ({
+        content: [{ type: "text", text: "Echo: bench" }],
+      }));
+      return server;
+    });
+    const serverRequest = async () => {
+      const response = await gatewayLike.fetch(
+        new Request(url, { method: "POST", headers: REQUEST_HEADERS, body: callBody }),
+      );
+      const text = await response.text();
+      if (!text.includes("Echo: bench")) throw new Error(`server replica answered: ${text}`);
+    };
+
+    // The gateway's client side: one Client per backend call, era verdict from the first call.
+    const stub = new StubBackend();
+    const backendUrl = new URL("http://mcp2.stub/mcp");
+    let prior: { kind: "modern"; discover: DiscoverResult } | { kind: "legacy" } | undefined;
+    const clientCall = async () => {
+      const client = new Client(
+        { name: "mcpcp-proxy", version: "0.1.0" },
+        { versionNegotiation: { mode: "auto" } },
+      );
+      const transport = new StreamableHTTPClientTransport(backendUrl, {
+        fetch: stub.fetch,
+        requestInit: { headers: { authorization: "Bearer assertion" } },
+      });
+      await client.connect(transport, prior ? { timeout: 10_000, prior } : { timeout: 10_000 });
+      if (!prior) {
+        const discover = client.getDiscoverResult();
+        prior = discover ? { kind: "modern", discover } : { kind: "legacy" };
+      }
+      const result = await client.callTool({ name: "echo", arguments: { message: "bench" } });
+      await client.close();
+      if (JSON.stringify(result).indexOf("Echo: bench") < 0) throw new Error("stub answered wrong");
+    };
+    await clientCall();
+    const stubCall = async () =>
+      (
+        await stub.fetch(backendUrl, {
+          method: "POST",
+          headers: REQUEST_HEADERS,
+          body: callBody.replace("mcp2_echo", "echo"),
+        })
+      ).text();
+
+    const realBackend = createMcpHandler(() => {
+      const server = new McpServer({ name: "mcp2", version: "0.1.0" });
+      registerEcho(server);
+      return server;
+    });
+    const backendCall = async () =>
+      (
+        await realBackend.fetch(
+          new Request(backendUrl, {
+            method: "POST",
+            headers: REQUEST_HEADERS,
+            body: callBody.replace("mcp2_echo", "echo"),
+          }),
+        )
+      ).text();
+
+    const figures: Record<string, CpuFigure> = {};
+    const run = async (name: string, op: () => unknown) => {
+      figures[name] = await measure(op, budgetMs);
+    };
+    await run("jwtVerify", () => verifyAgentToken(token, agentKeys, verifyOptions));
+    await run("jwtVerifyKeyImportedPerCall", () =>
+      verifyAgentToken(token, createLocalJWKSet(jwks), verifyOptions),
+    );
+    await run("assertionSign", () => signer.sign(AGENT, "mcp2"));
+    await run("decide", () => {
+      originAllowed(undefined, url, []);
+      extractBearer(`Bearer ${token}`, url);
+      missingScope(parsedCall, identity.scopes);
+      const target = splitToolName("mcp2_echo");
+      if (!target || !allows(policy.value, AGENT, target.server, target.tool)) throw new Error();
+      serversFor(policy.value, AGENT);
+    });
+    await run("jsonParseBody", () => JSON.parse(callBody));
+    await run("sdkServerPerRequest", serverRequest);
+    await run("stubCall", stubCall);
+    await run("sdkClientCall", clientCall);
+    await run("sdkBackendCall", backendCall);
+
+    const cpu = (name: string) => figures[name]?.cpuUs ?? Number.NaN;
+    const report: CpuReport = {
+      runtime: `node ${process.version}`,
+      figures,
+      sumOfPartsUs:
+        Math.round(
+          (cpu("jwtVerify") +
+            cpu("decide") +
+            cpu("jsonParseBody") +
+            cpu("sdkServerPerRequest") +
+            cpu("assertionSign") +
+            cpu("sdkClientCall") -
+            cpu("stubCall")) *
+            10,
+        ) / 10,
+    };
+    if (profile) {
+      const ms = Math.max(500, budgetMs);
+      report.profile = {
+        sdkServerPerRequest: await profiled(serverRequest, ms),
+        sdkClientCall: await profiled(clientCall, ms),
+      };
+    }
+    return report;
+  } finally {
+    await rm(keysDir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: { ms: { type: "string", default: "1000" }, profile: { type: "boolean" } },
+  });
+  const report = await measureCpu(Number(values.ms), values.profile === true);
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+}

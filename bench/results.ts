@@ -1,0 +1,100 @@
+/** The shape of a run's results: every figure, or why it is missing. */
+import type { BattleFigure } from "./battle.ts";
+import type { CpuReport } from "./cpu.ts";
+import type { IsolateProfile } from "./inspector.ts";
+import type { PairedFigure } from "./latency.ts";
+import type { Machine } from "./machine.ts";
+import type { Plan } from "./plan.ts";
+import type { Row } from "./report.ts";
+import type { Summary } from "./stats.ts";
+import type { System } from "./system.ts";
+import type { WranglerDevFigures } from "./wrangler-dev.ts";
+import type { LoadResult } from "./wrk.ts";
+
+/** A figure, or the reason it could not be measured. */
+export type Outcome<T> = T | { error: string };
+
+/** Runs one measurement; a failure becomes its Outcome (and a log line), not the run's end. */
+export async function attempt<T>(
+  what: string,
+  run: () => Promise<T>,
+  log: (line: string) => void,
+): Promise<Outcome<T>> {
+  try {
+    return await run();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log(`${what} failed: ${message}`);
+    return { error: message };
+  }
+}
+
+/** The figure, if it was measured. */
+export function ok<T extends object>(outcome: Outcome<T> | undefined): T | undefined {
+  return outcome && !("error" in outcome) ? outcome : undefined;
+}
+
+export interface EchoFigure extends PairedFigure {
+  /** The same call through the pass-through Worker, and its round-by-round excess over direct. */
+  passThrough: Summary;
+  passThroughDiff: Summary;
+}
+
+export interface ListFigure {
+  proxy: Summary;
+  backends: Record<string, Summary>;
+  slowest: string;
+  vsSlowest: PairedFigure;
+  /** Median over rounds of the slowest of the three direct calls in that round. */
+  medianOfMaximaMs: number;
+  tools: number;
+}
+
+export interface ToolFigure {
+  tool: string;
+  arguments: object;
+  figure?: PairedFigure;
+  unavailable?: string;
+}
+
+export interface BackendRequests {
+  /** Requests per proxied request, by kind of proxied request, then by backend and method. */
+  perCall: Record<string, Record<string, number>>;
+  /** The first request of each kind a backend received: headers and body, as the proxy sent it. */
+  samples: Record<string, { headers: Record<string, string>; body?: string }>;
+}
+
+export interface Results {
+  when: string;
+  quick: boolean;
+  plan: Plan;
+  machine: Machine;
+  /** Busy share of all cores over a moment before the run: other work on the machine. */
+  machineBusyBefore: number;
+  overrides: string[];
+  protocol: Record<string, string>;
+  toolsSeen: string[];
+  echo: Partial<Record<"mcp1" | "mcp2", Outcome<EchoFigure>>>;
+  /**
+   * HTTP requests each backend received per proxied request, by HTTP and JSON-RPC method, after
+   * warm-up (the design says one round trip per backend call once the era verdict is cached).
+   */
+  backendRequests?: Outcome<BackendRequests>;
+  /** echo mcp2 through proxies with one feature off, each against direct, in the same rounds. */
+  variants: Record<string, Outcome<PairedFigure>>;
+  list?: Outcome<ListFigure>;
+  throughput: Record<string, Record<number, Outcome<LoadResult>>>;
+  /** GET /healthz of the proxy on its direct workerd socket: the runtime's floor, no MCP. */
+  healthz: Record<number, Outcome<LoadResult>>;
+  cpu?: Outcome<CpuReport>;
+  tools: Record<string, Outcome<ToolFigure>>;
+  battle: Partial<Record<"proxy" | "direct", Outcome<BattleFigure>>>;
+  wranglerDev?: WranglerDevFigures | { skipped: string };
+  /** CPU profiles of workerd's isolates while wrk drove proxied echo calls at 16 connections. */
+  profiles: Record<string, Outcome<Record<string, IsolateProfile>>>;
+  /** Console lines the Workers wrote, by level. */
+  workerLogLines?: Record<string, number>;
+  /** What the Node backends wrote while the benchmark ran. */
+  backendLogs?: System["backendLogs"];
+  rows: Row[];
+}
