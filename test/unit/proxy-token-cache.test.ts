@@ -1,4 +1,4 @@
-import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from "jose";
+import { createLocalJWKSet, exportJWK, generateKeyPair, type JWTVerifyGetKey, SignJWT } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { cachingVerifier, REVERIFY_AFTER_MS } from "../../workers/proxy/src/token-cache.ts";
 
@@ -7,7 +7,7 @@ async function setup() {
   const jwk = { ...(await exportJWK(pair.publicKey)), kid: "k", alg: "RS256" };
   let lookups = 0;
   const local = createLocalJWKSet({ keys: [jwk] });
-  const keys: typeof local = (header, token) => {
+  const keys: JWTVerifyGetKey = (header, token) => {
     lookups++;
     return local(header, token);
   };
