@@ -86,22 +86,48 @@ function ensureSchema(db: D1Database): Promise<unknown> {
   return done;
 }
 
-/** Logs the record as one JSON line and stores it. Never throws: auditing must not fail a request. */
-export async function writeRecord(db: D1Database, record: AuditRecord): Promise<void> {
+const INSERT = `INSERT INTO audit (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`;
+
+/** How long records gather before one batch stores them all. */
+export const FLUSH_AFTER_MS = 100;
+/** The most records one batch stores; a fuller buffer flushes at once. */
+const MAX_BATCH = 100;
+
+/** Records waiting for the next flush, per database binding (one per isolate in practice). */
+const buffers = new WeakMap<D1Database, AuditRecord[]>();
+
+/**
+ * Logs the record as one JSON line and queues it for the store. Records that arrive within
+ * FLUSH_AFTER_MS of each other go to D1 in one batch: one round trip for many requests instead of
+ * one each, which was the largest single cost a proxied call paid (BENCHMARKS.md). The request
+ * that opens a batch holds it: the returned promise (for `waitUntil`) settles once it is stored;
+ * later records join it and return at once. Never throws: auditing must not fail a request.
+ */
+export function writeRecord(db: D1Database, record: AuditRecord): Promise<void> {
   console.log(JSON.stringify({ event: "audit", ...record }));
+  const waiting = buffers.get(db);
+  if (waiting && waiting.length < MAX_BATCH) {
+    waiting.push(record);
+    return Promise.resolve();
+  }
+  const batch = [record];
+  buffers.set(db, batch);
+  return new Promise<void>((resolve) => setTimeout(resolve, FLUSH_AFTER_MS)).then(() =>
+    flush(db, batch),
+  );
+}
+
+async function flush(db: D1Database, batch: AuditRecord[]): Promise<void> {
+  if (buffers.get(db) === batch) buffers.delete(db);
   try {
     await ensureSchema(db);
-    await db
-      .prepare(
-        `INSERT INTO audit (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`,
-      )
-      .bind(...COLUMNS.map((column) => record[column]))
-      .run();
+    const insert = db.prepare(INSERT);
+    await db.batch(batch.map((record) => insert.bind(...COLUMNS.map((column) => record[column]))));
   } catch (e) {
     console.error(
       JSON.stringify({
         event: "audit_store_failed",
-        request_id: record.request_id,
+        request_ids: batch.map((record) => record.request_id),
         error: String(e),
       }),
     );
