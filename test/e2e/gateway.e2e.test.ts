@@ -11,7 +11,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAssertionSigner } from "../../common/assertion.ts";
-import { mintToken } from "../../keys/mint.ts";
+import { mintInspectionToken, mintToken } from "../../keys/mint.ts";
 import { ensureProxyKey } from "../../keys/proxy-key.ts";
 import { alive, connectAgent, type Launched, launch, resultText as text } from "./launcher.ts";
 
@@ -135,6 +135,34 @@ describe("a battle through the gateway", () => {
     expect(late.isError).toBe(true);
     expect(text(late)).toMatch(/ended/i);
     endedBattle = battle;
+  });
+});
+
+describe("watching battles through the proxy, as the banner's link does", () => {
+  it("serves the battle page and its JSON API through the proxy, the API only with an inspection token", async () => {
+    const origin = system.proxyUrl.origin;
+    expect(system.output()).toContain(`${origin}/battles#token=`);
+    const page = await fetch(`${origin}/battles`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toContain("text/html");
+    await page.body?.cancel();
+
+    const anonymous = await fetch(`${origin}/api/battles`);
+    expect(anonymous.status).toBe(401);
+    await anonymous.body?.cancel();
+    const agentToken = await mintToken({ agent: "agent_name1" });
+    const wrongScope = await fetch(`${origin}/api/battles`, {
+      headers: { authorization: `Bearer ${agentToken}` },
+    });
+    expect(wrongScope.status).toBe(403);
+    await wrongScope.body?.cancel();
+
+    const token = await mintInspectionToken();
+    const listed = await fetch(`${origin}/api/battles`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(listed.status).toBe(200);
+    expect(await listed.text()).toContain(endedBattle as string);
   });
 });
 

@@ -375,7 +375,6 @@ print(json.dumps(results))
     const started = `mcp3-e2e-${randomBytes(6).toString("hex")}`;
     const code = `
 import os, subprocess, sys, time
-import { processesOf } from "../support/processes.ts";
 # A double-forked daemon in its own session, and a setsid child: both try to live on.
 if os.fork() == 0:
     os.setsid()

@@ -253,4 +253,37 @@ describe("policy and routing", () => {
     expect(reply.result?.isError).toBeFalsy();
     expect(JSON.stringify(reply.result?.structuredContent)).toContain('"agent":"agent_name1"');
   });
+
+  it("lets an agent read a battle as an MCP resource through the proxy, under mcp1+", async () => {
+    const battle = `resource-${crypto.randomUUID().slice(0, 8)}`;
+    await call("agent_name1", "mcp1_update_battle_process", {
+      battle_id: battle,
+      message: "first contact",
+      reported_by: "scout",
+    });
+    const bearer = await token("agent_name1");
+    const templates = await message(await post(rpc("resources/templates/list"), bearer));
+    expect(JSON.stringify(templates.result)).toContain('"uriTemplate":"mcp1+battle://{battle_id}"');
+    const read = await message(
+      await post(rpc("resources/read", { uri: `mcp1+battle://${battle}` }), bearer),
+    );
+    const contents = (read.result as unknown as { contents: { uri: string; text: string }[] })
+      .contents;
+    expect(contents[0]?.uri).toBe(`mcp1+battle://${battle}`);
+    expect(JSON.parse(contents[0]?.text ?? "{}")).toMatchObject({
+      battle: { id: battle, status: "ongoing" },
+      events: [{ seq: 1, message: "first contact", reported_by: "scout", agent: "agent_name1" }],
+    });
+    // agent_name2 holds no mcp1 grant: the same battle does not exist for it.
+    const hidden = await message(
+      await post(
+        rpc("resources/read", { uri: `mcp1+battle://${battle}` }),
+        await token("agent_name2"),
+      ),
+    );
+    expect(hidden.error).toEqual({
+      code: -32602,
+      message: `Resource mcp1+battle://${battle} not found`,
+    });
+  });
 });
