@@ -4,7 +4,8 @@
  * allowed `echo`, and shows that a tool outside its policy is refused.
  *
  *   npm run client                                  # against the local proxy
- *   npm run client -- --url https://gw.example/mcp  # against a deployed one
+ *   npm run client -- --url https://gw.example/mcp --keys-dir ~/.mcpcp/production
+ *                                                   # against a deployed one (docs/deploy.md)
  */
 import { parseArgs } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -23,8 +24,8 @@ const DEMOS: Demo[] = [
   { agent: "agent_name2", allowed: "mcp2_echo", refused: "mcp1_echo" },
 ];
 
-async function connect(url: URL, agent: string): Promise<Client> {
-  const token = await mintToken({ agent });
+async function connect(url: URL, agent: string, keysDir?: string): Promise<Client> {
+  const token = await mintToken(keysDir === undefined ? { agent } : { agent, keysDir });
   const client = new Client({ name: "mcpcp-demo-client", version: "0.1.0" });
   await client.connect(
     new StreamableHTTPClientTransport(url, {
@@ -34,9 +35,9 @@ async function connect(url: URL, agent: string): Promise<Client> {
   return client;
 }
 
-async function demo(url: URL, { agent, allowed, refused }: Demo): Promise<void> {
+async function demo(url: URL, { agent, allowed, refused }: Demo, keysDir?: string): Promise<void> {
   console.log(`\n🔍 Getting tools for agent: ${agent}`);
-  const client = await connect(url, agent);
+  const client = await connect(url, agent, keysDir);
   try {
     const { tools } = await client.listTools();
     const servers = [...new Set(tools.map((t) => t.name.split("_")[0]))];
@@ -67,10 +68,14 @@ async function demo(url: URL, { agent, allowed, refused }: Demo): Promise<void> 
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { url: { type: "string", default: "http://127.0.0.1:9003/mcp" } },
+    options: {
+      url: { type: "string", default: "http://127.0.0.1:9003/mcp" },
+      // Where the signing key is: keys/ by default, the production directory for a deployed proxy.
+      "keys-dir": { type: "string" },
+    },
   });
   const url = new URL(values.url);
-  for (const entry of DEMOS) await demo(url, entry);
+  for (const entry of DEMOS) await demo(url, entry, values["keys-dir"]);
 }
 
 main().catch((error: unknown) => {

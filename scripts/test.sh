@@ -14,4 +14,5 @@ eval "$docker_env"
 npm run lint
 npm run types:check
 npm run typecheck
+npm run deploy:check
 exec vitest run "$@"
