@@ -19,6 +19,7 @@ export default defineConfig({
           // mcp3_echo stands in for the expensive tools so the per-tool limit can be exercised.
           EXTRA_BACKENDS: JSON.stringify([
             { id: "ext", url: `${inject<string>("thirdPartyUrl")}/mcp` },
+            { id: "dyn", url: `${inject<string>("changingUrl")}/mcp` },
           ]),
           RATE_LIMITED_TOOLS: "mcp3_echo,mcp2_run_docker,mcp3_run_python_code",
         },

@@ -5,5 +5,6 @@ export const TEST_POLICY = {
   narrow: { mcp1: ["echo"] },
   nobody: {},
   integrator: { ext: "*" },
+  watcher: { dyn: "*" },
   ext_narrow: { ext: ["echo"] },
 };

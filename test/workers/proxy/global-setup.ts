@@ -9,6 +9,7 @@ import type { TestProject } from "vitest/node";
 import { ensureProxyKey } from "../../../keys/proxy-key.ts";
 import { startBackend } from "../../../local-backends/common/backend.ts";
 import { mcp3 as mcp3Definition } from "../../../local-backends/mcp3/backend.ts";
+import { startChangingBackend } from "../../support/changing-backend.ts";
 import { startThirdPartyBackend } from "../../support/third-party-backend.ts";
 import { TEST_POLICY } from "./fixtures.ts";
 import type {} from "./provided.ts";
@@ -63,8 +64,11 @@ export default async function setup(project: TestProject) {
 
   const thirdParty = await startThirdPartyBackend();
   project.provide("thirdPartyUrl", thirdParty.url);
+  const changing = await startChangingBackend();
+  project.provide("changingUrl", changing.url);
 
   return async () => {
+    await changing.close();
     await thirdParty.close();
     await spy.close();
     await mcp3.close();

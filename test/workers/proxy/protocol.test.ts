@@ -318,3 +318,59 @@ describe("resources, prompts and names through the proxy", () => {
     expect(reply.result?.content[0]?.text).toBe("read /etc/motd");
   });
 });
+
+describe("list_changed from a backend, to an agent that listens", () => {
+  it("relays a backend's tools/list_changed over the agent's subscriptions/listen stream", async () => {
+    const response = await post(
+      {
+        jsonrpc: "2.0",
+        id: "listen-1",
+        method: "subscriptions/listen",
+        params: { notifications: { toolsListChanged: true }, _meta: envelope() },
+      },
+      await token("watcher"),
+      { "mcp-protocol-version": MODERN, "mcp-method": "subscriptions/listen" },
+    );
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toContain("text/event-stream");
+    const events = sseEvents(response);
+    const ack = await events.next();
+    expect(ack?.method).toBe("notifications/subscriptions/acknowledged");
+
+    const name = `added_${crypto.randomUUID().slice(0, 6)}`;
+    // The upstream listen opens right after the agent's: retry the change until it is heard.
+    const heard = (async () => {
+      for (let event = await events.next(); event; event = await events.next()) {
+        if (event.method === "notifications/tools/list_changed") return true;
+      }
+      return false;
+    })();
+    let done = false;
+    void heard.then(() => {
+      done = true;
+    });
+    for (let i = 0; i < 20 && !done; i++) {
+      await fetch(`${inject("changingUrl")}/__add?name=${name}_${i}`, { method: "POST" });
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(await heard).toBe(true);
+    await events.cancel();
+
+    const tools = (
+      await message(await post(rpc("tools/list"), await token("watcher")))
+    ).result?.tools.map((t) => t.name);
+    expect(tools).toContain("dyn_first");
+    expect(tools?.some((t) => t.startsWith(`dyn_${name}`))).toBe(true);
+  }, 30_000);
+
+  it("declares listChanged for tools, resources and prompts", async () => {
+    const reply = (await (await modern("server/discover")).json()) as {
+      result: { capabilities: object };
+    };
+    expect(reply.result.capabilities).toMatchObject({
+      tools: { listChanged: true },
+      resources: { listChanged: true },
+      prompts: { listChanged: true },
+    });
+  });
+});

@@ -13,5 +13,6 @@ declare module "vitest" {
     mcp3Spy: string;
     mcp1Script: string;
     thirdPartyUrl: string;
+    changingUrl: string;
   }
 }

@@ -175,6 +175,49 @@ export async function listAll<T>(client: Client, method: ListMethod, key: string
 // A backend that pages its lists endlessly is cut off here.
 const MAX_LIST_PAGES = 20;
 
+/** What a listener wants to hear about (the 2026-07-28 `subscriptions/listen` filter). */
+export interface ChangeFilter {
+  toolsListChanged?: boolean;
+  resourcesListChanged?: boolean;
+  promptsListChanged?: boolean;
+}
+
+/**
+ * Listens to `backend` for list changes on behalf of `agent` until `signal` aborts, calling
+ * `changed` for each. Only 2026-07-28 backends can be listened to this way; a 2025-era backend
+ * announces changes only on its own sessions' streams, and is skipped.
+ */
+export async function listenTo(
+  backend: BackendSpec,
+  agent: string,
+  signer: AssertionSigner,
+  filter: ChangeFilter,
+  signal: AbortSignal,
+  changed: (kind: "tools" | "resources" | "prompts") => void,
+): Promise<void> {
+  if (!verdicts.has(backend.id)) {
+    // Learn the backend's era first: one probe, cached like any other call's.
+    await withBackend(backend, agent, signer, { timeoutMs: 5_000, signal }, async () => {});
+  }
+  const verdict = verdicts.get(backend.id);
+  if (verdict?.kind !== "modern" || signal.aborted) return;
+  const client = new Client(CLIENT_INFO);
+  const transport = new StreamableHTTPClientTransport(backend.url, {
+    fetch: backend.fetch,
+    requestInit: { headers: await identityHeaders(backend, agent, signer) },
+  });
+  await client.connect(transport, { prior: verdict, signal });
+  client.setNotificationHandler("notifications/tools/list_changed", () => changed("tools"));
+  client.setNotificationHandler("notifications/resources/list_changed", () => changed("resources"));
+  client.setNotificationHandler("notifications/prompts/list_changed", () => changed("prompts"));
+  const subscription = await client.listen(filter, { signal });
+  const stop = () => {
+    void subscription.close().finally(() => client.close().catch(() => {}));
+  };
+  if (signal.aborted) stop();
+  else signal.addEventListener("abort", stop, { once: true });
+}
+
 /** Forgets every era verdict (tests, and a backend known to have changed). */
 export function forgetBackendVerdicts(): void {
   verdicts.clear();

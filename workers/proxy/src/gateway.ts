@@ -37,7 +37,13 @@ export function createGatewayServer(
   const { defer, cancels } = request;
   const server = new Server(SERVER_INFO, {
     // logging: backends' log messages are relayed to the agent while a call runs.
-    capabilities: { tools: {}, resources: {}, prompts: {}, logging: {} },
+    // listChanged: backends' changes are relayed to agents that listen (`list-changed.ts`).
+    capabilities: {
+      tools: { listChanged: true },
+      resources: { listChanged: true },
+      prompts: { listChanged: true },
+      logging: {},
+    },
     instructions:
       "MCPCP gateway. Tools and prompts are named <server>_<name>, resource URIs <server>+<uri>; you see only what your policy allows.",
   });

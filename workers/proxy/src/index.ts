@@ -21,6 +21,7 @@ import { insufficientScope, RESOURCE_METADATA_PATH, rpcFailure, unauthorized } f
 import { createGatewayServer } from "./gateway.ts";
 import { acquireSlot, RATE_WINDOW_SECONDS, tooManyRequests, underRateLimit } from "./guards.ts";
 import { shapeViolation } from "./limits.ts";
+import { listensIn, relayListChanges } from "./list-changed.ts";
 import { observeBody } from "./observe.ts";
 import { originAllowed } from "./origin.ts";
 import { missingScope } from "./scopes.ts";
@@ -218,6 +219,14 @@ app.post(
     }
     for (const cancellation of cancellationsIn(body)) {
       cancelCall(identity.agent, cancellation.id, cancellation.reason);
+    }
+    for (const filter of listensIn(body)) {
+      // Upstream listens live as long as the agent's listen stream: the cleanups end them.
+      const listening = new AbortController();
+      c.get("cleanups").push(async () => listening.abort());
+      c.executionCtx.waitUntil(
+        relayListChanges(config, identity.agent, filter, listening.signal, mcp.notify),
+      );
     }
     return mcp.fetch(c.req.raw, { authInfo, parsedBody: body });
   },
