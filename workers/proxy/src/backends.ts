@@ -41,7 +41,10 @@ export interface CallLimits {
 /**
  * Closes a client once its work is done. After a cancellation the SDK has just sent
  * `notifications/cancelled`; closing at once would abort that very request, so the close waits a
- * moment, outside the agent's (already finished) request.
+ * moment, outside the agent's (already finished) request. A 2026-era client is not closed at all:
+ * each of its requests was one POST, answered and read to the end, so it holds nothing open, and
+ * closing it only builds the SDK's "connection closed" errors (with stack traces) for nobody. That
+ * was about a fifth of the proxy's CPU per call in the benchmark (BENCHMARKS.md).
  */
 async function release(client: Client, limits: CallLimits): Promise<void> {
   if (limits.signal?.aborted && limits.defer) {
@@ -50,6 +53,7 @@ async function release(client: Client, limits: CallLimits): Promise<void> {
     );
     return;
   }
+  if (client.getProtocolEra() === "modern") return;
   await client.close().catch(() => {});
 }
 
