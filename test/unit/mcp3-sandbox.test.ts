@@ -4,7 +4,6 @@
  * test/e2e/python.e2e.test.ts, through the gateway.
  */
 import { existsSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CallToolResult } from "@modelcontextprotocol/server";
