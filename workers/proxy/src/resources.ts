@@ -7,6 +7,7 @@
  * them; a grant that lists tools one by one shows none. What the agent may not reach is answered
  * exactly like what does not exist.
  */
+import type { Client } from "@modelcontextprotocol/client";
 import {
   type GetPromptResult,
   type Prompt,
@@ -82,25 +83,19 @@ export function registerResources(
   server.setRequestHandler("resources/read", async (request, ctx) => {
     const uri = request.params.uri;
     const target = splitUri(uri);
-    const backend = target && config.backends.get(target.server);
-    if (!target || !backend || !grantsAll(config.policy, agent, target.server)) {
-      throw unknownResource(uri);
-    }
-    try {
-      const result = (await withBackend(
-        backend,
-        agent,
-        config.signer,
-        limits.call(ctx.mcpReq.signal),
-        (client) => client.readResource({ uri: target.uri }),
-      )) as ReadResourceResult;
-      return {
-        ...result,
-        contents: result.contents.map((c) => ({ ...c, uri: prefixUri(target.server, c.uri) })),
-      };
-    } catch (e) {
-      throw notFoundOr(e, unknownResource(uri));
-    }
+    if (!target) throw unknownResource(uri);
+    const result = (await forwardOne(
+      config,
+      agent,
+      target.server,
+      limits.call(ctx.mcpReq.signal),
+      unknownResource(uri),
+      (client) => client.readResource({ uri: target.uri }),
+    )) as ReadResourceResult;
+    return {
+      ...result,
+      contents: result.contents.map((c) => ({ ...c, uri: prefixUri(target.server, c.uri) })),
+    };
   });
 }
 
@@ -125,26 +120,41 @@ export function registerPrompts(
   server.setRequestHandler("prompts/get", async (request, ctx) => {
     const name = request.params.name;
     const target = splitToolName(name);
-    const backend = target && config.backends.get(target.server);
-    if (!target || !backend || !grantsAll(config.policy, agent, target.server)) {
-      throw unknownPrompt(name);
-    }
-    try {
-      return (await withBackend(
-        backend,
-        agent,
-        config.signer,
-        limits.call(ctx.mcpReq.signal),
-        (client) =>
-          client.getPrompt({
-            name: target.tool,
-            ...(request.params.arguments ? { arguments: request.params.arguments } : {}),
-          }),
-      )) as GetPromptResult;
-    } catch (e) {
-      throw notFoundOr(e, unknownPrompt(name));
-    }
+    if (!target) throw unknownPrompt(name);
+    return (await forwardOne(
+      config,
+      agent,
+      target.server,
+      limits.call(ctx.mcpReq.signal),
+      unknownPrompt(name),
+      (client) =>
+        client.getPrompt({
+          name: target.tool,
+          ...(request.params.arguments ? { arguments: request.params.arguments } : {}),
+        }),
+    )) as GetPromptResult;
   });
+}
+
+/**
+ * Sends one read or get to the server its name points at, if `agent` holds that server whole;
+ * anything else, and the backend's own "not found", is answered with `notFound`.
+ */
+async function forwardOne<T>(
+  config: GatewayConfig,
+  agent: string,
+  server: string,
+  limits: CallLimits,
+  notFound: ProtocolError,
+  ask: (client: Client) => Promise<T>,
+): Promise<T> {
+  const backend = config.backends.get(server);
+  if (!backend || !grantsAll(config.policy, agent, server)) throw notFound;
+  try {
+    return await withBackend(backend, agent, config.signer, limits, ask);
+  } catch (e) {
+    throw notFoundOr(e, notFound);
+  }
 }
 
 function unknownResource(uri: string): ProtocolError {
