@@ -220,7 +220,9 @@ describe("rate limits", () => {
   it("limits a rate-limited tool per agent with 429, Retry-After and a JSON-RPC error", async () => {
     const agentToken = await token("agent_name2");
     let refused: Response | undefined;
-    for (let i = 0; i < 70 && !refused; i++) {
+    // The limiter counts in fixed 60 s windows: past 2 × 60 calls, one window must overflow even if
+    // a window boundary falls in the middle of the loop.
+    for (let i = 0; i < 125 && !refused; i++) {
       const response = await post(echo(`n${i}`), agentToken);
       if (response.status === 429) refused = response;
       else await response.body?.cancel();
@@ -241,7 +243,8 @@ describe("rate limits", () => {
   it("limits every request of an agent past 600 a minute", async () => {
     const flooder = await token("flooder", { scope: "list_tools" });
     let status = 0;
-    for (let i = 0; i < 650 && status !== 429; i++) {
+    // More than twice the limit, for the same reason as above.
+    for (let i = 0; i < 1250 && status !== 429; i++) {
       const response = await post(rpc("ping"), flooder);
       status = response.status;
       await response.body?.cancel();
