@@ -1,11 +1,12 @@
 /**
- * Talking to the MCP servers behind the gateway, with the SDK's client.
+ * Talking to the MCP servers behind the gateway.
  *
- * One `Client` per backend per agent request: requests are independent (Streamable HTTP,
- * stateless), and Workers forbid sharing I/O objects across requests. The era verdict of each
- * backend (its `server/discover` result, or "legacy") is kept per isolate, and a stateful
- * backend's session per (backend, agent) in `upstream-sessions.ts`, so after the first request a
- * backend call costs exactly one HTTP round trip.
+ * The SDK's client learns each backend's era (its `server/discover` result, or "legacy"); the
+ * verdict is kept per isolate. A backend known to serve 2026-07-28 is then asked directly, one
+ * stateless POST per request (`direct.ts`), with no client object. Any other backend gets one
+ * SDK `Client` per agent request (Workers forbid sharing I/O objects across requests), and a
+ * stateful backend's session is kept per (backend, agent) in `upstream-sessions.ts`. Either way,
+ * after the first request a backend call costs exactly one HTTP round trip.
  */
 import {
   Client,
@@ -13,11 +14,19 @@ import {
   ProtocolError,
   ProtocolErrorCode,
   SdkHttpError,
+  SERVER_INFO_META_KEY,
   StreamableHTTPClientTransport,
 } from "@modelcontextprotocol/client";
 import type { AssertionSigner } from "../../../common/assertion.ts";
 import { AGENT_HEADER } from "../../../common/identity.ts";
 import type { BackendSpec } from "./config.ts";
+import {
+  directRequest,
+  HEADER_MISMATCH,
+  MODERN_REVISION,
+  type Relay,
+  sendableDirectly,
+} from "./direct.ts";
 import { uniqueIds } from "./unique-ids.ts";
 
 const CLIENT_INFO = { name: "mcpcp-proxy", version: "0.1.0" };
@@ -70,11 +79,112 @@ async function identityHeaders(
   return { authorization: `Bearer ${await signer.sign(agent, backend.id)}` };
 }
 
+export type { Relay } from "./direct.ts";
+
 /**
- * Opens a client to `backend` on behalf of `agent`, runs `use`, and closes it. Connection and
- * request failures reject; the caller decides how they reach the agent.
+ * One JSON-RPC request to a backend, resolved with its result. `relay` receives the progress
+ * and log messages the backend sends while it works.
+ */
+export type Ask = (
+  method: string,
+  params: Record<string, unknown>,
+  relay?: Relay,
+) => Promise<Record<string, unknown>>;
+
+/**
+ * Runs `use` with a way to ask `backend` things on behalf of `agent`. Connection and request
+ * failures reject; the caller decides how they reach the agent.
  */
 export async function withBackend<T>(
+  backend: BackendSpec,
+  agent: string,
+  signer: AssertionSigner,
+  limits: CallLimits,
+  use: (ask: Ask) => Promise<T>,
+): Promise<T> {
+  if (!answersDirectly(backend)) {
+    return withClient(backend, agent, signer, limits, (client) =>
+      use(async (method, params, relay) =>
+        asOurs(await askThrough(client, limits)(method, params, relay)),
+      ),
+    );
+  }
+  const identity = await identityHeaders(backend, agent, signer);
+  const throughClient: Ask = (method, params, relay) =>
+    withClient(backend, agent, signer, limits, (client) =>
+      askThrough(client, limits)(method, params, relay),
+    );
+  return use(async (method, params, relay) => {
+    if (!sendableDirectly(method, params))
+      return asOurs(await throughClient(method, params, relay));
+    try {
+      return asOurs(
+        await directRequest(backend, identity, method, params, {
+          timeoutMs: limits.timeoutMs,
+          ...(limits.signal ? { signal: limits.signal } : {}),
+          ...(relay ? { relay } : {}),
+          clientInfo: CLIENT_INFO,
+        }),
+      );
+    } catch (e) {
+      // The backend wants more than plain headers (`Mcp-Param-*`): the SDK client knows how.
+      if (e instanceof ProtocolError && e.code === HEADER_MISMATCH) {
+        return asOurs(await throughClient(method, params, relay));
+      }
+      // Anything but a JSON-RPC answer may mean the backend changed or died: ask the SDK next time.
+      if (!(e instanceof ProtocolError) && !limits.signal?.aborted) verdicts.delete(backend.id);
+      throw e;
+    }
+  });
+}
+
+/**
+ * A backend's result as the gateway passes it on: without the backend's own `serverInfo`, which
+ * would tell the agent it reached the backend rather than the gateway.
+ */
+function asOurs(result: Record<string, unknown>): Record<string, unknown> {
+  const meta = result._meta;
+  if (typeof meta !== "object" || meta === null || !(SERVER_INFO_META_KEY in meta)) return result;
+  const { [SERVER_INFO_META_KEY]: _, ...rest } = meta as Record<string, unknown>;
+  const { _meta: __, ...body } = result;
+  return Object.keys(rest).length > 0 ? { ...body, _meta: rest } : body;
+}
+
+/** Whether `backend` is a 2026-07-28 server without sessions, which `direct.ts` can ask. */
+function answersDirectly(backend: BackendSpec): boolean {
+  const verdict = verdicts.get(backend.id);
+  return (
+    verdict?.kind === "modern" &&
+    !backend.sessions &&
+    verdict.discover.supportedVersions.includes(MODERN_REVISION)
+  );
+}
+
+/** An `Ask` that goes through an SDK client (`tools/call` through `callTool`, for its checks). */
+function askThrough(client: Client, limits: CallLimits): Ask {
+  return (method, params, relay) => {
+    if (relay) {
+      client.setNotificationHandler("notifications/message", (n) => relay.log(n.params));
+    }
+    const options = {
+      timeout: limits.timeoutMs,
+      ...(limits.signal ? { signal: limits.signal } : {}),
+      // A backend that keeps reporting progress is working, not hung.
+      ...(relay?.progress ? { onprogress: relay.progress, resetTimeoutOnProgress: true } : {}),
+    };
+    const request =
+      method === "tools/call"
+        ? client.callTool(params as never, options)
+        : client.request({ method, params } as never, options);
+    return request as Promise<Record<string, unknown>>;
+  };
+}
+
+/**
+ * Opens a client to `backend` on behalf of `agent`, runs `use`, and closes it. Connection and
+ * request failures reject.
+ */
+async function withClient<T>(
   backend: BackendSpec,
   agent: string,
   signer: AssertionSigner,
@@ -155,16 +265,13 @@ export type ListMethod =
  * `client.listTools()`: a resumed session has not seen the server's capabilities, and the SDK
  * would answer an empty list instead of asking. A server without the feature (-32601) has none.
  */
-export async function listAll<T>(client: Client, method: ListMethod, key: string): Promise<T[]> {
+export async function listAll<T>(ask: Ask, method: ListMethod, key: string): Promise<T[]> {
   const items: T[] = [];
   let cursor: string | undefined;
   for (let page = 0; page < MAX_LIST_PAGES; page++) {
     let result: Record<string, unknown>;
     try {
-      result = (await client.request({
-        method,
-        params: cursor === undefined ? {} : { cursor },
-      } as never)) as Record<string, unknown>;
+      result = await ask(method, cursor === undefined ? {} : { cursor });
     } catch (e) {
       if (e instanceof ProtocolError && e.code === ProtocolErrorCode.MethodNotFound) return items;
       throw e;
@@ -201,7 +308,7 @@ export async function listenTo(
 ): Promise<void> {
   if (!verdicts.has(backend.id)) {
     // Learn the backend's era first: one probe, cached like any other call's.
-    await withBackend(backend, agent, signer, { timeoutMs: 5_000, signal }, async () => {});
+    await withClient(backend, agent, signer, { timeoutMs: 5_000, signal }, async () => {});
   }
   const verdict = verdicts.get(backend.id);
   if (verdict?.kind !== "modern" || signal.aborted) return;

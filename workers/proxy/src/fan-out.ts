@@ -2,8 +2,7 @@
  * Asking several backends the same question at once, for an agent. A backend that fails or is
  * slow drops out of the answer (and into the log); the others are not held back by it.
  */
-import type { Client } from "@modelcontextprotocol/client";
-import { type CallLimits, withBackend } from "./backends.ts";
+import { type Ask, type CallLimits, withBackend } from "./backends.ts";
 import type { GatewayConfig } from "./config.ts";
 
 /** Runs `ask` against each of `servers` in parallel; returns what each live one answered, in order. */
@@ -13,13 +12,15 @@ export async function fanOut<T>(
   servers: readonly string[],
   limits: CallLimits,
   what: string,
-  ask: (client: Client, server: string) => Promise<T[]>,
+  ask: (ask: Ask, server: string) => Promise<T[]>,
 ): Promise<T[]> {
   const answers = await Promise.allSettled(
     servers.map((id) => {
       const backend = config.backends.get(id);
       if (!backend) return Promise.resolve([]);
-      return withBackend(backend, agent, config.signer, limits, (client) => ask(client, id));
+      return withBackend(backend, agent, config.signer, limits, (backendAsk) =>
+        ask(backendAsk, id),
+      );
     }),
   );
   return answers.flatMap((answer, i) => {

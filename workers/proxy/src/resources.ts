@@ -7,7 +7,6 @@
  * them; a grant that lists tools one by one shows none. What the agent may not reach is answered
  * exactly like what does not exist.
  */
-import type { Client } from "@modelcontextprotocol/client";
 import {
   type GetPromptResult,
   type Prompt,
@@ -18,7 +17,7 @@ import {
   type ResourceTemplateType,
   type Server,
 } from "@modelcontextprotocol/server";
-import { type CallLimits, type ListMethod, listAll, withBackend } from "./backends.ts";
+import { type Ask, type CallLimits, type ListMethod, listAll, withBackend } from "./backends.ts";
 import type { GatewayConfig } from "./config.ts";
 import { fanOut } from "./fan-out.ts";
 import type { Limits } from "./gateway.ts";
@@ -42,8 +41,8 @@ function aggregate<T>(
   key: string,
   rename: (item: T, server: string) => T,
 ): Promise<T[]> {
-  return fanOut(config, agent, wholeServers(config, agent), limits, key, async (client, id) =>
-    (await listAll<T>(client, method, key)).map((item) => rename(item, id)),
+  return fanOut(config, agent, wholeServers(config, agent), limits, key, async (ask, id) =>
+    (await listAll<T>(ask, method, key)).map((item) => rename(item, id)),
   );
 }
 
@@ -90,7 +89,7 @@ export function registerResources(
       target.server,
       limits.call(ctx.mcpReq.signal),
       unknownResource(uri),
-      (client) => client.readResource({ uri: target.uri }),
+      (ask) => ask("resources/read", { uri: target.uri }),
     )) as ReadResourceResult;
     return {
       ...result,
@@ -127,8 +126,8 @@ export function registerPrompts(
       target.server,
       limits.call(ctx.mcpReq.signal),
       unknownPrompt(name),
-      (client) =>
-        client.getPrompt({
+      (ask) =>
+        ask("prompts/get", {
           name: target.tool,
           ...(request.params.arguments ? { arguments: request.params.arguments } : {}),
         }),
@@ -146,7 +145,7 @@ async function forwardOne<T>(
   server: string,
   limits: CallLimits,
   notFound: ProtocolError,
-  ask: (client: Client) => Promise<T>,
+  ask: (ask: Ask) => Promise<T>,
 ): Promise<T> {
   const backend = config.backends.get(server);
   if (!backend || !grantsAll(config.policy, agent, server)) throw notFound;

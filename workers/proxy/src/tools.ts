@@ -4,7 +4,6 @@
  * policy, and forwards the call, relaying progress and log messages while it runs. A backend that
  * is down fails its own calls with a tool error naming it; it never takes the others down.
  */
-import type { Client } from "@modelcontextprotocol/client";
 import {
   type CallToolResult,
   ProtocolError,
@@ -12,7 +11,7 @@ import {
   type Tool,
 } from "@modelcontextprotocol/server";
 import type { AuditRecord } from "./audit.ts";
-import { type CallLimits, listAll, withBackend } from "./backends.ts";
+import { type Ask, type CallLimits, listAll, type Relay, withBackend } from "./backends.ts";
 import type { GatewayConfig } from "./config.ts";
 import { describe, fanOut } from "./fan-out.ts";
 import { allows, serversFor } from "./policy.ts";
@@ -37,20 +36,14 @@ export function listTools(
   );
 }
 
-function backendTools(client: Client): Promise<Tool[]> {
-  return listAll<Tool>(client, "tools/list", "tools");
+function backendTools(ask: Ask): Promise<Tool[]> {
+  return listAll<Tool>(ask, "tools/list", "tools");
 }
 
 /**
- * What a backend says while a call runs, passed on to the agent as it happens: progress (under
- * the agent's own progress token, only if it asked for progress) and log messages.
+ * A relay that sends what a backend says while a call runs to the agent, as it happens: progress
+ * (under the agent's own progress token, only if it asked for progress) and log messages.
  */
-export interface Relay {
-  progress?: (progress: { progress: number; total?: number; message?: string }) => void;
-  log: (params: Record<string, unknown>) => void;
-}
-
-/** A relay that sends notifications related to the agent's request. */
 export function relayTo(
   notify: (notification: { method: string; params?: Record<string, unknown> }) => Promise<void>,
   progressToken: string | number | undefined,
@@ -98,20 +91,10 @@ export async function callTool(
   }
   if (record) Object.assign(record, { server: target.server, tool: target.tool });
   try {
-    const result = (await withBackend(backend, agent, config.signer, limits, (client) => {
-      if (relay) {
-        client.setNotificationHandler("notifications/message", (n) => relay.log(n.params));
-      }
-      return client.callTool(
-        { name: target.tool, ...(args === undefined ? {} : { arguments: args }) },
-        {
-          timeout: limits.timeoutMs,
-          ...(limits.signal ? { signal: limits.signal } : {}),
-          // A backend that keeps reporting progress is working, not hung.
-          ...(relay?.progress ? { onprogress: relay.progress, resetTimeoutOnProgress: true } : {}),
-        },
-      );
-    })) as CallToolResult;
+    const params = { name: target.tool, ...(args === undefined ? {} : { arguments: args }) };
+    const result = (await withBackend(backend, agent, config.signer, limits, (ask) =>
+      ask("tools/call", params, relay),
+    )) as CallToolResult;
     if (record && result.isError) record.outcome = "tool_error";
     return result;
   } catch (e) {
