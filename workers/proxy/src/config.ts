@@ -61,6 +61,8 @@ export interface GatewayConfig {
   rateLimitedTools: ReadonlySet<string>;
   /** tools/call requests one agent may have in flight; 0 means no cap. */
   maxConcurrentCalls: number;
+  /** Whether plain tools/call and tools/list skip the SDK server (`fast-path.ts`). */
+  fastPath: boolean;
 }
 
 /** The bindings this module reads (a subset of the generated `Env`, so tests can build one). */
@@ -80,6 +82,7 @@ export interface ConfigEnv {
   RATE_LIMITED_TOOLS?: string;
   EXTRA_BACKENDS?: string;
   MAX_CONCURRENT_CALLS_PER_AGENT?: string;
+  FAST_PATH?: string;
 }
 
 function parseUrl(name: string, value: string | undefined): ParseResult<URL> {
@@ -192,6 +195,11 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
     };
   }
 
+  const fastPath = env.FAST_PATH ?? "on";
+  if (fastPath !== "on" && fastPath !== "off") {
+    return { ok: false, error: `FAST_PATH must be "on" or "off", got ${fastPath}` };
+  }
+
   return {
     ok: true,
     value: {
@@ -210,6 +218,7 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
       allowedOrigins,
       rateLimitedTools: new Set(csv(env.RATE_LIMITED_TOOLS)),
       maxConcurrentCalls,
+      fastPath: fastPath === "on",
     },
   };
 }

@@ -18,7 +18,8 @@ import { type AgentIdentity, extractBearer, SCOPES } from "./auth.ts";
 import { cancelCall, cancellationsIn, trackCall } from "./cancellation.ts";
 import { type GatewayConfig, loadConfig } from "./config.ts";
 import { insufficientScope, RESOURCE_METADATA_PATH, rpcFailure, unauthorized } from "./errors.ts";
-import { createGatewayServer } from "./gateway.ts";
+import { fastRequest, serveFast } from "./fast-path.ts";
+import { createFastHandler, createGatewayServer, SERVER_INFO } from "./gateway.ts";
 import { acquireSlot, RATE_WINDOW_SECONDS, tooManyRequests, underRateLimit } from "./guards.ts";
 import { shapeViolation } from "./limits.ts";
 import { listensIn, relayListChanges } from "./list-changed.ts";
@@ -219,6 +220,16 @@ app.post(
     }
     for (const cancellation of cancellationsIn(body)) {
       cancelCall(identity.agent, cancellation.id, cancellation.reason);
+    }
+    const fast = config.fastPath ? fastRequest(c.req.raw.headers, body) : undefined;
+    if (fast) {
+      // A plain tools/call or tools/list: the same handlers, without an SDK server around them.
+      const cancelled = cancels.get(fast.id);
+      const signal = cancelled ? AbortSignal.any([c.req.raw.signal, cancelled]) : c.req.raw.signal;
+      const handler = createFastHandler(config, identity, record, {
+        defer: (work) => c.executionCtx.waitUntil(work),
+      });
+      return serveFast(fast, handler, SERVER_INFO, signal);
     }
     for (const filter of listensIn(body)) {
       // Upstream listens live as long as the agent's listen stream: the cleanups end them.

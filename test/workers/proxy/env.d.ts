@@ -1,0 +1,2 @@
+// Types for the `cloudflare:test` module the Workers Vitest integration provides.
+/// <reference types="@cloudflare/vitest-plugin/types" />
