@@ -3,11 +3,13 @@
  * `node bench/cpu.ts [--ms 1000] [--profile]` prints one JSON document. `bench/run.ts` runs it in
  * a child process so its JIT and heap are its own.
  *
- * Node can load only the proxy's pure modules (auth, policy, scopes, origin, tool names, the
- * assertion signer): the rest imports `cloudflare:workers` and bindings. So the SDK part is a
- * replica of what the gateway does per request, built from the same SDK calls: a per-request
- * `Server` behind `createMcpHandler` answering one request, and a per-backend-call `Client` with
- * the cached era verdict talking to an in-process stub that replays a real SDK backend's answer.
+ * Node can load only the proxy's pure modules (auth, the token cache, policy, scopes, origin, tool
+ * names, the assertion signer, the hot path `fast-path.ts` and the direct backend request
+ * `direct.ts`): the rest imports `cloudflare:workers` and bindings. The hot path is measured as
+ * built; beside it, as the baseline, the SDK objects it replaces, built from the same SDK calls
+ * the gateway makes on its slow path: a per-request `Server` behind `createMcpHandler` answering
+ * one request, and a per-backend-call `Client` with the cached era verdict. Both backend figures
+ * talk to an in-process stub that replays a real SDK backend's answer.
  * The proxy itself, as built, is measured in workerd by run.ts (CPU of the workerd process under
  * load, against a pass-through Worker doing the same I/O).
  *
@@ -24,7 +26,14 @@ import {
   type DiscoverResult,
   StreamableHTTPClientTransport,
 } from "@modelcontextprotocol/client";
-import { createMcpHandler, McpServer, Server } from "@modelcontextprotocol/server";
+import {
+  CLIENT_CAPABILITIES_META_KEY,
+  CLIENT_INFO_META_KEY,
+  createMcpHandler,
+  McpServer,
+  PROTOCOL_VERSION_META_KEY,
+  Server,
+} from "@modelcontextprotocol/server";
 import { createLocalJWKSet } from "jose";
 import { createAssertionSigner } from "../common/assertion.ts";
 import { registerEcho } from "../common/echo.ts";
@@ -32,14 +41,18 @@ import { ensureKeys } from "../keys/generate.ts";
 import { mintToken } from "../keys/mint.ts";
 import { ensureProxyKey } from "../keys/proxy-key.ts";
 import { extractBearer, verifyAgentToken } from "../workers/proxy/src/auth.ts";
+import { directRequest, MODERN_REVISION } from "../workers/proxy/src/direct.ts";
+import { fastRequest, serveFast } from "../workers/proxy/src/fast-path.ts";
 import { originAllowed } from "../workers/proxy/src/origin.ts";
 import { allows, parsePolicy, serversFor } from "../workers/proxy/src/policy.ts";
 import { missingScope } from "../workers/proxy/src/scopes.ts";
+import { cachingVerifier } from "../workers/proxy/src/token-cache.ts";
 import { splitToolName } from "../workers/proxy/src/tool-names.ts";
 import { type ProfileSummary, summarizeProfile } from "./profile.ts";
 import { PROTOCOL_VERSION } from "./rpc.ts";
 
 const AGENT = "bench";
+const SERVER_INFO = { name: "mcpcp", version: "0.1.0" };
 const SAMPLING_US = 100;
 const ISSUER = "https://mcpcp";
 const AUDIENCE = "mcpcp-server";
@@ -148,6 +161,8 @@ export interface CpuReport {
   figures: Record<string, CpuFigure>;
   /** The gateway's own work per tools/call to a networked backend, as the sum of its parts. */
   sumOfPartsUs: number;
+  /** The same with the SDK server and client the hot path replaces (the gateway before it). */
+  sdkSumOfPartsUs: number;
   profile?: { sdkServerPerRequest: ProfileSummary; sdkClientCall: ProfileSummary };
 }
 
@@ -202,6 +217,40 @@ export async function measureCpu(budgetMs: number, profile: boolean): Promise<Cp
     };
 
     // The gateway's client side: one Client per backend call, era verdict from the first call.
+    const echoResult = { content: [{ type: "text", text: "Echo: bench" }] };
+    const fastPathRequest = (headers: Headers, body: string) => async () => {
+      const request = fastRequest(headers, JSON.parse(body));
+      if (!request) throw new Error("the hot path refused the bench request");
+      // Each agent request brings its own signal, as `request.signal` does in the Worker.
+      const signal = new AbortController().signal;
+      const response = await serveFast(request, async () => echoResult, SERVER_INFO, signal);
+      const text = await response.text();
+      if (!text.includes("Echo: bench")) throw new Error(`hot path answered: ${text}`);
+    };
+    const fastPath = fastPathRequest(new Headers(REQUEST_HEADERS), callBody);
+    const modernBody = JSON.stringify({
+      ...(parsedCall as object),
+      params: {
+        name: "mcp2_echo",
+        arguments: { message: "bench" },
+        _meta: {
+          [PROTOCOL_VERSION_META_KEY]: MODERN_REVISION,
+          [CLIENT_INFO_META_KEY]: { name: "bench", version: "1" },
+          [CLIENT_CAPABILITIES_META_KEY]: {},
+        },
+      },
+    });
+    const fastPathModern = fastPathRequest(
+      new Headers({
+        ...REQUEST_HEADERS,
+        "mcp-protocol-version": MODERN_REVISION,
+        "mcp-method": "tools/call",
+        "mcp-name": "mcp2_echo",
+      }),
+      modernBody,
+    );
+    const cachedVerify = cachingVerifier(agentKeys, verifyOptions);
+
     const stub = new StubBackend();
     const backendUrl = new URL("http://mcp2.stub/mcp");
     let prior: { kind: "modern"; discover: DiscoverResult } | { kind: "legacy" } | undefined;
@@ -224,6 +273,17 @@ export async function measureCpu(budgetMs: number, profile: boolean): Promise<Cp
       if (JSON.stringify(result).indexOf("Echo: bench") < 0) throw new Error("stub answered wrong");
     };
     await clientCall();
+    const stubBackend = { id: "mcp2", url: backendUrl, fetch: stub.fetch };
+    const directCall = async () => {
+      const result = await directRequest(
+        stubBackend,
+        { authorization: "Bearer assertion" },
+        "tools/call",
+        { name: "echo", arguments: { message: "bench" } },
+        { timeoutMs: 10_000, clientInfo: { name: "mcpcp-proxy", version: "0.1.0" } },
+      );
+      if (JSON.stringify(result).indexOf("Echo: bench") < 0) throw new Error("stub answered wrong");
+    };
     const stubCall = async () =>
       (
         await stub.fetch(backendUrl, {
@@ -254,6 +314,7 @@ export async function measureCpu(budgetMs: number, profile: boolean): Promise<Cp
       figures[name] = await measure(op, budgetMs);
     };
     await run("jwtVerify", () => verifyAgentToken(token, agentKeys, verifyOptions));
+    await run("jwtVerifyCached", () => cachedVerify(token));
     await run("jwtVerifyKeyImportedPerCall", () =>
       verifyAgentToken(token, createLocalJWKSet(jwks), verifyOptions),
     );
@@ -268,25 +329,35 @@ export async function measureCpu(budgetMs: number, profile: boolean): Promise<Cp
     });
     await run("jsonParseBody", () => JSON.parse(callBody));
     await run("sdkServerPerRequest", serverRequest);
+    await run("fastPathPerRequest", fastPath);
+    await run("fastPathPerRequestModern", fastPathModern);
     await run("stubCall", stubCall);
     await run("sdkClientCall", clientCall);
+    await run("directCall", directCall);
     await run("sdkBackendCall", backendCall);
 
     const cpu = (name: string) => figures[name]?.cpuUs ?? Number.NaN;
     const report: CpuReport = {
       runtime: `node ${process.version}`,
       figures,
-      sumOfPartsUs:
-        Math.round(
-          (cpu("jwtVerify") +
-            cpu("decide") +
-            cpu("jsonParseBody") +
-            cpu("sdkServerPerRequest") +
-            cpu("assertionSign") +
-            cpu("sdkClientCall") -
-            cpu("stubCall")) *
-            10,
-        ) / 10,
+      sumOfPartsUs: round1(
+        cpu("jwtVerifyCached") +
+          cpu("decide") +
+          cpu("jsonParseBody") +
+          cpu("fastPathPerRequest") +
+          cpu("assertionSign") +
+          cpu("directCall") -
+          cpu("stubCall"),
+      ),
+      sdkSumOfPartsUs: round1(
+        cpu("jwtVerifyCached") +
+          cpu("decide") +
+          cpu("jsonParseBody") +
+          cpu("sdkServerPerRequest") +
+          cpu("assertionSign") +
+          cpu("sdkClientCall") -
+          cpu("stubCall"),
+      ),
     };
     if (profile) {
       const ms = Math.max(500, budgetMs);
@@ -299,6 +370,10 @@ export async function measureCpu(budgetMs: number, profile: boolean): Promise<Cp
   } finally {
     await rm(keysDir, { recursive: true, force: true });
   }
+}
+
+function round1(value: number): number {
+  return Math.round(value * 10) / 10;
 }
 
 if (import.meta.main) {

@@ -150,14 +150,13 @@ function asOurs(result: Record<string, unknown>): Record<string, unknown> {
   return Object.keys(rest).length > 0 ? { ...body, _meta: rest } : body;
 }
 
-/** Whether `backend` is a 2026-07-28 server without sessions, which `direct.ts` can ask. */
+/**
+ * Whether `backend` is known to serve 2026-07-28, which `direct.ts` can ask. That revision has no
+ * sessions, so a session store only ever matters for a backend found to be legacy.
+ */
 function answersDirectly(backend: BackendSpec): boolean {
   const verdict = verdicts.get(backend.id);
-  return (
-    verdict?.kind === "modern" &&
-    !backend.sessions &&
-    verdict.discover.supportedVersions.includes(MODERN_REVISION)
-  );
+  return verdict?.kind === "modern" && verdict.discover.supportedVersions.includes(MODERN_REVISION);
 }
 
 /** An `Ask` that goes through an SDK client (`tools/call` through `callTool`, for its checks). */

@@ -172,6 +172,8 @@ class Exchange {
   private final: Record<string, unknown> | undefined;
   private streamed = false;
   private answered: ((response: Response) => void) | undefined;
+  /** Stops listening to the agent's signal, once there is nothing left to abort. */
+  private forget: () => void = () => {};
   /** The HTTP answer: a stream as soon as one is open, else the buffered JSON at the end. */
   readonly answer: Promise<Response>;
 
@@ -179,8 +181,11 @@ class Exchange {
     this.request = request;
     this.serverInfo = serverInfo;
     if (signal.aborted) this.controller.abort(signal.reason);
-    else
-      signal.addEventListener("abort", () => this.controller.abort(signal.reason), { once: true });
+    else {
+      const onAbort = () => this.controller.abort(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.forget = () => signal.removeEventListener("abort", onAbort);
+    }
     this.answer = new Promise((resolve) => {
       this.answered = resolve;
     });
@@ -257,11 +262,15 @@ class Exchange {
 
   finish(message: Record<string, unknown>): void {
     this.final = message;
+    this.forget();
     if (this.streamed) this.close();
     else {
-      this.answered?.(
-        new Response(JSON.stringify(message), { headers: { "content-type": "application/json" } }),
-      );
+      const body = encoder.encode(JSON.stringify(message));
+      const headers = {
+        "content-type": "application/json",
+        "content-length": String(body.byteLength),
+      };
+      this.answered?.(new Response(body, { headers }));
     }
   }
 

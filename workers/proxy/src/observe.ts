@@ -8,6 +8,12 @@ export function observeBody(response: Response, onDone: (bytes: number) => void)
     onDone(0);
     return response;
   }
+  // A body of known length is already whole (the hot path's buffered answers): nothing to watch.
+  const length = Number(response.headers.get("content-length") ?? Number.NaN);
+  if (Number.isSafeInteger(length)) {
+    onDone(length);
+    return response;
+  }
   const reader = response.body.getReader();
   let bytes = 0;
   let finished = false;
