@@ -17,10 +17,14 @@ const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
  * guards stay in the request path, so their cost is measured, but one bench agent sending
  * thousands of calls a second must not be refused by limits sized for a real agent.
  */
-export const VAR_OVERRIDES: Record<string, string> = { MAX_CONCURRENT_CALLS_PER_AGENT: "10000" };
+const UNLIMITED = 1_000_000_000;
+export const VAR_OVERRIDES: Record<string, string> = {
+  MAX_CONCURRENT_CALLS_PER_AGENT: "10000",
+  AGENT_RATE_LIMIT_PER_MINUTE: String(UNLIMITED),
+  TOOL_RATE_LIMIT_PER_MINUTE: String(UNLIMITED),
+};
 
 /** Rate limits likewise stay in the path but never refuse the benchmark's one agent. */
-const UNLIMITED = 1_000_000_000;
 
 const exec = promisify(execFile);
 

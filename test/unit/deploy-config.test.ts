@@ -142,11 +142,6 @@ describe("production wrangler configs", () => {
     expect(prod.migrations).toEqual(dev.migrations);
   });
 
-  it("give production its own rate-limit counters", () => {
-    const ids = (config: Config) => config.ratelimits.map((r) => r.namespace_id);
-    for (const id of ids(proxy)) expect(ids(proxyDev)).not.toContain(id);
-  });
-
   it("hold no loopback URL, development key or .dev.vars value", async () => {
     const secrets = await developmentValues();
     for (const config of [proxy, mcp1]) {

@@ -228,12 +228,17 @@ describe("rate limits", () => {
       else await response.body?.cancel();
     }
     expect(refused?.status).toBe(429);
-    expect(refused?.headers.get("retry-after")).toBe("60");
+    // Retry-After says when the tool's window ends: within the minute, and the same in the body.
+    const wait = Number(refused?.headers.get("retry-after"));
+    expect(wait).toBeGreaterThanOrEqual(1);
+    expect(wait).toBeLessThanOrEqual(60);
     expect(await refused?.json()).toMatchObject({
       jsonrpc: "2.0",
       error: {
         code: -32029,
-        message: expect.stringMatching(/over its rate for mcp3_echo; retry after 60 s/),
+        message: expect.stringMatching(
+          new RegExp(`over its rate for mcp3_echo; retry after ${wait} s`),
+        ),
       },
     });
     // Other tools of the same agent are not held back by that tool's limit.
@@ -256,11 +261,14 @@ describe("rate limits", () => {
 describe("concurrent calls per agent", () => {
   it("refuses a call while the agent holds all its slots, and admits it once one frees", async () => {
     const gate = env.AGENT_GATE.get(env.AGENT_GATE.idFromName("agent_name1"));
-    const leases: string[] = [];
-    for (let i = 0; i < 8; i++) {
-      const acquired = await gate.acquire(8, 60_000);
-      if (acquired.ok) leases.push(acquired.lease);
-    }
+    const held = await gate.admit({
+      rate: { limit: 1e9, windowMs: 60_000 },
+      toolRate: { limit: 1e9, windowMs: 60_000 },
+      calls: Array.from({ length: 8 }, () => ({})),
+      maxInFlight: 8,
+      leaseMs: 60_000,
+    });
+    const leases = held.ok ? held.leases : [];
     expect(leases).toHaveLength(8);
     const refused = await post(echo("busy"), await token("agent_name1"));
     expect(refused.status).toBe(429);
@@ -268,11 +276,41 @@ describe("concurrent calls per agent", () => {
       error: { message: expect.stringContaining("8 calls in flight") },
     });
 
-    await gate.release(leases.pop() as string);
+    await gate.release([leases.pop() as string]);
     const admitted = await post(echo("free"), await token("agent_name1"));
     expect(admitted.status).toBe(200);
     await admitted.body?.cancel();
-    for (const lease of leases) await gate.release(lease);
+    await gate.release(leases);
+  });
+});
+
+describe("the agent's gate", () => {
+  it("admits all of a request's calls or none, and says when a window ends", async () => {
+    const gate = env.AGENT_GATE.get(env.AGENT_GATE.idFromName(`gate-${crypto.randomUUID()}`));
+    const limits = {
+      rate: { limit: 3, windowMs: 60_000 },
+      toolRate: { limit: 1, windowMs: 60_000 },
+      maxInFlight: 2,
+      leaseMs: 60_000,
+    };
+    const both = await gate.admit({ ...limits, calls: [{}, {}] });
+    expect(both).toMatchObject({ ok: true, leases: [expect.any(String), expect.any(String)] });
+    expect(await gate.admit({ ...limits, calls: [{}] })).toMatchObject({
+      ok: false,
+      refusal: "concurrency",
+      inFlight: 2,
+    });
+    await gate.release(both.ok ? both.leases : []);
+    // The second call to a tool limited to one a minute is refused, and the first holds no slot.
+    expect(
+      await gate.admit({ ...limits, calls: [{ limitedTool: "x" }, { limitedTool: "x" }] }),
+    ).toMatchObject({ ok: false, refusal: "tool_rate", tool: "x" });
+    // The fourth request of a minute is over the agent's rate of three.
+    const over = await gate.admit({ ...limits, calls: [] });
+    expect(over).toMatchObject({ ok: false, refusal: "rate" });
+    const wait = over.ok ? 0 : over.retryAfterSeconds;
+    expect(wait).toBeGreaterThanOrEqual(1);
+    expect(wait).toBeLessThanOrEqual(60);
   });
 });
 

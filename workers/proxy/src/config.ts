@@ -61,6 +61,10 @@ export interface GatewayConfig {
   rateLimitedTools: ReadonlySet<string>;
   /** tools/call requests one agent may have in flight; 0 means no cap. */
   maxConcurrentCalls: number;
+  /** Requests per minute one agent may make. */
+  agentRatePerMinute: number;
+  /** Calls per minute one agent may make to each of `rateLimitedTools`. */
+  toolRatePerMinute: number;
   /** Whether plain tools/call and tools/list skip the SDK server (`fast-path.ts`). */
   fastPath: boolean;
 }
@@ -82,6 +86,8 @@ export interface ConfigEnv {
   RATE_LIMITED_TOOLS?: string;
   EXTRA_BACKENDS?: string;
   MAX_CONCURRENT_CALLS_PER_AGENT?: string;
+  AGENT_RATE_LIMIT_PER_MINUTE?: string;
+  TOOL_RATE_LIMIT_PER_MINUTE?: string;
   FAST_PATH?: string;
 }
 
@@ -183,17 +189,12 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
     }
   }
 
-  const maxConcurrentCalls = Number(env.MAX_CONCURRENT_CALLS_PER_AGENT ?? "0");
-  if (
-    !Number.isInteger(maxConcurrentCalls) ||
-    maxConcurrentCalls < 0 ||
-    maxConcurrentCalls > 10_000
-  ) {
-    return {
-      ok: false,
-      error: `MAX_CONCURRENT_CALLS_PER_AGENT must be 0..10000, got ${env.MAX_CONCURRENT_CALLS_PER_AGENT}`,
-    };
-  }
+  const maxConcurrentCalls = intVar(env, "MAX_CONCURRENT_CALLS_PER_AGENT", 0, 0, 10_000);
+  if (!maxConcurrentCalls.ok) return maxConcurrentCalls;
+  const agentRate = intVar(env, "AGENT_RATE_LIMIT_PER_MINUTE", 600, 1, 1e9);
+  if (!agentRate.ok) return agentRate;
+  const toolRate = intVar(env, "TOOL_RATE_LIMIT_PER_MINUTE", 60, 1, 1e9);
+  if (!toolRate.ok) return toolRate;
 
   const fastPath = env.FAST_PATH ?? "on";
   if (fastPath !== "on" && fastPath !== "off") {
@@ -217,10 +218,31 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
       backendTimeoutMs: timeout,
       allowedOrigins,
       rateLimitedTools: new Set(csv(env.RATE_LIMITED_TOOLS)),
-      maxConcurrentCalls,
+      maxConcurrentCalls: maxConcurrentCalls.value,
+      agentRatePerMinute: agentRate.value,
+      toolRatePerMinute: toolRate.value,
       fastPath: fastPath === "on",
     },
   };
+}
+
+/** An integer variable in `min..max`, `fallback` when unset. */
+function intVar(
+  env: ConfigEnv,
+  name:
+    | "MAX_CONCURRENT_CALLS_PER_AGENT"
+    | "AGENT_RATE_LIMIT_PER_MINUTE"
+    | "TOOL_RATE_LIMIT_PER_MINUTE",
+  fallback: number,
+  min: number,
+  max: number,
+): ParseResult<number> {
+  const raw = env[name];
+  const value = raw === undefined || raw === "" ? fallback : Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    return { ok: false, error: `${name} must be an integer in ${min}..${max}, got ${raw}` };
+  }
+  return { ok: true, value };
 }
 
 function csv(value: string | undefined): string[] {

@@ -1,13 +1,13 @@
 /**
- * Per-agent admission: rate limits (Workers rate limiting bindings, shared by every isolate in a
- * location, simulated by wrangler dev) and the cap on concurrent `tools/call` requests (one
- * AgentGate Durable Object per agent). Refusals carry a retry hint.
+ * Per-agent admission: the agent's request rate, each rate-limited tool's rate for the agent, and
+ * the cap on its concurrent `tools/call` requests, all decided in one call to the agent's
+ * AgentGate Durable Object (`agent-gate.ts`). Refusals carry a retry hint.
  */
-import type { AgentGate } from "./agent-gate.ts";
+import type { Admission as AdmissionRequest, Admitted, AgentGate } from "./agent-gate.ts";
 import { rpcFailure } from "./errors.ts";
 
-/** The bindings' window: the longest an agent over its limit waits for its count to reset. */
-export const RATE_WINDOW_SECONDS = 60;
+/** The rate limits' window: counts reset this often. */
+export const RATE_WINDOW_MS = 60_000;
 
 /** JSON-RPC code for "too many requests", in the implementation-defined server error range. */
 export const TOO_MANY_REQUESTS = -32029;
@@ -28,23 +28,23 @@ export function tooManyRequests(
   return response;
 }
 
-/** Counts one request against `limiter` under `key`; true while under the limit. */
-export async function underRateLimit(limiter: RateLimit, key: string): Promise<boolean> {
-  return (await limiter.limit({ key })).success;
-}
+/** The gate's answer for one request; `release` gives its slots back once it is answered. */
+export type Admission =
+  | { ok: true; release: () => Promise<void> }
+  | Exclude<Admitted, { ok: true }>;
 
-/** A held concurrency slot, or the count that kept the call out. */
-export type Slot = { ok: true; release: () => Promise<void> } | { ok: false; inFlight: number };
-
-/** Takes one of `max` concurrency slots for `agent`, held at most `ttlMs`. */
-export async function acquireSlot(
+/** Asks `agent`'s gate to admit a request (its rate, its calls' tool rates and slots). */
+export async function admit(
   gates: DurableObjectNamespace<AgentGate>,
   agent: string,
-  max: number,
-  ttlMs: number,
-): Promise<Slot> {
+  request: AdmissionRequest,
+): Promise<Admission> {
   const gate = gates.get(gates.idFromName(agent));
-  const acquired = await gate.acquire(max, ttlMs);
-  if (!acquired.ok) return { ok: false, inFlight: acquired.inFlight };
-  return { ok: true, release: () => gate.release(acquired.lease) };
+  const admitted = await gate.admit(request);
+  if (!admitted.ok) return admitted;
+  const { leases } = admitted;
+  return {
+    ok: true,
+    release: leases.length === 0 ? async () => {} : () => gate.release(leases),
+  };
 }

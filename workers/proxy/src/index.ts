@@ -20,7 +20,7 @@ import { type GatewayConfig, loadConfig } from "./config.ts";
 import { insufficientScope, RESOURCE_METADATA_PATH, rpcFailure, unauthorized } from "./errors.ts";
 import { fastRequest, serveFast } from "./fast-path.ts";
 import { createFastHandler, createGatewayServer, SERVER_INFO } from "./gateway.ts";
-import { acquireSlot, RATE_WINDOW_SECONDS, tooManyRequests, underRateLimit } from "./guards.ts";
+import { admit, RATE_WINDOW_MS, tooManyRequests } from "./guards.ts";
 import { shapeViolation } from "./limits.ts";
 import { listensIn, relayListChanges } from "./list-changed.ts";
 import { observeBody } from "./observe.ts";
@@ -147,16 +147,7 @@ app.use("/mcp", async (c, next) => {
   c.set("record", record);
   c.set("cleanups", cleanups);
 
-  if (!(await underRateLimit(c.env.AGENT_RATE_LIMIT, identity.agent))) {
-    record.decision = "deny_rate";
-    c.res = tooManyRequests(
-      null,
-      `Agent ${identity.agent} is over its request rate`,
-      RATE_WINDOW_SECONDS,
-    );
-  } else {
-    await next();
-  }
+  await next();
 
   const finish = async (bytesOut: number) => {
     record.status = c.res.status;
@@ -193,6 +184,8 @@ app.post(
     try {
       body = JSON.parse(text);
     } catch {
+      const overLimit = await admitRequest(c, config, []);
+      if (overLimit) return overLimit;
       // Not JSON: the SDK answers with the JSON-RPC parse error the spec asks for.
       record.decision = "deny_input";
       return mcp.fetch(new Request(c.req.raw, { body: text }), { authInfo });
@@ -200,18 +193,21 @@ app.post(
     record.method = methodOf(body);
 
     const violation = shapeViolation(body);
+    const missing = violation ? undefined : missingScope(body, identity.scopes);
+    const calls = violation || missing ? [] : toolCalls(body);
+    // Admission comes first: an agent over its rate learns nothing else. With a violation or a
+    // missing scope there are no calls to admit, so only the agent's rate can refuse here.
+    const refused = await admitRequest(c, config, calls);
+    if (refused) return refused;
     if (violation) {
       record.decision = "deny_input";
       return rpcFailure(400, -32600, `Invalid request: ${violation}`, idOf(body));
     }
-    const missing = missingScope(body, identity.scopes);
     if (missing) {
       record.decision = "deny_scope";
       return insufficientScope(new URL(c.req.url).origin, missing.id, missing.scope);
     }
-    for (const call of toolCalls(body)) {
-      const refused = await admitCall(c, config, identity.agent, call);
-      if (refused) return refused;
+    for (const call of calls) {
       if (call.id !== null) {
         const tracked = trackCall(identity.agent, call.id);
         cancels.set(call.id, tracked.signal);
@@ -255,42 +251,47 @@ function toolCalls(body: unknown): ToolCall[] {
   });
 }
 
-/** Applies the per-tool rate limit and takes a concurrency slot; a refusal is the answer. */
-async function admitCall(
+/**
+ * Asks the agent's gate to admit the request: its rate, and for each call the tool's rate and a
+ * concurrency slot (given back by the cleanups once the answer is sent). A refusal is the answer.
+ */
+async function admitRequest(
   c: Ctx,
   config: GatewayConfig,
-  agent: string,
-  call: ToolCall,
+  calls: ToolCall[],
 ): Promise<Response | undefined> {
   const record = c.get("record");
-  if (
-    config.rateLimitedTools.has(call.name) &&
-    !(await underRateLimit(c.env.TOOL_RATE_LIMIT, `${agent}:${call.name}`))
-  ) {
-    record.decision = "deny_rate";
+  const { agent } = record;
+  const admitted = await admit(c.env.AGENT_GATE, agent, {
+    rate: { limit: config.agentRatePerMinute, windowMs: RATE_WINDOW_MS },
+    toolRate: { limit: config.toolRatePerMinute, windowMs: RATE_WINDOW_MS },
+    calls: calls.map((call) =>
+      config.rateLimitedTools.has(call.name) ? { limitedTool: call.name } : {},
+    ),
+    maxInFlight: config.maxConcurrentCalls,
+    leaseMs: config.backendTimeoutMs + 5_000,
+  });
+  if (admitted.ok) {
+    c.get("cleanups").push(admitted.release);
+    return undefined;
+  }
+  const { refusal, retryAfterSeconds: wait } = admitted;
+  record.decision = refusal === "concurrency" ? "deny_concurrency" : "deny_rate";
+  if (refusal === "rate")
+    return tooManyRequests(null, `Agent ${agent} is over its request rate`, wait);
+  if (refusal === "tool_rate") {
+    const call = calls.find((candidate) => candidate.name === admitted.tool);
     return tooManyRequests(
-      call.id,
-      `Agent ${agent} is over its rate for ${call.name}`,
-      RATE_WINDOW_SECONDS,
+      call?.id ?? null,
+      `Agent ${agent} is over its rate for ${admitted.tool}`,
+      wait,
     );
   }
-  if (config.maxConcurrentCalls === 0) return undefined;
-  const slot = await acquireSlot(
-    c.env.AGENT_GATE,
-    agent,
-    config.maxConcurrentCalls,
-    config.backendTimeoutMs + 5_000,
+  return tooManyRequests(
+    calls.length === 1 ? (calls[0]?.id ?? null) : null,
+    `Agent ${agent} already has ${admitted.inFlight} calls in flight (limit ${config.maxConcurrentCalls})`,
+    wait,
   );
-  if (!slot.ok) {
-    record.decision = "deny_concurrency";
-    return tooManyRequests(
-      call.id,
-      `Agent ${agent} already has ${slot.inFlight} calls in flight (limit ${config.maxConcurrentCalls})`,
-      1,
-    );
-  }
-  c.get("cleanups").push(slot.release);
-  return undefined;
 }
 
 function methodOf(body: unknown): string | null {
@@ -305,13 +306,15 @@ function idOf(message: unknown): string | number | null {
 }
 
 // GET (server stream) and DELETE (session end) belong to sessions; the SDK answers them per spec.
-app.on(["GET", "DELETE"], "/mcp", (c) =>
-  c.get("gateway").mcp.fetch(c.req.raw, {
+app.on(["GET", "DELETE"], "/mcp", async (c) => {
+  const overLimit = await admitRequest(c, c.get("gateway").config, []);
+  if (overLimit) return overLimit;
+  return c.get("gateway").mcp.fetch(c.req.raw, {
     authInfo: authInfoFor(c.get("identity"), c.get("record"), (work) =>
       c.executionCtx.waitUntil(work),
     ),
-  }),
-);
+  });
+});
 
 /** The audit log, newest first, filtered by agent, tool, server and time. Needs `audit_read`. */
 app.get("/admin/audit", async (c) => {
