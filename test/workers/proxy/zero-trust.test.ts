@@ -285,6 +285,20 @@ describe("concurrent calls per agent", () => {
 });
 
 describe("the agent's gate", () => {
+  it("never runs out of slots over many sequential calls", async () => {
+    // Slots go back with the agent's next admission, or after RELEASE_AFTER_MS on their own:
+    // either way, back-to-back calls well past the cap of 8 are all admitted.
+    const bearer = await token("agent_name1");
+    for (let i = 0; i < 20; i++) {
+      const response = await post(
+        rpc("tools/call", { name: "mcp1_echo", arguments: { message: `n${i}` } }),
+        bearer,
+      );
+      expect(response.status).toBe(200);
+      await response.text();
+    }
+  });
+
   it("admits all of a request's calls or none, and says when a window ends", async () => {
     const gate = env.AGENT_GATE.get(env.AGENT_GATE.idFromName(`gate-${crypto.randomUUID()}`));
     const limits = {

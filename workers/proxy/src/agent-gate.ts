@@ -53,8 +53,10 @@ export class AgentGate extends DurableObject {
   /**
    * Counts the request and takes one slot per call, all or nothing: a refused request holds no
    * slot. Refused requests still count against the agent's rate, as with any rate limiter.
+   * `released` are leases the caller gives back first (they ride along to save a round trip).
    */
-  admit(admission: Admission): Admitted {
+  admit(admission: Admission, released: string[] = []): Admitted {
+    this.release(released);
     const now = Date.now();
     const rate = this.count("agent", admission.rate, now);
     if (rate > 0) return { ok: false, refusal: "rate", retryAfterSeconds: rate };
