@@ -81,6 +81,33 @@ export async function echoFigure(
   }
 }
 
+/**
+ * Echo as a 2026-07-28 agent sends it (JSON answers, no stream), proxy and direct in turn. The
+ * proxy speaks 2026-07-28 to its backends whatever the agent speaks; this shows the agent's side.
+ */
+export async function modernEchoFigure(
+  system: System,
+  plan: Plan,
+  server: "mcp1" | "mcp2",
+): Promise<PairedFigure> {
+  const proxyClient = new RpcClient(system.proxy, 1, "2026-07-28");
+  const directClient = new RpcClient(system.direct[server], 1, "2026-07-28");
+  try {
+    const samples = await interleave(
+      {
+        proxy: echoStep(proxyClient, `${server}_echo`),
+        direct: echoStep(directClient, "echo"),
+      },
+      plan.variantRounds,
+      plan.warmup,
+    );
+    return paired(samples.proxy ?? [], samples.direct ?? []);
+  } finally {
+    proxyClient.close();
+    directClient.close();
+  }
+}
+
 /** echo mcp2 through each proxy variant, the proxy as configured and direct, in the same rounds. */
 export async function variantFigures(
   system: System,

@@ -75,6 +75,8 @@ export interface Results {
   protocol: Record<string, string>;
   toolsSeen: string[];
   echo: Partial<Record<"mcp1" | "mcp2", Outcome<EchoFigure>>>;
+  /** The same echo from a 2026-07-28 agent: JSON answers instead of a stream. */
+  modernEcho: Partial<Record<"mcp1" | "mcp2", Outcome<PairedFigure>>>;
   /**
    * HTTP requests each backend received per proxied request, by HTTP and JSON-RPC method, after
    * warm-up (the design says one round trip per backend call once the era verdict is cached).

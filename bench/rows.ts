@@ -50,6 +50,18 @@ export function buildRows(results: Results, plan: Plan): Row[] {
     });
   }
 
+  for (const server of ["mcp1", "mcp2"] as const) {
+    const figure = ok(results.modernEcho[server]);
+    if (!figure) continue;
+    rows.push({
+      figure: `echo ${server}, 2026-07-28 agent (JSON answers) p50, n=${figure.proxy.n}`,
+      proxy: ms(figure.proxy.p50),
+      baseline: ms(figure.baseline.p50),
+      delta: `${plusMs(figure.diff.p50)} (median of pairs)`,
+      target: "",
+    });
+  }
+
   const seen = ok(results.backendRequests);
   for (const [kind, counts] of Object.entries(seen?.perCall ?? {})) {
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
@@ -123,6 +135,18 @@ export function buildRows(results: Results, plan: Plan): Row[] {
         ...(connections === 64
           ? { met: ratio >= 0.7 && proxy.errorCount === 0 && direct.errorCount === 0 }
           : {}),
+      });
+    }
+    // The ceiling on this machine: a Worker that only forwards, against the same direct figure.
+    const pass = ok(results.throughput[`pass-through→${server}`]?.[64]);
+    const direct = ok(results.throughput[server]?.[64]);
+    if (pass && direct) {
+      rows.push({
+        figure: `throughput echo ${server} @64 via pass-through Worker`,
+        proxy: rps(pass.rps, pass.errorCount),
+        baseline: rps(direct.rps, direct.errorCount),
+        delta: `${percent(pass.rps / direct.rps)} (ceiling for any Worker hop)`,
+        target: "",
       });
     }
   }

@@ -7,6 +7,8 @@ import { Agent, request } from "node:http";
 import type { Endpoint } from "./system.ts";
 
 export const PROTOCOL_VERSION = "2025-11-25";
+/** The stateless revision: an envelope in each request's `_meta`, method and name in headers. */
+export const MODERN_VERSION = "2026-07-28";
 
 /** The headers of every benchmark request besides the endpoint's own. */
 export const MCP_HEADERS = {
@@ -31,9 +33,17 @@ export class RpcClient {
   #nextId = 1;
   #refreshedAt = 0;
 
-  constructor(endpoint: Endpoint, connections = 1) {
+  readonly #modern: boolean;
+
+  /** `era` "2026-07-28" speaks that revision (the default is 2025-11-25, stateless). */
+  constructor(
+    endpoint: Endpoint,
+    connections = 1,
+    era: "2025-11-25" | "2026-07-28" = "2025-11-25",
+  ) {
     this.endpoint = endpoint;
     this.#agent = new Agent({ keepAlive: true, maxSockets: connections });
+    this.#modern = era === MODERN_VERSION;
   }
 
   /** Sends one request and reads the whole answer. Never throws for an HTTP or JSON-RPC error. */
@@ -44,8 +54,18 @@ export class RpcClient {
       this.#refreshedAt = Date.now();
     }
     const id = this.#nextId++;
-    const body = JSON.stringify({ jsonrpc: "2.0", id, method, params });
-    const { url, headers } = this.endpoint;
+    const sent = this.#modern ? withEnvelope(params) : params;
+    const body = JSON.stringify({ jsonrpc: "2.0", id, method, params: sent });
+    const { url } = this.endpoint;
+    const name = (params as { name?: unknown } | undefined)?.name;
+    const headers = this.#modern
+      ? {
+          ...this.endpoint.headers,
+          "mcp-protocol-version": MODERN_VERSION,
+          "mcp-method": method,
+          ...(typeof name === "string" ? { "mcp-name": name } : {}),
+        }
+      : this.endpoint.headers;
     const started = process.hrtime.bigint();
     const { status, contentType, text } = await new Promise<{
       status: number;
@@ -82,6 +102,20 @@ export class RpcClient {
   close(): void {
     this.#agent.destroy();
   }
+}
+
+/** `params` with the 2026-07-28 per-request envelope in its `_meta`. */
+function withEnvelope(params: unknown): Record<string, unknown> {
+  const given = (params ?? {}) as Record<string, unknown>;
+  return {
+    ...given,
+    _meta: {
+      ...(given._meta as object | undefined),
+      "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
+      "io.modelcontextprotocol/clientInfo": { name: "mcpcp-bench", version: "0.1.0" },
+      "io.modelcontextprotocol/clientCapabilities": {},
+    },
+  };
 }
 
 /** The JSON-RPC response with `id` from a JSON body or an SSE stream. */

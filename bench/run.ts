@@ -13,6 +13,7 @@ import {
   echoFigure,
   healthz,
   listFigure,
+  modernEchoFigure,
   profiles,
   throughput,
   toolFigure,
@@ -64,6 +65,14 @@ async function measure(system: System, results: Results): Promise<void> {
     results.echo[server] = await attempt(
       `echo ${server}`,
       () => echoFigure(system, plan, server),
+      log,
+    );
+  }
+  for (const server of ["mcp1", "mcp2"] as const) {
+    log(`echo ${server} from a 2026-07-28 agent: ${plan.variantRounds} rounds of proxy and direct`);
+    results.modernEcho[server] = await attempt(
+      `echo ${server} (2026-07-28)`,
+      () => modernEchoFigure(system, plan, server),
       log,
     );
   }
@@ -145,6 +154,7 @@ async function main(): Promise<void> {
     protocol: {},
     toolsSeen: [],
     echo: {},
+    modernEcho: {},
     variants: {},
     throughput: {},
     healthz: {},
