@@ -135,19 +135,31 @@ export function serveFast(
   handle(request, exchange.relay, exchange.signal).then(
     (result) =>
       exchange.finish({ jsonrpc: "2.0", id: request.id, result: exchange.encode(result) }),
-    (e: unknown) => exchange.finish({ jsonrpc: "2.0", id: request.id, error: errorOf(e, request) }),
+    (e: unknown) =>
+      exchange.finish({
+        jsonrpc: "2.0",
+        id: request.id,
+        error: errorOf(e, request, exchange.signal.aborted),
+      }),
   );
   return exchange.answer;
 }
 
 /** The JSON-RPC error for what a handler threw, as the SDK server would send it. */
-function errorOf(e: unknown, request: FastRequest): Record<string, unknown> {
+function errorOf(e: unknown, request: FastRequest, cancelled: boolean): Record<string, unknown> {
   if (e instanceof ProtocolError) {
     // 2026-07-28 has no -32002 on the wire: a missing resource is invalid params there.
     const code = request.era === "modern" && e.code === -32_002 ? -32_602 : e.code;
     return { code, message: e.message, ...(e.data === undefined ? {} : { data: e.data }) };
   }
-  return { code: -32_603, message: e instanceof Error ? e.message : String(e) };
+  // Unless the agent cancelled, not an answer the gateway meant to give: say so in the log.
+  const message = e instanceof Error ? e.message : String(e);
+  if (!cancelled) {
+    console.error(
+      JSON.stringify({ event: "handler_failed", method: request.method, error: message }),
+    );
+  }
+  return { code: -32_603, message };
 }
 
 const SSE_HEADERS = {
