@@ -178,17 +178,28 @@ async function labelState(label: string): Promise<string | undefined> {
   return state.labels[label];
 }
 
-describe("streaming through the proxy", () => {
+/** A tools/call as an agent of `era` sends it: 2025-11-25 plain, 2026-07-28 with its envelope. */
+async function callAs(era: "2025-11-25" | "2026-07-28", params: Record<string, unknown>) {
+  const bearer = await token("integrator");
+  if (era === "2025-11-25") return post(rpc("tools/call", params), bearer);
+  const meta = { ...(params._meta as object), ...envelope() };
+  return post(rpc("tools/call", { ...params, _meta: meta }), bearer, {
+    "mcp-protocol-version": MODERN,
+    "mcp-method": "tools/call",
+    "mcp-name": String(params.name),
+  });
+}
+
+// Both eras: a 2025 agent's answer is a stream from the start; a 2026-07-28 agent's becomes one
+// when the backend speaks before its result.
+describe.each(["2025-11-25", "2026-07-28"] as const)("streaming through the proxy (%s)", (era) => {
   it("relays the backend's progress and log messages while the call is still running", async () => {
     const label = `stream-${crypto.randomUUID()}`;
-    const response = await post(
-      rpc("tools/call", {
-        name: "ext_wait_for_release",
-        arguments: { label },
-        _meta: { progressToken: "p-1" },
-      }),
-      await token("integrator"),
-    );
+    const response = await callAs(era, {
+      name: "ext_wait_for_release",
+      arguments: { label },
+      _meta: { progressToken: "p-1" },
+    });
     expect(response.headers.get("content-type")).toContain("text/event-stream");
     const events = sseEvents(response);
     const seen: string[] = [];
@@ -210,14 +221,11 @@ describe("streaming through the proxy", () => {
 
   it("aborts the backend's work when the agent goes away mid-call", async () => {
     const label = `cancel-${crypto.randomUUID()}`;
-    const response = await post(
-      rpc("tools/call", {
-        name: "ext_wait_for_release",
-        arguments: { label },
-        _meta: { progressToken: 9 },
-      }),
-      await token("integrator"),
-    );
+    const response = await callAs(era, {
+      name: "ext_wait_for_release",
+      arguments: { label },
+      _meta: { progressToken: 9 },
+    });
     const events = sseEvents(response);
     const first = await events.next();
     expect(first?.method).toBe("notifications/progress");
