@@ -20,6 +20,7 @@ import { createAssertionSigner } from "../common/assertion.ts";
 import { AGENT_HEADER } from "../common/identity.ts";
 import { ensureKeys, writeDevVars } from "../keys/generate.ts";
 import { mintToken } from "../keys/mint.ts";
+import { dockerHost } from "../scripts/docker-host.ts";
 import { bundle, bundleModules, devOptions, readDevVars } from "./build.ts";
 import { PASS_THROUGH_WORKER, RECORDER_WORKER } from "./helper-workers.ts";
 import { ROOT } from "./root.ts";
@@ -243,7 +244,8 @@ export async function startSystem(
       ? { PROXY_JWKS: proxySecrets.PROXY_PUBLIC_JWKS }
       : {};
     const [mcp2, mcp3] = await Promise.all([
-      startNodeBackend("mcp2", backendEnv, orphans),
+      // mcp2 drives the same Docker engine as under `npm start`.
+      startNodeBackend("mcp2", { ...backendEnv, ...dockerHost() }, orphans),
       startNodeBackend("mcp3", backendEnv, orphans),
     ]);
     cleanups.push(

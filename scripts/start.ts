@@ -9,7 +9,7 @@
  *   mcp3   node          :9006   (local-backends/mcp3)
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +17,7 @@ import { ensureKeys, writeDevVars } from "../keys/generate.ts";
 import { mintInspectionToken } from "../keys/mint.ts";
 import { parseJwks } from "../workers/proxy/src/jwks.ts";
 import { parsePolicy } from "../workers/proxy/src/policy.ts";
+import { dockerHost } from "./docker-host.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
@@ -64,18 +65,6 @@ function wranglerDev(config: string, port: number, extra: string[] = []): string
 }
 
 /** The four servers of a system whose proxy listens on `base`. */
-/**
- * The engine mcp2 drives: DOCKER_HOST when set, else the private engine `npm test` (and
- * `npm run setup:host`) start, else the Docker CLI's default.
- */
-function dockerHost(): Record<string, string> {
-  if (process.env.DOCKER_HOST) return {};
-  return existsSync(PRIVATE_DOCKER_SOCKET)
-    ? { DOCKER_HOST: `unix://${PRIVATE_DOCKER_SOCKET}` }
-    : {};
-}
-
-const PRIVATE_DOCKER_SOCKET = "/run/mcpcp-docker.sock";
 
 function services(base: number): Service[] {
   const [proxy, mcp1, mcp2, mcp3] = [base, base + 1, base + 2, base + 3];
