@@ -140,7 +140,7 @@ async function main(): Promise<void> {
     return;
   }
   if (!wrkVersion()) {
-    throw new Error("wrk is not installed: apt-get update && apt-get install -y wrk");
+    throw new Error("wrk is not installed: bash .ci/wrk.sh setup (npm run bench runs it)");
   }
   const machine = describeMachine();
   log(`${machine.nproc} cores (${machine.cpuModel}), load ${machine.loadAverage.start.join(" ")}`);
