@@ -1,7 +1,9 @@
 /**
  * The MCPCP gateway Worker. A request to `/mcp` goes, top to bottom:
- * Origin check → token (jose) → agent rate limit → body shape → scope for the method →
- * tool rate limit and concurrency slot → per-agent MCP server (SDK) → backends → audit record.
+ * Origin check → token (jose) → body shape and scope for the method → admission by the agent's
+ * AgentGate (its rate, each tool's rate, concurrency slots: one call) → the hot path for a plain
+ * tools/call or tools/list (`fast-path.ts`), else a per-request MCP server (SDK) → backends →
+ * audit record.
  */
 import { type AuthInfo, createMcpHandler, type McpHttpHandler } from "@modelcontextprotocol/server";
 import { type Context, Hono } from "hono";
