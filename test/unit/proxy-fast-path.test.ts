@@ -109,6 +109,11 @@ describe("which requests take the hot path", () => {
     ],
     ["no Mcp-Name header", modernHeaders("tools/call"), call({ name: "a_b", _meta: ENVELOPE })],
     [
+      "a malformed envelope",
+      modernHeaders("tools/call", "a_b"),
+      call({ name: "a_b", _meta: { ...ENVELOPE, "io.modelcontextprotocol/clientInfo": 5 } }),
+    ],
+    [
       "a log level, which the SDK filters by",
       modernHeaders("tools/call", "a_b"),
       call({ name: "a_b", _meta: { ...ENVELOPE, "io.modelcontextprotocol/logLevel": "info" } }),
