@@ -10,16 +10,7 @@ set -euo pipefail
 
 CHROMIUM=${CHROMIUM_PATH:-/usr/bin/chromium}
 
-log() { echo "[browser.sh] $*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
-
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-  SUDO="sudo"
-fi
+. "$(dirname "$0")/lib.sh"
 
 setup() {
   if [ -x "$CHROMIUM" ]; then
@@ -28,11 +19,8 @@ setup() {
   fi
   [ "$CHROMIUM" = /usr/bin/chromium ] || die "CHROMIUM_PATH=$CHROMIUM does not exist"
   command -v apt-get >/dev/null || die "no apt-get: install chromium and set CHROMIUM_PATH"
-  [ -z "$SUDO" ] || command -v sudo >/dev/null || die "run as root or install sudo"
   log "installing chromium"
-  $SUDO apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    chromium fonts-dejavu-core >&2
+  apt_install chromium fonts-dejavu-core
   [ -x "$CHROMIUM" ] || die "chromium installed but $CHROMIUM is missing"
   log "installed $("$CHROMIUM" --version 2>/dev/null || echo chromium)"
 }

@@ -19,18 +19,10 @@ HOST=unix://$SOCK
 START_TIMEOUT_S=60
 STOP_TIMEOUT_S=30
 
-log() { echo "[docker.sh] $*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
+. "$(dirname "$0")/lib.sh"
 
 # Root is needed to run dockerd; CI runs as root, a developer may have sudo.
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-  command -v sudo >/dev/null || die "run as root (dockerd needs it) or install sudo"
-  SUDO="sudo"
-fi
+need_root " (dockerd needs it)"
 
 engine() { DOCKER_HOST=$HOST docker "$@"; }
 answering() { engine version --format '{{.Server.Version}}' >/dev/null 2>&1; }
@@ -44,9 +36,7 @@ install_packages() {
   log "installing ${missing[*]}"
   # Debian's package scripts may try to start a system dockerd; policy-rc.d usually stops that, and
   # ours runs on its own socket either way.
-  $SUDO apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >&2
+  apt_install "${missing[@]}"
 }
 
 start_daemon() {
