@@ -138,16 +138,16 @@ async function events(response: Response): Promise<unknown[]> {
     .map((line) => JSON.parse(line.slice(6)));
 }
 
+/** Serves `fast` with `handle` for an agent that neither cancels nor goes away. */
+function serve(fast: FastRequest, handle: FastHandler): Promise<Response> {
+  return serveFast(fast, handle, SERVER_INFO, new AbortController().signal);
+}
+
 const echoResult: FastHandler = async () => ({ content: [{ type: "text", text: "hi" }] });
 
 describe("how the hot path frames answers", () => {
   it("answers 2026-07-28 with JSON, stamped as the SDK stamps results", async () => {
-    const response = await serveFast(
-      request("modern"),
-      echoResult,
-      SERVER_INFO,
-      new AbortController().signal,
-    );
+    const response = await serve(request("modern"), echoResult);
     expect(response.headers.get("content-type")).toBe("application/json");
     expect(await response.json()).toEqual({
       jsonrpc: "2.0",
@@ -166,12 +166,7 @@ describe("how the hot path frames answers", () => {
         { name: "a", inputSchema: { type: "object" }, execution: { taskSupport: "forbidden" } },
       ],
     });
-    const response = await serveFast(
-      request("modern", { method: "tools/list" }),
-      list,
-      SERVER_INFO,
-      new AbortController().signal,
-    );
+    const response = await serve(request("modern", { method: "tools/list" }), list);
     expect(((await response.json()) as { result: unknown }).result).toEqual({
       tools: [{ name: "a", inputSchema: { type: "object" } }],
       resultType: "complete",
@@ -187,12 +182,7 @@ describe("how the hot path frames answers", () => {
       relay.log({ level: "info", data: "working" });
       return { content: [] };
     };
-    const response = await serveFast(
-      request("modern", { progressToken: "p" }),
-      chatty,
-      SERVER_INFO,
-      new AbortController().signal,
-    );
+    const response = await serve(request("modern", { progressToken: "p" }), chatty);
     expect(response.headers.get("content-type")).toBe("text/event-stream");
     expect(await events(response)).toEqual([
       {
@@ -222,12 +212,7 @@ describe("how the hot path frames answers", () => {
       expect(relay.progress).toBeUndefined();
       return { content: [] };
     };
-    const response = await serveFast(
-      request("legacy"),
-      chatty,
-      SERVER_INFO,
-      new AbortController().signal,
-    );
+    const response = await serve(request("legacy"), chatty);
     expect(await events(response)).toEqual([{ jsonrpc: "2.0", id: 9, result: { content: [] } }]);
   });
 
@@ -235,12 +220,7 @@ describe("how the hot path frames answers", () => {
     const failing: FastHandler = async () => {
       throw new ProtocolError(-32602, "Tool a_b not found");
     };
-    const response = await serveFast(
-      request("legacy"),
-      failing,
-      SERVER_INFO,
-      new AbortController().signal,
-    );
+    const response = await serve(request("legacy"), failing);
     expect(response.headers.get("content-type")).toBe("text/event-stream");
     expect(await events(response)).toEqual([
       { jsonrpc: "2.0", id: 9, error: { code: -32602, message: "Tool a_b not found" } },
@@ -251,24 +231,14 @@ describe("how the hot path frames answers", () => {
     const missing: FastHandler = async () => {
       throw new ProtocolError(-32002, "gone", { uri: "x" });
     };
-    const modern = await serveFast(
-      request("modern"),
-      missing,
-      SERVER_INFO,
-      new AbortController().signal,
-    );
+    const modern = await serve(request("modern"), missing);
     expect(await modern.json()).toMatchObject({
       error: { code: -32602, message: "gone", data: { uri: "x" } },
     });
     const broken: FastHandler = async () => {
       throw new Error("boom");
     };
-    const legacy = await serveFast(
-      request("legacy"),
-      broken,
-      SERVER_INFO,
-      new AbortController().signal,
-    );
+    const legacy = await serve(request("legacy"), broken);
     expect(await events(legacy)).toEqual([
       { jsonrpc: "2.0", id: 9, error: { code: -32603, message: "boom" } },
     ]);
@@ -282,12 +252,7 @@ describe("how the hot path frames answers", () => {
         signal.addEventListener("abort", () => reject(signal.reason)),
       );
     };
-    const response = await serveFast(
-      request("legacy"),
-      waiting,
-      SERVER_INFO,
-      new AbortController().signal,
-    );
+    const response = await serve(request("legacy"), waiting);
     expect(seen?.aborted).toBe(false);
     await response.body?.cancel();
     expect(seen?.aborted).toBe(true);
