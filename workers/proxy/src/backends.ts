@@ -27,6 +27,7 @@ import {
   type Relay,
   sendableDirectly,
 } from "./direct.ts";
+import { isJsonObject } from "./json-object.ts";
 import { uniqueIds } from "./unique-ids.ts";
 
 const CLIENT_INFO = { name: "mcpcp-proxy", version: "0.1.0" };
@@ -144,8 +145,8 @@ export async function withBackend<T>(
  */
 function asOurs(result: Record<string, unknown>): Record<string, unknown> {
   const meta = result._meta;
-  if (typeof meta !== "object" || meta === null || !(SERVER_INFO_META_KEY in meta)) return result;
-  const { [SERVER_INFO_META_KEY]: _, ...rest } = meta as Record<string, unknown>;
+  if (!isJsonObject(meta) || !(SERVER_INFO_META_KEY in meta)) return result;
+  const { [SERVER_INFO_META_KEY]: _, ...rest } = meta;
   const { _meta: __, ...body } = result;
   return Object.keys(rest).length > 0 ? { ...body, _meta: rest } : body;
 }

@@ -26,6 +26,7 @@ import {
   SUPPORTED_PROTOCOL_VERSIONS,
 } from "@modelcontextprotocol/server";
 import { MODERN_REVISION, type Relay } from "./direct.ts";
+import { isJsonObject } from "./json-object.ts";
 
 /** One request the hot path serves. */
 export interface FastRequest {
@@ -54,13 +55,13 @@ export interface ServerInfo {
 
 /** Whether the hot path can serve `body`, sent with `headers`; what it would serve if so. */
 export function fastRequest(headers: Headers, body: unknown): FastRequest | undefined {
-  if (!isObject(body) || body.jsonrpc !== "2.0") return undefined;
+  if (!isJsonObject(body) || body.jsonrpc !== "2.0") return undefined;
   const { id, method } = body;
   if (method !== "tools/call" && method !== "tools/list") return undefined;
   if (typeof id !== "string" && !Number.isSafeInteger(id)) return undefined;
   for (const key in body) if (!REQUEST_KEYS.has(key)) return undefined;
   const params = body.params ?? {};
-  if (!isObject(params)) return undefined;
+  if (!isJsonObject(params)) return undefined;
   if (headers.has("mcp-session-id") || !isJsonContentType(headers.get("content-type"))) {
     return undefined;
   }
@@ -70,7 +71,7 @@ export function fastRequest(headers: Headers, body: unknown): FastRequest | unde
   }
 
   const meta = params._meta ?? {};
-  if (!isObject(meta)) return undefined;
+  if (!isJsonObject(meta)) return undefined;
   const progressToken = meta.progressToken;
   if (progressToken !== undefined && typeof progressToken !== "string") {
     if (!Number.isSafeInteger(progressToken)) return undefined;
@@ -79,7 +80,7 @@ export function fastRequest(headers: Headers, body: unknown): FastRequest | unde
   if (progressToken !== undefined) request.progressToken = progressToken as string | number;
   if (method === "tools/call") {
     if (typeof params.name !== "string") return undefined;
-    if (params.arguments !== undefined && !isObject(params.arguments)) return undefined;
+    if (params.arguments !== undefined && !isJsonObject(params.arguments)) return undefined;
     request.name = params.name;
     if (params.arguments !== undefined) request.arguments = params.arguments;
     for (const key in params) if (!CALL_PARAMS.has(key)) return undefined;
@@ -226,7 +227,7 @@ class Exchange {
       // Tasks are not part of 2026-07-28: a tool's `execution` is dropped, as the SDK drops it.
       if (Array.isArray(stamped.tools)) {
         stamped.tools = stamped.tools.map((tool: unknown) => {
-          if (!isObject(tool) || !("execution" in tool)) return tool;
+          if (!isJsonObject(tool) || !("execution" in tool)) return tool;
           const { execution: _, ...rest } = tool;
           return rest;
         });
@@ -238,7 +239,7 @@ class Exchange {
     }
     const meta = stamped._meta;
     if (meta === undefined) stamped._meta = { [SERVER_INFO_META_KEY]: this.serverInfo };
-    else if (isObject(meta) && meta[SERVER_INFO_META_KEY] === undefined) {
+    else if (isJsonObject(meta) && meta[SERVER_INFO_META_KEY] === undefined) {
       stamped._meta = { ...meta, [SERVER_INFO_META_KEY]: this.serverInfo };
     }
     return stamped;
@@ -296,8 +297,4 @@ class Exchange {
     }
     this.stream = undefined;
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
