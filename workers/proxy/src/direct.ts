@@ -16,6 +16,7 @@ import {
   PROTOCOL_VERSION_META_KEY,
   ProtocolError,
 } from "@modelcontextprotocol/server";
+import { isJsonObject } from "./json-object.ts";
 
 /** What a direct request needs of a backend (`BackendSpec` in `config.ts` has it). */
 export interface DirectBackend {
@@ -156,7 +157,7 @@ async function answerOf(
       message = undefined;
     }
     // A 4xx answer that carries a JSON-RPC error is the backend's answer, like a 200 one.
-    if (isObject(message) && (response.ok || isObject(message.error))) return message;
+    if (isJsonObject(message) && (response.ok || isJsonObject(message.error))) return message;
   } else {
     await response.body?.cancel().catch(() => {});
   }
@@ -189,7 +190,7 @@ async function readEvents(
           if (message.id === REQUEST_ID) return message;
           continue;
         }
-        if (typeof message.method === "string" && isObject(message.params)) {
+        if (typeof message.method === "string" && isJsonObject(message.params)) {
           notify(message.method, message.params, relay, deadline);
         }
       }
@@ -210,7 +211,7 @@ function eventMessage(event: string): Record<string, unknown> | undefined {
   if (!data) return undefined;
   try {
     const message: unknown = JSON.parse(data);
-    return isObject(message) ? message : undefined;
+    return isJsonObject(message) ? message : undefined;
   } catch {
     return undefined;
   }
@@ -240,13 +241,13 @@ function notify(
 /** The result of a JSON-RPC response, checked as the SDK client checks a 2026-07-28 result. */
 function resultOf(method: string, message: Record<string, unknown>): Record<string, unknown> {
   const { error } = message;
-  if (isObject(error)) {
+  if (isJsonObject(error)) {
     const code = typeof error.code === "number" ? error.code : -32_603;
     const text = typeof error.message === "string" ? error.message : "Backend error";
     throw new ProtocolError(code, text, error.data);
   }
   const raw = message.result;
-  if (!isObject(raw) || raw.resultType !== "complete") {
+  if (!isJsonObject(raw) || raw.resultType !== "complete") {
     throw new Error(`Invalid result for ${method}: not a complete 2026-07-28 result`);
   }
   const { resultType: _, ...result } = raw;
@@ -254,10 +255,6 @@ function resultOf(method: string, message: Record<string, unknown>): Record<stri
     throw new Error(`Invalid result for ${method}: it does not match the MCP schema`);
   }
   return result;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** The request's time limit, restartable by progress, ending early when the caller aborts. */
@@ -300,7 +297,7 @@ class Deadline {
 
   /** The error to report for `e`: the timeout or the caller's reason when one of them ended it. */
   explain(e: unknown): unknown {
-    if (this.timedOut) return new Error(`Request timed out after ${this.ms} ms`);
+    if (this.timedOut) return this.controller.signal.reason;
     if (this.caller?.aborted) return this.caller.reason ?? e;
     return e;
   }
