@@ -5,22 +5,20 @@
 import { type Ask, type CallLimits, withBackend } from "./backends.ts";
 import type { GatewayConfig } from "./config.ts";
 
-/** Runs `ask` against each of `servers` in parallel; returns what each live one answered, in order. */
+/** Runs `collect` against each of `servers` in parallel; returns what each live one answered, in order. */
 export async function fanOut<T>(
   config: GatewayConfig,
   agent: string,
   servers: readonly string[],
   limits: CallLimits,
   what: string,
-  ask: (ask: Ask, server: string) => Promise<T[]>,
+  collect: (ask: Ask, server: string) => Promise<T[]>,
 ): Promise<T[]> {
   const answers = await Promise.allSettled(
     servers.map((id) => {
       const backend = config.backends.get(id);
       if (!backend) return Promise.resolve([]);
-      return withBackend(backend, agent, config.signer, limits, (backendAsk) =>
-        ask(backendAsk, id),
-      );
+      return withBackend(backend, agent, config.signer, limits, (ask) => collect(ask, id));
     }),
   );
   return answers.flatMap((answer, i) => {
