@@ -1,4 +1,5 @@
-# Shared by the host setup scripts in .ci/ (browser, docker, wrk): source it after `set -euo pipefail`.
+# Shared by the host setup scripts in .ci/ (browser, docker, wrk); source it after
+# `set -euo pipefail`.
 # Logs go to stderr under the script's name, so a script's stdout stays what it promises.
 
 log() { echo "[$(basename "$0")] $*" >&2; }

@@ -5,7 +5,10 @@
 import { type Ask, type CallLimits, withBackend } from "./backends.ts";
 import type { GatewayConfig } from "./config.ts";
 
-/** Runs `collect` against each of `servers` in parallel; returns what each live one answered, in order. */
+/**
+ * Runs `collect` against each of `servers` in parallel; returns what each live one answered, in
+ * order.
+ */
 export async function fanOut<T>(
   config: GatewayConfig,
   agent: string,
