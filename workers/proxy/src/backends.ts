@@ -156,6 +156,7 @@ function asOurs(result: Record<string, unknown>): Record<string, unknown> {
  * sessions, so a session store only ever matters for a backend found to be legacy.
  */
 function answersDirectly(backend: BackendSpec): boolean {
+  if (!backend.direct) return false;
   const verdict = verdicts.get(backend.id);
   return verdict?.kind === "modern" && verdict.discover.supportedVersions.includes(MODERN_REVISION);
 }

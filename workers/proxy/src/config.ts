@@ -31,6 +31,8 @@ export interface BackendSpec {
    * nothing of MCPCP is told nothing.
    */
   identity: "binding" | "assertion" | "none";
+  /** Whether, once known to serve 2026-07-28, it is asked directly (`direct.ts`); `DIRECT`. */
+  direct: boolean;
   /** Where this backend's upstream sessions are kept, for backends reached over the network. */
   sessions?: (agent: string) => SessionStore;
 }
@@ -67,6 +69,8 @@ export interface GatewayConfig {
   toolRatePerMinute: number;
   /** Whether plain tools/call and tools/list skip the SDK server (`fast-path.ts`). */
   fastPath: boolean;
+  /** Whether known 2026-07-28 backends are asked with one plain POST, not the SDK client (`direct.ts`). */
+  direct: boolean;
 }
 
 /** The bindings this module reads (a subset of the generated `Env`, so tests can build one). */
@@ -89,6 +93,7 @@ export interface ConfigEnv {
   AGENT_RATE_LIMIT_PER_MINUTE?: string;
   TOOL_RATE_LIMIT_PER_MINUTE?: string;
   FAST_PATH?: string;
+  DIRECT?: string;
 }
 
 function parseUrl(name: string, value: string | undefined): ParseResult<URL> {
@@ -161,6 +166,11 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
   const mcp3 = parseUrl("MCP3_URL", env.MCP3_URL);
   if (!mcp3.ok) return mcp3;
 
+  const fastPath = onOff(env, "FAST_PATH");
+  if (!fastPath.ok) return fastPath;
+  const direct = onOff(env, "DIRECT");
+  if (!direct.ok) return direct;
+
   const backends = new Map<string, BackendSpec>([
     [
       "mcp1",
@@ -169,13 +179,14 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
         url: new URL("https://mcp1.internal/mcp"),
         fetch: (input, init) => env.MCP1.fetch(input, init),
         identity: "binding",
+        direct: direct.value,
       },
     ],
-    ["mcp2", networked("mcp2", mcp2.value, "assertion", env)],
-    ["mcp3", networked("mcp3", mcp3.value, "assertion", env)],
+    ["mcp2", networked("mcp2", mcp2.value, "assertion", env, direct.value)],
+    ["mcp3", networked("mcp3", mcp3.value, "assertion", env, direct.value)],
   ]);
 
-  const extra = extraBackends(env.EXTRA_BACKENDS, backends, env);
+  const extra = extraBackends(env.EXTRA_BACKENDS, backends, env, direct.value);
   if (!extra.ok) return extra;
 
   const policy = parsePolicy(env.POLICY, [...backends.keys()]);
@@ -196,10 +207,6 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
   const toolRate = intVar(env, "TOOL_RATE_LIMIT_PER_MINUTE", 60, 1, 1e9);
   if (!toolRate.ok) return toolRate;
 
-  const fastPath = env.FAST_PATH ?? "on";
-  if (fastPath !== "on" && fastPath !== "off") {
-    return { ok: false, error: `FAST_PATH must be "on" or "off", got ${fastPath}` };
-  }
 
   return {
     ok: true,
@@ -221,7 +228,8 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
       maxConcurrentCalls: maxConcurrentCalls.value,
       agentRatePerMinute: agentRate.value,
       toolRatePerMinute: toolRate.value,
-      fastPath: fastPath === "on",
+      fastPath: fastPath.value,
+      direct: direct.value,
     },
   };
 }
@@ -245,6 +253,15 @@ function intVar(
   return { ok: true, value };
 }
 
+/** A switch variable, "on" (the default) or "off". */
+function onOff(env: ConfigEnv, name: "FAST_PATH" | "DIRECT"): ParseResult<boolean> {
+  const value = env[name] ?? "on";
+  if (value !== "on" && value !== "off") {
+    return { ok: false, error: `${name} must be "on" or "off", got ${value}` };
+  }
+  return { ok: true, value: value === "on" };
+}
+
 function csv(value: string | undefined): string[] {
   return (value ?? "")
     .split(",")
@@ -262,12 +279,14 @@ function networked(
   url: URL,
   identity: "assertion" | "none",
   env: ConfigEnv,
+  direct: boolean,
 ): BackendSpec {
   return {
     id,
     url,
     fetch: (input, init) => fetch(input, init),
     identity,
+    direct,
     sessions: (agent) => sessionStore(env.UPSTREAM_SESSIONS, id, agent),
   };
 }
@@ -276,6 +295,7 @@ function extraBackends(
   json: string | undefined,
   backends: Map<string, BackendSpec>,
   env: ConfigEnv,
+  direct: boolean,
 ): ParseResult<void> {
   if (!json?.trim()) return { ok: true, value: undefined };
   const parsed = parseDocument("EXTRA_BACKENDS", json, z.array(ExtraBackend).max(32));
@@ -289,7 +309,7 @@ function extraBackends(
     }
     const url = parseUrl(`EXTRA_BACKENDS[${entry.id}].url`, entry.url);
     if (!url.ok) return url;
-    backends.set(entry.id, networked(entry.id, url.value, entry.identity, env));
+    backends.set(entry.id, networked(entry.id, url.value, entry.identity, env, direct));
   }
   return { ok: true, value: undefined };
 }
