@@ -31,7 +31,7 @@ import { keyPaths, publicJwkOf, readPrivateKey } from "../keys/key-files.ts";
 import { mintToken, parseMintArgs } from "../keys/mint.ts";
 import { ensureProxyKey, proxyKeyPaths } from "../keys/proxy-key.ts";
 import { writeAtomic } from "../keys/write-atomic.ts";
-import { parsePolicy } from "../workers/proxy/src/policy.ts";
+import { parsePolicy } from "../workers/proxy/src/core/policy.ts";
 
 const REPO_ROOT = resolve(import.meta.dirname, "..");
 /** Where production keys live unless --dir says otherwise. */

@@ -15,8 +15,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureKeys, writeDevVars } from "../keys/generate.ts";
 import { mintInspectionToken } from "../keys/mint.ts";
-import { parseJwks } from "../workers/proxy/src/jwks.ts";
-import { parsePolicy } from "../workers/proxy/src/policy.ts";
+import { parseJwks } from "../workers/proxy/src/core/jwks.ts";
+import { parsePolicy } from "../workers/proxy/src/core/policy.ts";
 import { dockerHost } from "./docker-host.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");

@@ -9,8 +9,8 @@ import type { AddressInfo } from "node:net";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createAssertionSigner, proxyKeyLookup, verifyAssertion } from "../../common/assertion.ts";
-import { verifyAgentToken } from "../../workers/proxy/src/auth.ts";
-import { agentKeyLookup } from "../../workers/proxy/src/jwks.ts";
+import { verifyAgentToken } from "../../workers/proxy/src/core/auth.ts";
+import { agentKeyLookup } from "../../workers/proxy/src/core/jwks.ts";
 
 let served: { keys: JWK[] } = { keys: [] };
 let fetches = 0;

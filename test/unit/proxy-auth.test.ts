@@ -8,7 +8,7 @@ import {
   SignJWT,
 } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { extractBearer, verifyAgentToken } from "../../workers/proxy/src/auth.ts";
+import { extractBearer, verifyAgentToken } from "../../workers/proxy/src/core/auth.ts";
 
 const ISSUER = "https://mcpcp";
 const AUDIENCE = "mcpcp-server";

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { cancelCall, cancellationsIn, trackCall } from "../../workers/proxy/src/cancellation.ts";
+import { messagesOf } from "../../workers/proxy/src/core/envelope.ts";
+import {
+  cancelCall,
+  cancellationsIn as cancellationsAmong,
+  trackCall,
+} from "../../workers/proxy/src/state/in-flight.ts";
+
+/** Cancellations as the pipeline reads them: from the body's parsed envelope. */
+const cancellationsIn = (body: unknown) => cancellationsAmong(messagesOf(body));
 
 describe("cancelling a call from a later request", () => {
   it("aborts the agent's call with that request id", () => {

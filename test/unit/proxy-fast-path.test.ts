@@ -5,13 +5,13 @@
  */
 import { ProtocolError } from "@modelcontextprotocol/server";
 import { describe, expect, it } from "vitest";
-import type { Relay } from "../../workers/proxy/src/direct.ts";
 import {
   type FastHandler,
   type FastRequest,
   fastRequest,
   serveFast,
-} from "../../workers/proxy/src/fast-path.ts";
+} from "../../workers/proxy/src/agent-side/hot-path.ts";
+import type { Relay } from "../../workers/proxy/src/backend-side/direct.ts";
 
 const MODERN = "2026-07-28";
 const ENVELOPE = {

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { allows, parsePolicy, serversFor } from "../../workers/proxy/src/policy.ts";
-import { missingScope } from "../../workers/proxy/src/scopes.ts";
+import { messagesOf } from "../../workers/proxy/src/core/envelope.ts";
+import { allows, parsePolicy, serversFor } from "../../workers/proxy/src/core/policy.ts";
+import { missingScope as missingIn } from "../../workers/proxy/src/core/scopes.ts";
+
+/** The scope check as the pipeline makes it: over the body's parsed envelope. */
+const missingScope = (body: unknown, granted: ReadonlySet<string>) =>
+  missingIn(messagesOf(body), granted);
+
 import {
   mayBeMapped,
   prefixToolName,
@@ -8,7 +14,7 @@ import {
   resolveMapped,
   splitToolName,
   splitUri,
-} from "../../workers/proxy/src/tool-names.ts";
+} from "../../workers/proxy/src/core/names.ts";
 
 const SERVERS = ["mcp1", "mcp2", "mcp3"];
 const SEED = JSON.stringify({

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, exportJWK, generateKeyPair, type JWTVerifyGetKey, SignJWT } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { cachingVerifier, REVERIFY_AFTER_MS } from "../../workers/proxy/src/token-cache.ts";
+import { cachingVerifier, REVERIFY_AFTER_MS } from "../../workers/proxy/src/state/token-cache.ts";
 
 async function setup() {
   const pair = await generateKeyPair("RS256", { extractable: true });

@@ -1,4 +1,4 @@
--- One row per authenticated request to the gateway (issue 7, "Audit"). Never tokens, never
+-- One row per authenticated request to the gateway. Never tokens, never
 -- tool arguments: who asked for what, what the gateway decided, and how it went.
 CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -1,20 +1,65 @@
 /**
- * The one funnel from gateway failures to HTTP responses. The detailed reason goes to the log;
- * the client gets a short, stable message.
+ * The one funnel from gateway failures to what a client receives.
+ *
+ * Everything that refuses or fails a request throws a `GatewayError` carrying a tagged `Failure`;
+ * this module alone turns one into an HTTP response (refusals before the MCP layer), a JSON-RPC
+ * error (inside the MCP layer, for the SDK server and the hot path alike), or a tool result (a
+ * backend that could not run a tool). The detailed reason goes to the log; the client gets a
+ * short, stable message. Decisions branch on `kind` and on JSON-RPC codes, never on message text.
  */
-import type { AuthFailureCode } from "./auth.ts";
+import { ProtocolError, ProtocolErrorCode } from "@modelcontextprotocol/server";
+import type { AuthFailureCode } from "./core/auth.ts";
+import type { RequestId } from "./core/envelope.ts";
+import { log } from "./core/log.ts";
 
 /** RFC 9728 §3: where the protected resource metadata lives, relative to the gateway's origin. */
 export const RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource";
 
-type JsonRpcId = string | number | null;
+/** JSON-RPC code for "too many requests", in the implementation-defined server error range. */
+export const TOO_MANY_REQUESTS = -32029;
 
-/** A JSON-RPC 2.0 error response body. */
-export function jsonRpcError(id: JsonRpcId, code: number, message: string): string {
-  return JSON.stringify({ jsonrpc: "2.0", id, error: { code, message } });
+/** Why a request was refused or failed. */
+export type Failure =
+  // Before the MCP layer: answered with an HTTP status.
+  | { kind: "config_invalid"; detail: string }
+  | { kind: "origin_refused" }
+  | { kind: "unauthorized"; code: AuthFailureCode }
+  | { kind: "body_too_large"; limit: number }
+  | { kind: "invalid_request"; reason: string; id: RequestId | null }
+  | { kind: "insufficient_scope"; scope: string; id: RequestId | null }
+  | {
+      kind: "rate_limited";
+      refusal: "rate" | "tool_rate" | "concurrency";
+      message: string;
+      retryAfterSeconds: number;
+      id: RequestId | null;
+    }
+  | { kind: "invalid_query"; message: string }
+  | { kind: "no_route"; method: string; path: string }
+  | { kind: "internal"; detail: string }
+  // Inside the MCP layer: answered with a JSON-RPC error for the message.
+  | { kind: "unknown_tool"; name: string }
+  | { kind: "unknown_resource"; uri: string }
+  | { kind: "unknown_prompt"; name: string }
+  | { kind: "backend_error"; code: number; message: string; data?: unknown }
+  | { kind: "holder_unavailable"; server: string; detail: string };
+
+/** A failure on its way to the funnel. */
+export class GatewayError extends Error {
+  readonly failure: Failure;
+  constructor(failure: Failure) {
+    super(failure.kind);
+    this.name = "GatewayError";
+    this.failure = failure;
+  }
 }
 
-const DESCRIPTIONS: Record<AuthFailureCode, string> = {
+/** Shorthand for `throw new GatewayError(failure)` where an expression is wanted. */
+export function fail(failure: Failure): never {
+  throw new GatewayError(failure);
+}
+
+const AUTH_DESCRIPTIONS: Record<AuthFailureCode, string> = {
   missing_token: "Bearer token required",
   malformed_header: "Authorization must be a single Bearer token",
   token_in_query: "Tokens are accepted only in the Authorization header",
@@ -30,52 +75,133 @@ function challenge(origin: string, fields: Record<string, string>): string {
   return `Bearer ${params.join(", ")}`;
 }
 
-/**
- * 401 for a missing, malformed, expired or forged token (RFC 6750 §3, with RFC 9728 §5.1's
- * `resource_metadata` so a client can find out how to get a token).
- */
-export function unauthorized(origin: string, code: AuthFailureCode): Response {
-  const description = DESCRIPTIONS[code];
-  return new Response(jsonRpcError(null, -32001, description), {
-    status: 401,
-    headers: {
-      "content-type": "application/json",
-      "www-authenticate": challenge(origin, {
-        error:
-          code === "malformed_header" || code === "token_in_query"
-            ? "invalid_request"
-            : "invalid_token",
-        error_description: description,
-      }),
-    },
-  });
-}
-
-/** 403 for a valid token without the scope the method needs (RFC 6750 §3.1). */
-export function insufficientScope(origin: string, id: JsonRpcId, scope: string): Response {
-  const description = `This request needs the ${scope} scope`;
-  return new Response(jsonRpcError(id, -32001, description), {
-    status: 403,
-    headers: {
-      "content-type": "application/json",
-      "www-authenticate": challenge(origin, {
-        error: "insufficient_scope",
-        scope,
-        error_description: description,
-      }),
-    },
-  });
-}
-
-/** A JSON-RPC error with an HTTP status, for requests refused before they reach the MCP layer. */
-export function rpcFailure(
+/** A JSON-RPC error body with an HTTP status, for requests refused before the MCP layer. */
+function rpcFailure(
   status: number,
   code: number,
   message: string,
-  id: JsonRpcId = null,
+  id: RequestId | null = null,
+  headers: Record<string, string> = {},
 ): Response {
-  return new Response(jsonRpcError(id, code, message), {
+  return new Response(JSON.stringify({ jsonrpc: "2.0", id, error: { code, message } }), {
     status,
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...headers },
   });
+}
+
+/**
+ * The HTTP answer for `e`. `origin` is the gateway's own, for the `WWW-Authenticate` challenge
+ * (RFC 6750 §3, with RFC 9728 §5.1's `resource_metadata` so a client can find how to get a token).
+ * Anything that is not a `GatewayError` is a bug: logged, and answered with a bare 500.
+ */
+export function httpResponse(e: unknown, origin: string): Response {
+  const failure = failureOf(e);
+  switch (failure.kind) {
+    case "config_invalid":
+      log("error", "config_invalid", { error: failure.detail });
+      return rpcFailure(500, -32603, "Gateway configuration error; see the gateway's log");
+    case "origin_refused":
+      return rpcFailure(403, -32600, "Origin not allowed");
+    case "unauthorized": {
+      const description = AUTH_DESCRIPTIONS[failure.code];
+      const error =
+        failure.code === "malformed_header" || failure.code === "token_in_query"
+          ? "invalid_request"
+          : "invalid_token";
+      return rpcFailure(401, -32001, description, null, {
+        "www-authenticate": challenge(origin, { error, error_description: description }),
+      });
+    }
+    case "body_too_large":
+      return rpcFailure(413, -32600, `Request body larger than ${failure.limit} bytes`);
+    case "invalid_request":
+      return rpcFailure(400, -32600, `Invalid request: ${failure.reason}`, failure.id);
+    case "insufficient_scope": {
+      const description = `This request needs the ${failure.scope} scope`;
+      return rpcFailure(403, -32001, description, failure.id, {
+        "www-authenticate": challenge(origin, {
+          error: "insufficient_scope",
+          scope: failure.scope,
+          error_description: description,
+        }),
+      });
+    }
+    case "rate_limited": {
+      const wait = failure.retryAfterSeconds;
+      return rpcFailure(
+        429,
+        TOO_MANY_REQUESTS,
+        `${failure.message}; retry after ${wait} s`,
+        failure.id,
+        { "retry-after": String(wait) },
+      );
+    }
+    case "invalid_query":
+      return Response.json({ error: "invalid_query", message: failure.message }, { status: 400 });
+    case "no_route":
+      return Response.json(
+        { error: "not_found", message: `No route for ${failure.method} ${failure.path}` },
+        { status: 404 },
+      );
+    default:
+      // A JSON-RPC failure that escaped the MCP layer, or a bug: never the client's doing.
+      log("error", "unhandled_error", { error: describe(e) });
+      return rpcFailure(500, -32603, "Internal gateway error");
+  }
+}
+
+/** The JSON-RPC error the MCP layer sends for `e`, for the SDK server and the hot path alike. */
+export function protocolError(e: unknown): ProtocolError {
+  const failure = failureOf(e);
+  switch (failure.kind) {
+    case "unknown_tool":
+      return new ProtocolError(ProtocolErrorCode.InvalidParams, `Tool ${failure.name} not found`);
+    case "unknown_resource":
+      return new ProtocolError(
+        ProtocolErrorCode.InvalidParams,
+        `Resource ${failure.uri} not found`,
+      );
+    case "unknown_prompt":
+      return new ProtocolError(ProtocolErrorCode.InvalidParams, `Prompt ${failure.name} not found`);
+    case "backend_error":
+      return new ProtocolError(failure.code, failure.message, failure.data);
+    case "holder_unavailable":
+      return new ProtocolError(
+        ProtocolErrorCode.InternalError,
+        "The server holding it is unavailable",
+      );
+    default:
+      if (e instanceof ProtocolError) return e;
+      // As the SDK server answers a handler that threw: the error's own message.
+      return new ProtocolError(
+        ProtocolErrorCode.InternalError,
+        e instanceof Error ? e.message : String(e),
+      );
+  }
+}
+
+/**
+ * The tool result for a call whose backend could not be reached or failed to answer: a tool that
+ * could not run is a result the model can act on, not a protocol error.
+ */
+export function unavailableResult(server: string, detail: string) {
+  return {
+    isError: true,
+    content: [
+      {
+        type: "text" as const,
+        text: `Server ${server} is unavailable (${detail}). Other servers are unaffected; try again later.`,
+      },
+    ],
+  };
+}
+
+function failureOf(e: unknown): Failure {
+  return e instanceof GatewayError ? e.failure : { kind: "internal", detail: describe(e) };
+}
+
+/** A short, log-safe description of a failure. */
+export function describe(e: unknown): string {
+  if (e instanceof GatewayError) return e.failure.kind;
+  return (e instanceof Error ? e.message : String(e)).slice(0, 300);
 }

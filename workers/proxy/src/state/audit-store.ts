@@ -6,7 +6,8 @@
  * token, tool arguments or results: those can carry secrets.
  */
 import { z } from "zod";
-import schema from "../migrations/0001_audit.sql";
+import schema from "../../migrations/0001_audit.sql";
+import { log } from "../core/log.ts";
 
 /** The scope that may read the audit log at GET /admin/audit. */
 export const AUDIT_SCOPE = "audit_read";
@@ -104,7 +105,7 @@ const buffers = new WeakMap<D1Database, AuditRecord[]>();
  * later records join it and return at once. Never throws: auditing must not fail a request.
  */
 export function writeRecord(db: D1Database, record: AuditRecord): Promise<void> {
-  console.log(JSON.stringify({ event: "audit", ...record }));
+  log("info", "audit", { ...record });
   const waiting = buffers.get(db);
   if (waiting && waiting.length < MAX_BATCH) {
     waiting.push(record);
@@ -124,13 +125,10 @@ async function flush(db: D1Database, batch: AuditRecord[]): Promise<void> {
     const insert = db.prepare(INSERT);
     await db.batch(batch.map((record) => insert.bind(...COLUMNS.map((column) => record[column]))));
   } catch (e) {
-    console.error(
-      JSON.stringify({
-        event: "audit_store_failed",
-        request_ids: batch.map((record) => record.request_id),
-        error: String(e),
-      }),
-    );
+    log("error", "audit_store_failed", {
+      request_ids: batch.map((record) => record.request_id),
+      error: String(e),
+    });
   }
 }
 

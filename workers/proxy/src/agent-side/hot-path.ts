@@ -6,27 +6,29 @@
  * would route and serve without complaint: a single JSON-RPC request, classified by the SDK's own
  * `classifyInboundRequest`, with the standard headers matching the body. Everything else (batches,
  * notifications, sessions, `initialize`, every malformed or unusual request) goes to the SDK,
- * which owns those answers. A recognised request runs the same handlers as the SDK server
- * (`tools.ts`), and its answer is framed the way the SDK frames it for the agent's era:
+ * which owns those answers. A recognised request runs the same operations as the SDK server
+ * (`operations/table.ts`), and its answer is framed the way the SDK frames it for the agent's era:
  *
  * - 2026-07-28: a JSON body, or an SSE stream once the backend says something before its result;
  *   the result stamped with `resultType`, cache hints on listings, and the gateway's `serverInfo`.
  * - 2025 (stateless): an SSE stream, opened at once, closing after the response.
  *
  * The savings are what `BENCHMARKS.md` measured for the SDK server per request: about 0.2–0.5 ms
- * of CPU and its garbage. `test/workers/proxy/fast-path.test.ts` holds both paths to the same
- * answers.
+ * of CPU and its garbage. `FAST_PATH=off` turns it off; `test/workers/proxy/fast-path.test.ts`
+ * and `parity.test.ts` hold both paths to the same answers.
  */
 import {
   classifyInboundRequest,
   isJsonContentType,
-  LOG_LEVEL_META_KEY,
   ProtocolError,
   SERVER_INFO_META_KEY,
   SUPPORTED_PROTOCOL_VERSIONS,
 } from "@modelcontextprotocol/server";
-import { MODERN_REVISION, type Relay } from "./direct.ts";
-import { isJsonObject } from "./json-object.ts";
+import { MODERN_REVISION, type Relay } from "../backend-side/direct.ts";
+import { type PlainRequest, parseEnvelope } from "../core/envelope.ts";
+import { isJsonObject } from "../core/json.ts";
+import { log } from "../core/log.ts";
+import { GatewayError, protocolError } from "../errors.ts";
 
 /** One request the hot path serves. */
 export interface FastRequest {
@@ -53,15 +55,12 @@ export interface ServerInfo {
   version: string;
 }
 
-/** Whether the hot path can serve `body`, sent with `headers`; what it would serve if so. */
-export function fastRequest(headers: Headers, body: unknown): FastRequest | undefined {
-  if (!isJsonObject(body) || body.jsonrpc !== "2.0") return undefined;
-  const { id, method } = body;
-  if (method !== "tools/call" && method !== "tools/list") return undefined;
-  if (typeof id !== "string" && !Number.isSafeInteger(id)) return undefined;
-  for (const key in body) if (!REQUEST_KEYS.has(key)) return undefined;
-  const params = body.params ?? {};
-  if (!isJsonObject(params)) return undefined;
+/**
+ * Whether the hot path can serve the envelope's plain request, sent with `headers`; what it would
+ * serve if so. The envelope (`core/envelope.ts`) has checked the body's shape; the headers and
+ * the era are checked here, with the SDK's own classifier.
+ */
+export function hotRequest(headers: Headers, plain: PlainRequest): FastRequest | undefined {
   if (headers.has("mcp-session-id") || !isJsonContentType(headers.get("content-type"))) {
     return undefined;
   }
@@ -69,24 +68,10 @@ export function fastRequest(headers: Headers, body: unknown): FastRequest | unde
   if (!accept.includes("application/json") || !accept.includes("text/event-stream")) {
     return undefined;
   }
-
-  const meta = params._meta ?? {};
-  if (!isJsonObject(meta)) return undefined;
-  const progressToken = meta.progressToken;
-  if (progressToken !== undefined && typeof progressToken !== "string") {
-    if (!Number.isSafeInteger(progressToken)) return undefined;
-  }
-  const request: FastRequest = { era: "legacy", id: id as string | number, method };
-  if (progressToken !== undefined) request.progressToken = progressToken as string | number;
-  if (method === "tools/call") {
-    if (typeof params.name !== "string") return undefined;
-    if (params.arguments !== undefined && !isJsonObject(params.arguments)) return undefined;
-    request.name = params.name;
-    if (params.arguments !== undefined) request.arguments = params.arguments;
-    for (const key in params) if (!CALL_PARAMS.has(key)) return undefined;
-  } else {
-    for (const key in params) if (key !== "_meta") return undefined;
-  }
+  const request: FastRequest = { era: "legacy", id: plain.id, method: plain.method };
+  if (plain.progressToken !== undefined) request.progressToken = plain.progressToken;
+  if (plain.name !== undefined) request.name = plain.name;
+  if (plain.arguments !== undefined) request.arguments = plain.arguments;
 
   const version = headers.get("mcp-protocol-version") ?? undefined;
   const methodHeader = headers.get("mcp-method") ?? undefined;
@@ -96,17 +81,17 @@ export function fastRequest(headers: Headers, body: unknown): FastRequest | unde
     protocolVersionHeader: version,
     mcpMethodHeader: methodHeader,
     mcpNameHeader: nameHeader,
-    body,
+    body: plain.body,
   });
   if (route.kind === "modern") {
     const exact =
       route.messageKind === "request" &&
       route.classification.revision === MODERN_REVISION &&
       version === MODERN_REVISION &&
-      methodHeader === method &&
-      (method === "tools/list" || nameHeader === request.name) &&
+      methodHeader === plain.method &&
+      (plain.method === "tools/list" || nameHeader === request.name) &&
       // A log threshold asks for filtering the SDK server does: leave it to the SDK.
-      meta[LOG_LEVEL_META_KEY] === undefined;
+      !plain.logLevel;
     if (!exact) return undefined;
     request.era = "modern";
     return request;
@@ -117,8 +102,12 @@ export function fastRequest(headers: Headers, body: unknown): FastRequest | unde
   return undefined;
 }
 
-const REQUEST_KEYS = new Set(["jsonrpc", "id", "method", "params"]);
-const CALL_PARAMS = new Set(["name", "arguments", "_meta"]);
+/** `hotRequest` for a raw body: what the pipeline decides, for tests and the benchmark. */
+export function fastRequest(headers: Headers, body: unknown): FastRequest | undefined {
+  const envelope = parseEnvelope(body);
+  return envelope.ok && envelope.plain ? hotRequest(headers, envelope.plain) : undefined;
+}
+
 const SUPPORTED_VERSIONS = new Set<string>(SUPPORTED_PROTOCOL_VERSIONS);
 
 /**
@@ -148,18 +137,19 @@ export function serveFast(
 
 /** The JSON-RPC error for what a handler threw, as the SDK server would send it. */
 function errorOf(e: unknown, request: FastRequest, cancelled: boolean): Record<string, unknown> {
-  if (e instanceof ProtocolError) {
+  if (e instanceof GatewayError || e instanceof ProtocolError) {
+    const error = protocolError(e);
     // 2026-07-28 has no -32002 on the wire: a missing resource is invalid params there.
-    const code = request.era === "modern" && e.code === -32_002 ? -32_602 : e.code;
-    return { code, message: e.message, ...(e.data === undefined ? {} : { data: e.data }) };
+    const code = request.era === "modern" && error.code === -32_002 ? -32_602 : error.code;
+    return {
+      code,
+      message: error.message,
+      ...(error.data === undefined ? {} : { data: error.data }),
+    };
   }
   // Unless the agent cancelled, not an answer the gateway meant to give: say so in the log.
   const message = e instanceof Error ? e.message : String(e);
-  if (!cancelled) {
-    console.error(
-      JSON.stringify({ event: "handler_failed", method: request.method, error: message }),
-    );
-  }
+  if (!cancelled) log("error", "handler_failed", { method: request.method, error: message });
   return { code: -32_603, message };
 }
 

@@ -1,7 +1,7 @@
 /**
  * The access policy: which agent may see and call which tools of which server.
  *
- * A JSON document `{ agent: { server: "*" | [tool, ...] } }` (DESIGN.md, "Policy"). It is parsed
+ * A JSON document `{ agent: { server: "*" | [tool, ...] } }` (docs/design.md, "Policy"). It is parsed
  * and validated once, when the proxy loads its configuration; a bad document fails there with a
  * message naming the problem, never on an agent's request. An agent absent from the policy sees
  * nothing and can call nothing. The same `allows` decides listing and calling, so a hidden tool
@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import { type ParseResult, parseDocument } from "./documents.ts";
-import { SERVER_ID } from "./tool-names.ts";
+import { SERVER_ID } from "./names.ts";
 
 const ToolGrant = z.union([z.literal("*"), z.array(z.string().min(1)).max(1000)]);
 const PolicyDocument = z.record(

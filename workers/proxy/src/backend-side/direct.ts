@@ -16,7 +16,7 @@ import {
   PROTOCOL_VERSION_META_KEY,
   ProtocolError,
 } from "@modelcontextprotocol/server";
-import { isJsonObject } from "./json-object.ts";
+import { isJsonObject } from "../core/json.ts";
 
 /** What a direct request needs of a backend (`BackendSpec` in `config.ts` has it). */
 export interface DirectBackend {

@@ -1,5 +1,5 @@
 /**
- * How the proxy names what backends offer (DESIGN.md, "Tool names and routing"):
+ * How the proxy names what backends offer (docs/design.md, "Tool names and routing"):
  *
  * - Tools and prompts: backend name `t` of server `s` is shown as `s_t`. Server ids never contain
  *   `_`, so the first `_` always splits server from name.

@@ -17,10 +17,10 @@ export interface AgentIdentity {
   tokenId: string | undefined;
 }
 
-/** The scopes DESIGN.md defines: listing needs one, calling the other. */
+/** The scopes docs/design.md defines: listing needs one, calling the other. */
 export const SCOPES = { list: "list_tools", call: "call_tools" } as const;
 
-/** Allowed clock skew for `exp`, `nbf` and `iat` (DESIGN.md: at most 60 s). */
+/** Allowed clock skew for `exp`, `nbf` and `iat` (docs/design.md: at most 60 s). */
 export const CLOCK_SKEW_SECONDS = 60;
 
 /** Only RS256: never `none`, never an HMAC that could be keyed with the public key. */

@@ -1,30 +1,28 @@
 /**
- * The gateway's configuration, read from the Worker's bindings and validated in one place.
+ * The gateway's configuration, read from the Worker's variables and validated in one place, as
+ * plain data: what the backends are and how to reach them is described here, and connected in
+ * `backend-side/`.
  *
  * Every problem is reported with the name of the variable that holds it. Workers have no start
- * hook, so this runs on the first request of an isolate and the result is kept; the launcher runs
- * the same checks before it starts anything (`scripts/start.ts`), so a bad document fails there.
+ * hook, so this runs on the first request of an isolate and the result is kept
+ * (`state/gateways.ts`); the launcher runs the same checks before it starts anything
+ * (`scripts/start.ts`), so a bad document fails there.
  */
 import type { JSONWebKeySet, JWK, JWTVerifyGetKey } from "jose";
 import { z } from "zod";
-import { type AssertionSigner, createAssertionSigner } from "../../../common/assertion.ts";
-import type { AuthResult } from "./auth.ts";
+import { type AssertionSigner, createAssertionSigner } from "../../../../common/assertion.ts";
 import { parseDocument } from "./documents.ts";
 import { agentKeyLookup } from "./jwks.ts";
+import { SERVER_ID } from "./names.ts";
 import { type ParseResult, type Policy, parsePolicy } from "./policy.ts";
-import { cachingVerifier } from "./token-cache.ts";
-import { SERVER_ID } from "./tool-names.ts";
-import { type SessionStore, sessionStore, type UpstreamSessions } from "./upstream-sessions.ts";
-
-/** A fetch function: the global one, or a service binding's. */
-export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
 /** One MCP server behind the gateway. */
 export interface BackendSpec {
   id: string;
   /** The server's MCP endpoint. For a service binding the host is nominal. */
   url: URL;
-  fetch: FetchLike;
+  /** How requests reach it: the `MCP1` service binding, or `fetch` over the network. */
+  route: "binding" | "network";
   /**
    * How the backend learns the calling agent: over a service binding nobody else can reach, a
    * plain header; over the network, the proxy's signed assertion; a third-party server that knows
@@ -33,8 +31,6 @@ export interface BackendSpec {
   identity: "binding" | "assertion" | "none";
   /** Whether, once known to serve 2026-07-28, it is asked directly (`direct.ts`); `DIRECT`. */
   direct: boolean;
-  /** Where this backend's upstream sessions are kept, for backends reached over the network. */
-  sessions?: (agent: string) => SessionStore;
 }
 
 /** A backend the proxy did not write, given in EXTRA_BACKENDS. */
@@ -48,8 +44,6 @@ export interface GatewayConfig {
   issuer: string;
   audience: string;
   keys: JWTVerifyGetKey;
-  /** Verifies an agent token against `keys`, remembering tokens that verified (`token-cache.ts`). */
-  verify: (token: string) => Promise<AuthResult>;
   /** Signs the assertions that tell networked backends who is calling. */
   signer: AssertionSigner;
   /** The proxy's public assertion keys, published at /.well-known/jwks.json. */
@@ -73,7 +67,7 @@ export interface GatewayConfig {
   direct: boolean;
 }
 
-/** The bindings this module reads (a subset of the generated `Env`, so tests can build one). */
+/** The variables this module reads (a subset of the generated `Env`, so tests can build one). */
 export interface ConfigEnv {
   JWT_ISSUER: string;
   JWT_AUDIENCE: string;
@@ -81,8 +75,6 @@ export interface ConfigEnv {
   PROXY_SIGNING_KEY: string;
   PROXY_PUBLIC_JWKS: string;
   POLICY: string;
-  MCP1: { fetch: FetchLike };
-  UPSTREAM_SESSIONS: DurableObjectNamespace<UpstreamSessions>;
   MCP2_URL: string;
   MCP3_URL: string;
   BACKEND_TIMEOUT_MS: string;
@@ -177,16 +169,16 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
       {
         id: "mcp1",
         url: new URL("https://mcp1.internal/mcp"),
-        fetch: (input, init) => env.MCP1.fetch(input, init),
+        route: "binding",
         identity: "binding",
         direct: direct.value,
       },
     ],
-    ["mcp2", networked("mcp2", mcp2.value, "assertion", env, direct.value)],
-    ["mcp3", networked("mcp3", mcp3.value, "assertion", env, direct.value)],
+    ["mcp2", networked("mcp2", mcp2.value, "assertion", direct.value)],
+    ["mcp3", networked("mcp3", mcp3.value, "assertion", direct.value)],
   ]);
 
-  const extra = extraBackends(env.EXTRA_BACKENDS, backends, env, direct.value);
+  const extra = extraBackends(env.EXTRA_BACKENDS, backends, direct.value);
   if (!extra.ok) return extra;
 
   const policy = parsePolicy(env.POLICY, [...backends.keys()]);
@@ -207,17 +199,12 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
   const toolRate = intVar(env, "TOOL_RATE_LIMIT_PER_MINUTE", 60, 1, 1e9);
   if (!toolRate.ok) return toolRate;
 
-
   return {
     ok: true,
     value: {
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,
       keys: agentKeys.value,
-      verify: cachingVerifier(agentKeys.value, {
-        issuer: env.JWT_ISSUER,
-        audience: env.JWT_AUDIENCE,
-      }),
       signer: ownKeys.value.signer,
       publicJwks: ownKeys.value.publicJwks,
       policy: policy.value,
@@ -269,32 +256,23 @@ function csv(value: string | undefined): string[] {
     .filter(Boolean);
 }
 
-/**
- * Adds the EXTRA_BACKENDS (a JSON array of `{id, url, identity?}`) to `backends`: any Streamable
- * HTTP MCP server, stateless or with sessions, fronted like the built-in ones.
- */
-/** A backend reached over the network, with its upstream sessions kept per agent. */
+/** A backend reached over the network (its upstream sessions are kept per agent). */
 function networked(
   id: string,
   url: URL,
   identity: "assertion" | "none",
-  env: ConfigEnv,
   direct: boolean,
 ): BackendSpec {
-  return {
-    id,
-    url,
-    fetch: (input, init) => fetch(input, init),
-    identity,
-    direct,
-    sessions: (agent) => sessionStore(env.UPSTREAM_SESSIONS, id, agent),
-  };
+  return { id, url, route: "network", identity, direct };
 }
 
+/**
+ * Adds the EXTRA_BACKENDS (a JSON array of `{id, url, identity?}`) to `backends`: any Streamable
+ * HTTP MCP server, stateless or with sessions, fronted like the built-in ones.
+ */
 function extraBackends(
   json: string | undefined,
   backends: Map<string, BackendSpec>,
-  env: ConfigEnv,
   direct: boolean,
 ): ParseResult<void> {
   if (!json?.trim()) return { ok: true, value: undefined };
@@ -309,7 +287,7 @@ function extraBackends(
     }
     const url = parseUrl(`EXTRA_BACKENDS[${entry.id}].url`, entry.url);
     if (!url.ok) return url;
-    backends.set(entry.id, networked(entry.id, url.value, entry.identity, env, direct));
+    backends.set(entry.id, networked(entry.id, url.value, entry.identity, direct));
   }
   return { ok: true, value: undefined };
 }

@@ -8,6 +8,8 @@
  * call runs to its end (or its timeout). The agent closing its stream still cancels everywhere.
  */
 
+import type { Message, RequestId } from "../core/envelope.ts";
+
 const inFlight = new Map<string, AbortController>();
 
 const key = (agent: string, id: string | number) => `${agent}\u0000${typeof id}:${id}`;
@@ -35,23 +37,9 @@ export function cancelCall(agent: string, id: string | number, reason: string): 
   return controller !== undefined;
 }
 
-/** The cancellations in a body: `notifications/cancelled` messages with a request id. */
-export function cancellationsIn(body: unknown): { id: string | number; reason: string }[] {
-  const messages = Array.isArray(body) ? body : [body];
-  return messages.flatMap((m) => {
-    const message = m as {
-      method?: unknown;
-      params?: { requestId?: unknown; reason?: unknown };
-    } | null;
-    const id = message?.params?.requestId;
-    if (message?.method !== "notifications/cancelled") return [];
-    if (typeof id !== "string" && typeof id !== "number") return [];
-    return [
-      {
-        id,
-        reason:
-          typeof message.params?.reason === "string" ? message.params.reason : "no reason given",
-      },
-    ];
-  });
+/** The cancellations among `messages`: `notifications/cancelled` with a request id. */
+export function cancellationsIn(messages: readonly Message[]): { id: RequestId; reason: string }[] {
+  return messages.flatMap((m) =>
+    m.cancel ? [{ id: m.cancel.requestId, reason: m.cancel.reason }] : [],
+  );
 }

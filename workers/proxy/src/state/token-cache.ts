@@ -11,7 +11,7 @@ import {
   type AuthResult,
   type VerifyOptions,
   verifyAgentToken,
-} from "./auth.ts";
+} from "../core/auth.ts";
 
 /** How long a verified token is taken without checking it again. */
 export const REVERIFY_AFTER_MS = 60_000;

@@ -1,0 +1,105 @@
+/**
+ * The SDK side of the agent's door: `createMcpHandler` builds one MCP server per request, and this
+ * module builds it from the operations table, for the request context the pipeline put in its
+ * `authInfo`. The SDK owns the protocol here: both eras, sessions refused, batches, notifications,
+ * `initialize`, `server/discover`, validation of every request, and every malformed one's answer.
+ */
+import {
+  createMcpHandler,
+  type McpHttpHandler,
+  Server,
+  type ServerContext,
+} from "@modelcontextprotocol/server";
+import type { Relay } from "../backend-side/direct.ts";
+import { contextOf, type RequestContext } from "../context.ts";
+import { GatewayError, protocolError } from "../errors.ts";
+import type { OperationCall } from "../operations/call.ts";
+import { OPERATIONS } from "../operations/table.ts";
+
+export const SERVER_INFO = { name: "mcpcp", version: "0.1.0" };
+
+/** The SDK's handler for the agent-facing MCP endpoint: one per isolate and configuration. */
+export function createSdkHandler(): McpHttpHandler {
+  return createMcpHandler(({ authInfo }) => createSdkServer(contextOf(authInfo)));
+}
+
+/** Builds the per-request MCP server for `ctx`. */
+export function createSdkServer(ctx: RequestContext): Server {
+  const server = new Server(SERVER_INFO, {
+    // logging: backends' log messages are relayed to the agent while a call runs.
+    // listChanged: backends' changes are relayed to agents that listen (`backend-side/listen.ts`).
+    capabilities: {
+      tools: { listChanged: true },
+      resources: { listChanged: true },
+      prompts: { listChanged: true },
+      logging: {},
+    },
+    instructions:
+      "MCPCP gateway. Tools and prompts are named <server>_<name>, resource URIs <server>+<uri>; you see only what your policy allows.",
+  });
+  const call = (sdk: ServerContext, signal = sdk.mcpReq.signal): OperationCall => ({
+    ctx,
+    signal,
+  });
+
+  server.setRequestHandler("tools/list", (_request, sdk) =>
+    run(() => OPERATIONS["tools/list"](call(sdk))),
+  );
+  server.setRequestHandler("tools/call", (request, sdk) =>
+    run(() =>
+      OPERATIONS["tools/call"](
+        {
+          ...call(sdk, ctx.signalFor(sdk.mcpReq.id, sdk.mcpReq.signal)),
+          relay: relayTo(sdk.mcpReq.notify, request.params._meta?.progressToken),
+        },
+        request.params,
+      ),
+    ),
+  );
+  server.setRequestHandler("resources/list", (_request, sdk) =>
+    run(() => OPERATIONS["resources/list"](call(sdk))),
+  );
+  server.setRequestHandler("resources/templates/list", (_request, sdk) =>
+    run(() => OPERATIONS["resources/templates/list"](call(sdk))),
+  );
+  server.setRequestHandler("resources/read", (request, sdk) =>
+    run(() => OPERATIONS["resources/read"](call(sdk), request.params)),
+  );
+  server.setRequestHandler("prompts/list", (_request, sdk) =>
+    run(() => OPERATIONS["prompts/list"](call(sdk))),
+  );
+  server.setRequestHandler("prompts/get", (request, sdk) =>
+    run(() => OPERATIONS["prompts/get"](call(sdk), request.params)),
+  );
+  return server;
+}
+
+/** Runs an operation, turning the gateway's failures into the JSON-RPC errors the SDK sends. */
+async function run<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (e) {
+    throw e instanceof GatewayError ? protocolError(e) : e;
+  }
+}
+
+/**
+ * A relay that sends what a backend says while a call runs to the agent, as it happens: progress
+ * (under the agent's own progress token, only if it asked for progress) and log messages.
+ */
+function relayTo(
+  notify: (notification: { method: string; params?: Record<string, unknown> }) => Promise<void>,
+  progressToken: string | number | undefined,
+): Relay {
+  const send = (method: string, params: Record<string, unknown>) => {
+    notify({ method, params }).catch(() => {
+      // The agent went away; cancellation reaches the backend through the aborted signal.
+    });
+  };
+  return {
+    ...(progressToken === undefined
+      ? {}
+      : { progress: (p) => send("notifications/progress", { ...p, progressToken }) }),
+    log: (params) => send("notifications/message", params),
+  };
+}

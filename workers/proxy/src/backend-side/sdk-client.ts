@@ -1,0 +1,151 @@
+/**
+ * Backend requests through the SDK's client: the owner of MCP's client side for every backend the
+ * direct requests (`direct.ts`) do not serve, and of learning each backend's era.
+ *
+ * One `Client` per agent request (Workers forbid sharing I/O objects across requests). A stateful
+ * backend's session is kept per (backend, agent) in `state/upstream-sessions.ts` and resumed
+ * without a handshake, so after the first request a call costs exactly one HTTP round trip.
+ */
+import {
+  Client,
+  ProtocolError,
+  SdkHttpError,
+  StreamableHTTPClientTransport,
+} from "@modelcontextprotocol/client";
+import type { BackendSpec } from "../core/config.ts";
+import { eraVerdicts } from "../state/era-verdicts.ts";
+import {
+  type BackendCaller,
+  type CallLimits,
+  fetchFor,
+  identityHeaders,
+  sessionsFor,
+} from "./caller.ts";
+import type { Relay } from "./direct.ts";
+import { uniqueIds } from "./unique-ids.ts";
+
+export const CLIENT_INFO = { name: "mcpcp-proxy", version: "0.1.0" };
+
+/**
+ * One JSON-RPC request to a backend, resolved with its result. `relay` receives the progress
+ * and log messages the backend sends while it works.
+ */
+export type Ask = (
+  method: string,
+  params: Record<string, unknown>,
+  relay?: Relay,
+) => Promise<Record<string, unknown>>;
+
+const CANCEL_GRACE_MS = 1_000;
+
+/**
+ * Closes a client once its work is done. After a cancellation the SDK has just sent
+ * `notifications/cancelled`; closing at once would abort that very request, so the close waits a
+ * moment, outside the agent's (already finished) request. A 2026-era client is not closed at all:
+ * each of its requests was one POST, answered and read to the end, so it holds nothing open, and
+ * closing it only builds the SDK's "connection closed" errors (with stack traces) for nobody. That
+ * was about a fifth of the proxy's CPU per call in the benchmark (BENCHMARKS.md).
+ */
+async function release(client: Client, limits: CallLimits): Promise<void> {
+  if (limits.signal?.aborted && limits.defer) {
+    limits.defer(
+      new Promise((resolve) => setTimeout(resolve, CANCEL_GRACE_MS)).then(() => client.close()),
+    );
+    return;
+  }
+  if (client.getProtocolEra() === "modern") return;
+  await client.close().catch(() => {});
+}
+
+/** An `Ask` that goes through an SDK client (`tools/call` through `callTool`, for its checks). */
+export function askThrough(client: Client, limits: CallLimits): Ask {
+  return (method, params, relay) => {
+    if (relay) {
+      client.setNotificationHandler("notifications/message", (n) => relay.log(n.params));
+    }
+    const options = {
+      timeout: limits.timeoutMs,
+      ...(limits.signal ? { signal: limits.signal } : {}),
+      // A backend that keeps reporting progress is working, not hung.
+      ...(relay?.progress ? { onprogress: relay.progress, resetTimeoutOnProgress: true } : {}),
+    };
+    const request =
+      method === "tools/call"
+        ? client.callTool(params as never, options)
+        : client.request({ method, params } as never, options);
+    return request as Promise<Record<string, unknown>>;
+  };
+}
+
+/**
+ * Opens a client to `backend` on behalf of the caller, runs `use`, and closes it. Connection and
+ * request failures reject. The first contact with a backend records its era.
+ */
+export async function withClient<T>(
+  backend: BackendSpec,
+  caller: BackendCaller,
+  limits: CallLimits,
+  use: (client: Client) => Promise<T>,
+): Promise<T> {
+  const headers = await identityHeaders(backend, caller);
+  const fetch = fetchFor(backend, caller);
+  const options = {
+    timeout: limits.timeoutMs,
+    ...(limits.signal ? { signal: limits.signal } : {}),
+  };
+  const sessions = sessionsFor(backend, caller);
+  const verdict = eraVerdicts.get(backend.id);
+
+  if (sessions && verdict?.kind === "legacy") {
+    const session = await sessions.get();
+    if (session) {
+      const client = new Client(CLIENT_INFO);
+      const transport = new StreamableHTTPClientTransport(backend.url, {
+        fetch,
+        requestInit: { headers },
+        sessionId: session.sessionId,
+        protocolVersion: session.protocolVersion,
+      });
+      try {
+        // With a session id, the client skips the handshake: this costs no round trip.
+        await client.connect(transport, { ...options, prior: { kind: "legacy" } });
+        uniqueIds(transport);
+        return await use(client);
+      } catch (e) {
+        // 404: the backend forgot the session (restart, expiry). Start a new one below.
+        if (!(e instanceof SdkHttpError && e.status === 404)) throw e;
+        await sessions.forget(session.sessionId);
+      } finally {
+        await release(client, limits);
+      }
+    }
+  }
+
+  const client = new Client(CLIENT_INFO, { versionNegotiation: { mode: "auto" } });
+  const transport = new StreamableHTTPClientTransport(backend.url, {
+    fetch,
+    requestInit: { headers },
+  });
+  try {
+    await client.connect(transport, verdict ? { ...options, prior: verdict } : options);
+    if (!verdict) {
+      const discover = client.getDiscoverResult();
+      eraVerdicts.set(backend.id, discover ? { kind: "modern", discover } : { kind: "legacy" });
+    }
+    // A backend that gave us a session keeps it for this agent's next calls.
+    if (sessions && transport.sessionId && transport.protocolVersion) {
+      await sessions.set({
+        sessionId: transport.sessionId,
+        protocolVersion: transport.protocolVersion,
+      });
+    }
+    return await use(client);
+  } catch (e) {
+    // A JSON-RPC error is the backend answering; anything else may mean it changed or died.
+    if (!(e instanceof ProtocolError)) eraVerdicts.forget(backend.id);
+    throw e;
+  } finally {
+    // Closing the client ends its HTTP exchanges; it does not end the upstream session.
+    await release(client, limits);
+  }
+}

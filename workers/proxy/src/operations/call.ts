@@ -1,0 +1,44 @@
+/**
+ * What every operation is handed: the request context, the abort signal of the one message it
+ * serves, and where to relay what a backend says while it works. Both agent-side adapters (the SDK
+ * server and the hot path) build one per message; the operations never see which did.
+ */
+import { ProtocolError, ProtocolErrorCode } from "@modelcontextprotocol/server";
+import type { CallLimits } from "../backend-side/caller.ts";
+import type { Relay } from "../backend-side/direct.ts";
+import type { RequestContext } from "../context.ts";
+
+export interface OperationCall {
+  ctx: RequestContext;
+  signal: AbortSignal;
+  relay?: Relay;
+}
+
+/** The longest a listing waits for any one backend: a slow one drops out, the others answer. */
+const LIST_TIMEOUT_MS = 5_000;
+
+/** The limits of a listing's backend requests. */
+export function listLimits({ ctx, signal }: OperationCall): CallLimits {
+  return {
+    timeoutMs: Math.min(ctx.config.backendTimeoutMs, LIST_TIMEOUT_MS),
+    signal,
+    defer: ctx.defer,
+  };
+}
+
+/** The limits of a call, read or get. */
+export function callLimits({ ctx, signal }: OperationCall): CallLimits {
+  return { timeoutMs: ctx.config.backendTimeoutMs, signal, defer: ctx.defer };
+}
+
+/**
+ * Whether a backend's error is JSON-RPC -32602 (invalid params). For a read that names only a URI
+ * this can only mean the URI; for a call or a get it may be the name or the arguments, which only
+ * the backend's own listing tells apart. Servers checked: the TypeScript SDK's McpServer, v1 and
+ * v2 (an unknown or disabled tool or prompt is -32602; v1 also sends -32602 for bad arguments,
+ * v2 turns those into a tool result), and `agents`' createMcpHandler, which wraps it. Their
+ * messages differ; the code does not.
+ */
+export function isInvalidParams(e: unknown): e is ProtocolError {
+  return e instanceof ProtocolError && e.code === ProtocolErrorCode.InvalidParams;
+}

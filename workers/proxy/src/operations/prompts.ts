@@ -1,0 +1,47 @@
+/**
+ * Prompts through the gateway, aggregated like tools: names come back as `<server>_<name>`, and a
+ * get goes to the one backend its name points at.
+ */
+import type { GetPromptResult, Prompt } from "@modelcontextprotocol/server";
+import { type Ask, listAll } from "../backend-side/backends.ts";
+import { prefixToolName, splitToolName } from "../core/names.ts";
+import { fail } from "../errors.ts";
+import { isInvalidParams, type OperationCall } from "./call.ts";
+import { aggregate, forwardOne } from "./forward.ts";
+
+export async function listPrompts(call: OperationCall): Promise<{ prompts: Prompt[] }> {
+  return {
+    prompts: await aggregate<Prompt>(call, "prompts/list", "prompts", (p, id) => ({
+      ...p,
+      name: prefixToolName(id, p.name),
+    })),
+  };
+}
+
+export async function getPrompt(
+  call: OperationCall,
+  params: { name: string; arguments?: Record<string, string> },
+): Promise<GetPromptResult> {
+  const { name } = params;
+  const target = splitToolName(name);
+  const notFound = { kind: "unknown_prompt", name } as const;
+  if (!target) return fail(notFound);
+  return (await forwardOne(call, target.server, notFound, async (ask) => {
+    try {
+      return await ask("prompts/get", {
+        name: target.tool,
+        ...(params.arguments ? { arguments: params.arguments } : {}),
+      });
+    } catch (e) {
+      // Invalid params may be the name or the arguments: the backend's listing tells which.
+      if (isInvalidParams(e) && !(await lists(ask, target.tool))) fail(notFound);
+      throw e;
+    }
+  })) as GetPromptResult;
+}
+
+/** Whether the backend lists prompt `name`; asked only when a get was refused. */
+async function lists(ask: Ask, name: string): Promise<boolean> {
+  const prompts = await listAll<Prompt>(ask, "prompts/list", "prompts").catch(() => undefined);
+  return prompts === undefined || prompts.some((p) => p.name === name);
+}

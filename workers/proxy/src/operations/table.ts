@@ -1,0 +1,27 @@
+/**
+ * The gateway's MCP operations: one table from method to handler, which both agent-side adapters
+ * serve (the SDK server registers every entry; the hot path answers the plain tools/list and
+ * tools/call itself). What the gateway does for a method is decided here and nowhere else.
+ */
+import type { OperationCall } from "./call.ts";
+import { getPrompt, listPrompts } from "./prompts.ts";
+import { listResources, listResourceTemplates, readResource } from "./resources.ts";
+import { callTool, listTools } from "./tools.ts";
+
+export const OPERATIONS = {
+  "tools/list": (call: OperationCall) => listTools(call),
+  "tools/call": (
+    call: OperationCall,
+    params: { name: string; arguments?: Record<string, unknown> },
+  ) => callTool(call, params),
+  "resources/list": (call: OperationCall) => listResources(call),
+  "resources/templates/list": (call: OperationCall) => listResourceTemplates(call),
+  "resources/read": (call: OperationCall, params: { uri: string }) => readResource(call, params),
+  "prompts/list": (call: OperationCall) => listPrompts(call),
+  "prompts/get": (
+    call: OperationCall,
+    params: { name: string; arguments?: Record<string, string> },
+  ) => getPrompt(call, params),
+};
+
+export type OperationMethod = keyof typeof OPERATIONS;

@@ -1,0 +1,99 @@
+/**
+ * Tools through the gateway. `tools/list` fans out to the servers the agent's policy names and
+ * merges what they offer under prefixed names; `tools/call` splits the name, checks the same
+ * policy, and forwards the call, relaying progress and log messages while it runs. A backend that
+ * is down fails its own calls with a tool error naming it; it never takes the others down.
+ */
+import { type CallToolResult, ProtocolError, type Tool } from "@modelcontextprotocol/server";
+import { type Ask, listAll, withBackend } from "../backend-side/backends.ts";
+import { log } from "../core/log.ts";
+import { mayBeMapped, prefixToolName, resolveMapped, splitToolName } from "../core/names.ts";
+import { allows, serversFor } from "../core/policy.ts";
+import { describe, fail, GatewayError, unavailableResult } from "../errors.ts";
+import { callLimits, isInvalidParams, type OperationCall } from "./call.ts";
+import { fanOut } from "./fan-out.ts";
+
+/** Every tool the agent may see, prefixed, in server order then each server's own order. */
+export async function listTools(call: OperationCall): Promise<{ tools: Tool[] }> {
+  const { config, agent } = call.ctx;
+  const tools = await fanOut(call, serversFor(config.policy, agent), "tools", async (ask, id) =>
+    (await backendTools(ask))
+      .filter((tool) => allows(config.policy, agent, id, tool.name))
+      .map((tool) => ({ ...tool, name: prefixToolName(id, tool.name) })),
+  );
+  return { tools };
+}
+
+function backendTools(ask: Ask): Promise<Tool[]> {
+  return listAll<Tool>(ask, "tools/list", "tools");
+}
+
+/** What a tools/call carries that the gateway reads. */
+export interface CallParams {
+  name: string;
+  arguments?: Record<string, unknown>;
+}
+
+/** Routes one `tools/call` to its backend, if the policy lets the agent see the tool. */
+export async function callTool(call: OperationCall, params: CallParams): Promise<CallToolResult> {
+  const { ctx } = call;
+  const { config, agent } = ctx;
+  const { name } = params;
+  const limits = callLimits(call);
+  const target = splitToolName(name);
+  const backend = target && config.backends.get(target.server);
+  if (target && backend && mayBeMapped(name)) {
+    // Perhaps a name mapped for the model providers: map the backend's names again and match.
+    const names = await withBackend(backend, ctx, limits, backendTools)
+      .then((tools) => tools.map((t) => t.name))
+      .catch(() => []);
+    target.tool = resolveMapped(target.server, name, names) ?? target.tool;
+  }
+  // Deny by hiding: a tool the agent may not use is answered exactly like one that does not exist.
+  if (!target || !backend || !allows(config.policy, agent, target.server, target.tool)) {
+    ctx.refused("deny_policy", "rpc_error");
+    return fail({ kind: "unknown_tool", name });
+  }
+  ctx.routed(target.server, target.tool);
+  const forwarded = {
+    name: target.tool,
+    ...(params.arguments === undefined ? {} : { arguments: params.arguments }),
+  };
+  try {
+    const result = (await withBackend(backend, ctx, limits, async (ask) => {
+      try {
+        return await ask("tools/call", forwarded, call.relay);
+      } catch (e) {
+        // The backend's own "no such tool" must read like ours, under the name the agent used.
+        if (isInvalidParams(e) && !(await offers(ask, target.tool))) {
+          fail({ kind: "unknown_tool", name });
+        }
+        throw e;
+      }
+    })) as CallToolResult;
+    if (result.isError) ctx.ended("tool_error");
+    return result;
+  } catch (e) {
+    ctx.ended("rpc_error");
+    if (e instanceof GatewayError) throw e;
+    if (e instanceof ProtocolError) {
+      return fail({ kind: "backend_error", code: e.code, message: e.message, data: e.data });
+    }
+    if (limits.signal?.aborted) throw e;
+    ctx.ended("backend_unavailable");
+    log("warn", "backend_call_failed", {
+      server: target.server,
+      agent,
+      tool: target.tool,
+      error: describe(e),
+    });
+    return unavailableResult(target.server, describe(e));
+  }
+}
+
+/** Whether the backend lists `tool`; one more request, made only when a call was refused. */
+async function offers(ask: Ask, tool: string): Promise<boolean> {
+  const tools = await backendTools(ask).catch(() => undefined);
+  // A backend that cannot list is not contradicted: its own error stands.
+  return tools === undefined || tools.some((t) => t.name === tool);
+}

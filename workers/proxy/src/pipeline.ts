@@ -1,0 +1,316 @@
+/**
+ * The request path of `/mcp`, once, top to bottom:
+ *
+ *   origin → token → envelope → admission → operation → audit
+ *
+ * 1. Origin: a browser page from elsewhere is refused (DNS rebinding; `core/origin.ts`).
+ * 2. Token: the bearer token is verified with jose (`core/auth.ts`, remembered per isolate by
+ *    `state/token-cache.ts`); from here on the request has an identity and leaves one audit record.
+ * 3. Envelope: the body is read (at most 4 MiB) and parsed once (`core/envelope.ts`); a body over
+ *    the shape limits, or a method the token lacks the scope for, is refused after admission.
+ * 4. Admission: one call to the agent's AgentGate decides its rate, each tool's rate and its
+ *    concurrency slots (`state/admission.ts`); an agent over its rate learns nothing else.
+ * 5. Operation: a plain tools/call or tools/list is answered by the hot path
+ *    (`agent-side/hot-path.ts`), anything else by the SDK server (`agent-side/sdk-server.ts`); both
+ *    serve the same operations (`operations/table.ts`).
+ * 6. Audit: once the answer has been sent in full (or abandoned), slots are given back and the
+ *    record, made of the context's outcome, is stored (`state/audit-store.ts`).
+ *
+ * Every refusal is a `GatewayError`, answered by the funnel in `errors.ts`.
+ */
+import type { McpHttpHandler } from "@modelcontextprotocol/server";
+import { type FastHandler, hotRequest, serveFast } from "./agent-side/hot-path.ts";
+import { observeBody } from "./agent-side/observe.ts";
+import { createSdkHandler, SERVER_INFO } from "./agent-side/sdk-server.ts";
+import { relayListChanges } from "./backend-side/listen.ts";
+import { authInfoFor, RequestContext } from "./context.ts";
+import { type AgentIdentity, type AuthResult, extractBearer } from "./core/auth.ts";
+import { type GatewayConfig, loadConfig } from "./core/config.ts";
+import { callsOf, parseEnvelope } from "./core/envelope.ts";
+import { log } from "./core/log.ts";
+import { originAllowed } from "./core/origin.ts";
+import { missingScope } from "./core/scopes.ts";
+import { type Failure, fail, GatewayError, httpResponse } from "./errors.ts";
+import { OPERATIONS } from "./operations/table.ts";
+import { admit, RATE_WINDOW_MS } from "./state/admission.ts";
+import { type AuditRecord, beginRecord, writeRecord } from "./state/audit-store.ts";
+import { oncePerEnv } from "./state/gateways.ts";
+import { cancelCall, cancellationsIn, trackCall } from "./state/in-flight.ts";
+import { cachingVerifier } from "./state/token-cache.ts";
+
+/** The largest request body the gateway reads (the SDK's own default). */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+/** What an isolate keeps per set of bindings. */
+export interface Gateway {
+  config: GatewayConfig;
+  /** Verifies agent tokens, remembering those that verified. */
+  verify: (token: string) => Promise<AuthResult>;
+  mcp: McpHttpHandler;
+}
+
+/** The gateway for `env`, or a `config_invalid` failure naming what is wrong. */
+export async function gatewayFor(env: Env): Promise<Gateway> {
+  const loaded = await oncePerEnv(env, async () => {
+    const config = await loadConfig(env);
+    if (!config.ok) return config;
+    const { keys, issuer, audience } = config.value;
+    return {
+      ok: true as const,
+      value: {
+        config: config.value,
+        verify: cachingVerifier(keys, { issuer, audience }),
+        mcp: createSdkHandler(),
+      },
+    };
+  });
+  return loaded.ok ? loaded.value : fail({ kind: "config_invalid", detail: loaded.error });
+}
+
+/** Verifies the request's bearer token; who is calling, or an `unauthorized` failure. */
+export async function authenticate(request: Request, gateway: Gateway): Promise<AgentIdentity> {
+  const bearer = extractBearer(request.headers.get("authorization"), new URL(request.url));
+  if (!bearer.ok) return fail({ kind: "unauthorized", code: bearer.code });
+  const verified = await gateway.verify(bearer.token);
+  if (!verified.ok) {
+    log("warn", "auth_failed", { code: verified.code, detail: verified.detail });
+    return fail({ kind: "unauthorized", code: verified.code });
+  }
+  return verified.identity;
+}
+
+/** Serves one request to `/mcp`. */
+export async function serveMcp(
+  request: Request,
+  env: Env,
+  exec: { waitUntil: (work: Promise<unknown>) => void },
+): Promise<Response> {
+  const began = performance.now();
+  const origin = new URL(request.url).origin;
+  let gateway: Gateway;
+  let identity: AgentIdentity;
+  try {
+    gateway = await gatewayFor(env);
+    const allowed = gateway.config.allowedOrigins;
+    if (!originAllowed(request.headers.get("origin"), new URL(request.url), allowed)) {
+      fail({ kind: "origin_refused" });
+    }
+    identity = await authenticate(request, gateway);
+  } catch (e) {
+    return httpResponse(e, origin);
+  }
+
+  // From here on the request is authenticated, and it leaves exactly one audit record.
+  const defer = (work: Promise<unknown>) => exec.waitUntil(work);
+  const ctx = new RequestContext(gateway.config, env, identity, request.signal, defer);
+  const record = beginRecord(
+    identity.agent,
+    crypto.randomUUID(),
+    Number(request.headers.get("content-length") ?? 0),
+  );
+  const releases: (() => Promise<void>)[] = [];
+  let response: Response;
+  try {
+    response = await operate(request, ctx, gateway, record, releases);
+  } catch (e) {
+    if (e instanceof GatewayError) ctx.refused(...decisionOf(e.failure));
+    response = httpResponse(e, origin);
+  }
+
+  const finish = async (bytesOut: number) => {
+    const { outcome } = ctx;
+    record.decision = outcome.decision;
+    record.server = outcome.server;
+    record.tool = outcome.tool;
+    record.status = response.status;
+    record.bytes_out = bytesOut;
+    record.duration_ms = Math.round((performance.now() - began) * 1000) / 1000;
+    record.outcome =
+      outcome.result === "ok" && response.status >= 400
+        ? `http_${response.status}`
+        : outcome.result;
+    await Promise.allSettled(releases.map((release) => release()));
+    await writeRecord(env.AUDIT_DB, record);
+  };
+  response = withHeader(response, "mcpcp-request-id", record.request_id);
+  return observeBody(response, (bytes) => defer(finish(bytes)));
+}
+
+/** Steps 3 to 5, for an authenticated request. */
+async function operate(
+  request: Request,
+  ctx: RequestContext,
+  gateway: Gateway,
+  record: AuditRecord,
+  releases: (() => Promise<void>)[],
+): Promise<Response> {
+  const authInfo = authInfoFor(ctx);
+  if (request.method === "GET" || request.method === "DELETE") {
+    // The server stream and session end: the SDK answers them per spec.
+    await admitCalls(ctx, [], releases);
+    return gateway.mcp.fetch(request, { authInfo });
+  }
+  if (request.method !== "POST") {
+    return fail({ kind: "no_route", method: request.method, path: new URL(request.url).pathname });
+  }
+  const text = await readBody(request);
+  record.bytes_in = text.length;
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    await admitCalls(ctx, [], releases);
+    // Not JSON: the SDK answers with the JSON-RPC parse error the spec asks for.
+    ctx.refused("deny_input");
+    return gateway.mcp.fetch(new Request(request, { body: text }), { authInfo });
+  }
+
+  const envelope = parseEnvelope(body);
+  record.method = envelope.label;
+  const refusal: Failure | undefined = !envelope.ok
+    ? { kind: "invalid_request", reason: envelope.violation, id: envelope.id }
+    : scopeRefusal(envelope.messages, ctx.identity);
+  const calls = refusal || !envelope.ok ? [] : callsOf(envelope.messages);
+  // Admission comes first: an agent over its rate learns nothing else. With a refusal there are
+  // no calls to admit, so only the agent's rate can refuse here.
+  await admitCalls(ctx, calls, releases);
+  if (refusal || !envelope.ok) return fail(refusal ?? { kind: "internal", detail: "envelope" });
+
+  for (const call of calls) {
+    if (call.id === null) continue;
+    const tracked = trackCall(ctx.agent, call.id);
+    ctx.cancellable(call.id, tracked.signal);
+    releases.push(async () => tracked.done());
+  }
+  for (const cancellation of cancellationsIn(envelope.messages)) {
+    cancelCall(ctx.agent, cancellation.id, cancellation.reason);
+  }
+  const plain = ctx.config.fastPath ? envelope.plain : undefined;
+  const fast = plain && hotRequest(request.headers, plain);
+  if (fast) {
+    const signal = ctx.signalFor(fast.id, request.signal);
+    return serveFast(fast, operationsHandler(ctx), SERVER_INFO, signal);
+  }
+  for (const message of envelope.messages) {
+    if (!message.listen) continue;
+    // Upstream listens live as long as the agent's listen stream: the releases end them.
+    const listening = new AbortController();
+    releases.push(async () => listening.abort());
+    ctx.defer(
+      relayListChanges(ctx.config, ctx, message.listen, listening.signal, gateway.mcp.notify),
+    );
+  }
+  return gateway.mcp.fetch(request, { authInfo, parsedBody: body });
+}
+
+/** The handler that serves hot-path requests from the operations table, for `ctx`. */
+export function operationsHandler(ctx: RequestContext): FastHandler {
+  return (request, relay, signal) => {
+    if (request.method === "tools/list") return OPERATIONS["tools/list"]({ ctx, signal });
+    const params = {
+      name: request.name ?? "",
+      ...(request.arguments === undefined ? {} : { arguments: request.arguments }),
+    };
+    return OPERATIONS["tools/call"]({ ctx, signal, relay }, params);
+  };
+}
+
+function scopeRefusal(
+  messages: Parameters<typeof missingScope>[0],
+  identity: AgentIdentity,
+): Failure | undefined {
+  const missing = missingScope(messages, identity.scopes);
+  return missing && { kind: "insufficient_scope", scope: missing.scope, id: missing.id };
+}
+
+/**
+ * Asks the agent's gate to admit the request: its rate, and for each call the tool's rate and a
+ * concurrency slot (given back by the releases once the answer is sent). Refusal throws.
+ */
+async function admitCalls(
+  ctx: RequestContext,
+  calls: { id: string | number | null; name: string }[],
+  releases: (() => Promise<void>)[],
+): Promise<void> {
+  const { config, agent } = ctx;
+  const admitted = await admit(ctx.bindings.AGENT_GATE, agent, {
+    rate: { limit: config.agentRatePerMinute, windowMs: RATE_WINDOW_MS },
+    toolRate: { limit: config.toolRatePerMinute, windowMs: RATE_WINDOW_MS },
+    calls: calls.map((call) =>
+      config.rateLimitedTools.has(call.name) ? { limitedTool: call.name } : {},
+    ),
+    maxInFlight: config.maxConcurrentCalls,
+    leaseMs: config.backendTimeoutMs + 5_000,
+  });
+  if (admitted.ok) {
+    releases.push(admitted.release);
+    return;
+  }
+  const { refusal, retryAfterSeconds } = admitted;
+  const refused = { kind: "rate_limited", refusal, retryAfterSeconds } as const;
+  if (refusal === "rate") {
+    fail({ ...refused, message: `Agent ${agent} is over its request rate`, id: null });
+  }
+  if (refusal === "tool_rate") {
+    const call = calls.find((candidate) => candidate.name === admitted.tool);
+    fail({
+      ...refused,
+      message: `Agent ${agent} is over its rate for ${admitted.tool}`,
+      id: call?.id ?? null,
+    });
+  }
+  fail({
+    ...refused,
+    message: `Agent ${agent} already has ${admitted.inFlight} calls in flight (limit ${config.maxConcurrentCalls})`,
+    id: calls.length === 1 ? (calls[0]?.id ?? null) : null,
+  });
+}
+
+/** What the audit record says the gateway decided, for a refusal. */
+function decisionOf(failure: Failure): Parameters<RequestContext["refused"]> {
+  switch (failure.kind) {
+    case "invalid_request":
+    case "body_too_large":
+      return ["deny_input"];
+    case "insufficient_scope":
+      return ["deny_scope"];
+    case "rate_limited":
+      return [failure.refusal === "concurrency" ? "deny_concurrency" : "deny_rate"];
+    default:
+      return ["allow"];
+  }
+}
+
+/** The request's body as text, refusing one over `MAX_BODY_BYTES` without reading it all. */
+async function readBody(request: Request): Promise<string> {
+  const tooLarge = { kind: "body_too_large", limit: MAX_BODY_BYTES } as const;
+  if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) fail(tooLarge);
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel().catch(() => {});
+      fail(tooLarge);
+    }
+    chunks.push(value);
+  }
+  const decoder = new TextDecoder();
+  return chunks.map((chunk) => decoder.decode(chunk, { stream: true })).join("") + decoder.decode();
+}
+
+/** `response` with one more header, copying it when its headers are immutable. */
+function withHeader(response: Response, name: string, value: string): Response {
+  try {
+    response.headers.set(name, value);
+    return response;
+  } catch {
+    const copy = new Response(response.body, response);
+    copy.headers.set(name, value);
+    return copy;
+  }
+}
