@@ -7,8 +7,9 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { battleRate } from "./battle.ts";
-import type { CpuReport } from "./cpu.ts";
-import { type IsolateProfile, profileIsolates } from "./inspector.ts";
+import type { CpuReport } from "./lab/cpu.ts";
+import { type IsolateProfile, profileIsolates } from "./lab/inspector.ts";
+import { type Resolve, sourceMapResolver } from "./lab/profile.ts";
 import {
   echoStep,
   interleave,
@@ -19,7 +20,6 @@ import {
   type Step,
 } from "./latency.ts";
 import type { Plan } from "./plan.ts";
-import { type Resolve, sourceMapResolver } from "./profile.ts";
 import {
   attempt,
   type BackendRequests,
@@ -314,7 +314,7 @@ export async function healthz(
 export async function cpuFigures(plan: Plan): Promise<CpuReport> {
   const { stdout } = await exec(
     process.execPath,
-    [join(ROOT, "bench", "cpu.ts"), "--ms", String(plan.cpuMsPerFigure), "--profile"],
+    [join(ROOT, "bench", "lab", "cpu.ts"), "--ms", String(plan.cpuMsPerFigure), "--profile"],
     { cwd: ROOT, maxBuffer: 16 << 20 },
   );
   return JSON.parse(stdout) as CpuReport;

@@ -1,14 +1,14 @@
 /** The shape of a run's results: every figure, or why it is missing. */
 import type { BattleFigure } from "./battle.ts";
-import type { CpuReport } from "./cpu.ts";
-import type { IsolateProfile } from "./inspector.ts";
+import type { CpuReport } from "./lab/cpu.ts";
+import type { IsolateProfile } from "./lab/inspector.ts";
+import type { WranglerDevFigures } from "./lab/wrangler-dev.ts";
 import type { PairedFigure } from "./latency.ts";
 import type { Machine } from "./machine.ts";
 import type { Plan } from "./plan.ts";
 import type { Row } from "./report.ts";
 import type { Summary } from "./stats.ts";
 import type { System } from "./system.ts";
-import type { WranglerDevFigures } from "./wrangler-dev.ts";
 import type { LoadResult } from "./wrk.ts";
 
 /** A figure, or the reason it could not be measured. */

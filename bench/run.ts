@@ -19,16 +19,16 @@ import {
   toolFigure,
   variantFigures,
 } from "./figures.ts";
+import { machineBusy } from "./lab/proc.ts";
+import { wranglerDevFigures } from "./lab/wrangler-dev.ts";
 import { toolNames } from "./latency.ts";
 import { describeMachine, finish } from "./machine.ts";
 import { parsePlan, USAGE } from "./plan.ts";
-import { machineBusy } from "./proc.ts";
 import { formatTable, markdownTable, percent } from "./report.ts";
 import { attempt, type Results } from "./results.ts";
 import { buildRows, profileText } from "./rows.ts";
 import { RpcClient } from "./rpc.ts";
 import { type System, startSystem } from "./system.ts";
-import { wranglerDevFigures } from "./wrangler-dev.ts";
 import { wrkVersion } from "./wrk.ts";
 
 const began = Date.now();

@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { CpuMeter } from "./proc.ts";
+import { CpuMeter } from "./lab/proc.ts";
 import { MCP_HEADERS } from "./rpc.ts";
 import type { Endpoint } from "./system.ts";
 

@@ -7,13 +7,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { mintToken } from "../keys/mint.ts";
-import { readDevVars } from "./build.ts";
-import { echoStep, interleave, type PairedFigure, paired } from "./latency.ts";
-import { ROOT } from "./root.ts";
-import { RpcClient } from "./rpc.ts";
-import { directEndpoint, type Endpoint } from "./system.ts";
-import { type LoadResult, runLoad } from "./wrk.ts";
+import { mintToken } from "../../keys/mint.ts";
+import { readDevVars } from "../build.ts";
+import { echoStep, interleave, type PairedFigure, paired } from "../latency.ts";
+import { ROOT } from "../root.ts";
+import { RpcClient } from "../rpc.ts";
+import { directEndpoint, type Endpoint } from "../system.ts";
+import { type LoadResult, runLoad } from "../wrk.ts";
 
 export const PORT_BASE = 9403;
 const READY_TIMEOUT_MS = 180_000;

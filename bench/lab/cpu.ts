@@ -35,21 +35,21 @@ import {
   Server,
 } from "@modelcontextprotocol/server";
 import { createLocalJWKSet } from "jose";
-import { createAssertionSigner } from "../common/assertion.ts";
-import { registerEcho } from "../common/echo.ts";
-import { ensureKeys } from "../keys/generate.ts";
-import { mintToken } from "../keys/mint.ts";
-import { ensureProxyKey } from "../keys/proxy-key.ts";
-import { extractBearer, verifyAgentToken } from "../workers/proxy/src/auth.ts";
-import { directRequest, MODERN_REVISION } from "../workers/proxy/src/direct.ts";
-import { fastRequest, serveFast } from "../workers/proxy/src/fast-path.ts";
-import { originAllowed } from "../workers/proxy/src/origin.ts";
-import { allows, parsePolicy, serversFor } from "../workers/proxy/src/policy.ts";
-import { missingScope } from "../workers/proxy/src/scopes.ts";
-import { cachingVerifier } from "../workers/proxy/src/token-cache.ts";
-import { splitToolName } from "../workers/proxy/src/tool-names.ts";
+import { createAssertionSigner } from "../../common/assertion.ts";
+import { registerEcho } from "../../common/echo.ts";
+import { ensureKeys } from "../../keys/generate.ts";
+import { mintToken } from "../../keys/mint.ts";
+import { ensureProxyKey } from "../../keys/proxy-key.ts";
+import { extractBearer, verifyAgentToken } from "../../workers/proxy/src/auth.ts";
+import { directRequest, MODERN_REVISION } from "../../workers/proxy/src/direct.ts";
+import { fastRequest, serveFast } from "../../workers/proxy/src/fast-path.ts";
+import { originAllowed } from "../../workers/proxy/src/origin.ts";
+import { allows, parsePolicy, serversFor } from "../../workers/proxy/src/policy.ts";
+import { missingScope } from "../../workers/proxy/src/scopes.ts";
+import { cachingVerifier } from "../../workers/proxy/src/token-cache.ts";
+import { splitToolName } from "../../workers/proxy/src/tool-names.ts";
+import { PROTOCOL_VERSION } from "../rpc.ts";
 import { type ProfileSummary, summarizeProfile } from "./profile.ts";
-import { PROTOCOL_VERSION } from "./rpc.ts";
 
 const AGENT = "bench";
 const SERVER_INFO = { name: "mcpcp", version: "0.1.0" };
