@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { battleRate } from "./battle.ts";
+import type { Endpoint } from "./endpoint.ts";
 import type { CpuReport } from "./lab/cpu.ts";
 import { type IsolateProfile, profileIsolates } from "./lab/inspector.ts";
 import { type Resolve, sourceMapResolver } from "./lab/profile.ts";
@@ -33,7 +34,7 @@ import {
 import { ROOT } from "./root.ts";
 import { expectResult, RpcClient, toolText } from "./rpc.ts";
 import { summarize } from "./stats.ts";
-import type { Endpoint, System } from "./system.ts";
+import type { System } from "./system.ts";
 import { type LoadResult, runLoad } from "./wrk.ts";
 
 const exec = promisify(execFile);

@@ -4,7 +4,7 @@
  * No MCP SDK here, so the client's own cost stays small and identical for proxy and backend.
  */
 import { Agent, request } from "node:http";
-import type { Endpoint } from "./system.ts";
+import type { Endpoint } from "./endpoint.ts";
 
 export const PROTOCOL_VERSION = "2025-11-25";
 /** The stateless revision: an envelope in each request's `_meta`, method and name in headers. */

@@ -9,9 +9,9 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import type { Endpoint } from "./endpoint.ts";
 import { CpuMeter } from "./lab/proc.ts";
 import { MCP_HEADERS } from "./rpc.ts";
-import type { Endpoint } from "./system.ts";
 
 const exec = promisify(execFile);
 

@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { mintToken } from "../../keys/mint.ts";
 import { readDevVars } from "../build.ts";
+import { directEndpoint, type Endpoint } from "../endpoint.ts";
 import { echoStep, interleave, type PairedFigure, paired } from "../latency.ts";
 import { ROOT } from "../root.ts";
 import { RpcClient } from "../rpc.ts";
-import { directEndpoint, type Endpoint } from "../system.ts";
 import { type LoadResult, runLoad } from "../wrk.ts";
 
 export const PORT_BASE = 9403;
