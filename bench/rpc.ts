@@ -17,6 +17,15 @@ export const MCP_HEADERS = {
   "mcp-protocol-version": PROTOCOL_VERSION,
 };
 
+/** A tools/call request body, as wrk POSTs it. */
+export const callBody = (name: string, args: object) =>
+  JSON.stringify({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "tools/call",
+    params: { name, arguments: args },
+  });
+
 export interface RpcReply {
   status: number;
   contentType: string;
