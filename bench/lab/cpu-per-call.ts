@@ -46,7 +46,6 @@ const CONNECTIONS = 16;
 export async function cpuPerCall(
   system: System,
   plan: LabPlan,
-  quick: boolean,
   core: Results,
   log: (line: string) => void,
 ): Promise<Record<string, Outcome<MeteredLoad>>> {
@@ -86,7 +85,7 @@ export async function cpuPerCall(
     seconds,
   });
   // One unrecorded second per target first, as for the throughput points.
-  for (const [, endpoint, tool, body] of quick ? [] : targets) {
+  for (const [, endpoint, tool, body] of core.quick ? [] : targets) {
     await runLoad(spec(endpoint, tool, body, 1));
   }
   const points: Record<string, Outcome<MeteredLoad>> = {};

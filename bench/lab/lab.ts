@@ -45,7 +45,7 @@ export async function labWithSystem(
   lab: LabResults,
   log: Log,
 ): Promise<void> {
-  lab.cpuPerCall = await cpuPerCall(system, plan, core.quick, core, log);
+  lab.cpuPerCall = await cpuPerCall(system, plan, core, log);
   lab.healthz = await workerdHealthz(system, plan.healthzSeconds, log);
   if (plan.profile) lab.profiles = await profiles(system, plan, log);
 }
