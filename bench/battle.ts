@@ -3,8 +3,9 @@
  * `events` progress events to a single battle (one Durable Object, so they serialise there), then
  * the sequence numbers the tool results carry must be exactly 1..events, each once.
  */
+
+import type { Endpoint } from "./endpoint.ts";
 import { RpcClient, type RpcReply, toolText } from "./rpc.ts";
-import type { Endpoint } from "./system.ts";
 
 export interface BattleFigure {
   battleId: string;

@@ -1,14 +1,8 @@
 /**
- * The measurements, one function per figure, each run against the started system with the
- * run's plan. run.ts calls them in order and keeps what they return.
+ * The request-by-request figures, one function each, run against the started system with the
+ * run's plan: latency pairs against direct, backend requests per call, tools/list fan-out, slow
+ * tools. run.ts calls them in order and keeps what they return; load.ts has the load figures.
  */
-import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import { promisify } from "node:util";
-import { battleRate } from "./battle.ts";
-import type { CpuReport } from "./cpu.ts";
-import { type IsolateProfile, profileIsolates } from "./inspector.ts";
 import {
   echoStep,
   interleave,
@@ -19,35 +13,10 @@ import {
   type Step,
 } from "./latency.ts";
 import type { Plan } from "./plan.ts";
-import { type Resolve, sourceMapResolver } from "./profile.ts";
-import {
-  attempt,
-  type BackendRequests,
-  type EchoFigure,
-  type ListFigure,
-  type Outcome,
-  ok,
-  type Results,
-  type ToolFigure,
-} from "./results.ts";
-import { ROOT } from "./root.ts";
+import type { BackendRequests, EchoFigure, ListFigure, ToolFigure } from "./results.ts";
 import { expectResult, RpcClient, toolText } from "./rpc.ts";
 import { summarize } from "./stats.ts";
-import type { Endpoint, System } from "./system.ts";
-import { type LoadResult, runLoad } from "./wrk.ts";
-
-const exec = promisify(execFile);
-
-type Log = (line: string) => void;
-
-/** A tools/call request body. */
-export const callBody = (name: string, args: object) =>
-  JSON.stringify({
-    jsonrpc: "2.0",
-    id: 1,
-    method: "tools/call",
-    params: { name, arguments: args },
-  });
+import type { System } from "./system.ts";
 
 /** Paired echo: proxy, pass-through and direct take turns, `pairs` rounds. */
 export async function echoFigure(
@@ -213,113 +182,6 @@ export async function backendRequests(system: System): Promise<BackendRequests> 
   }
 }
 
-/** wrk at 1, 16 and 64 connections: proxy, pass-through and direct, into results.throughput. */
-export async function throughput(
-  system: System,
-  plan: Plan,
-  results: Results,
-  log: Log,
-): Promise<void> {
-  // [name, endpoint, tool, connection counts]; the pass-through Worker is the floor for workerd
-  // CPU per call, so it runs where that is read (16) and at the throughput target (64).
-  const targets: [string, Endpoint, string, number[], string?][] = [
-    ["proxy→mcp1", system.proxy, "mcp1_echo", plan.connections],
-    ["pass-through→mcp1", system.passThrough.mcp1, "echo", plan.quick ? [16] : [16, 64]],
-    ["mcp1", system.direct.mcp1, "echo", plan.connections],
-    ["proxy→mcp2", system.proxy, "mcp2_echo", plan.connections],
-    ["pass-through→mcp2", system.passThrough.mcp2, "echo", plan.quick ? [16] : [16, 64]],
-    ["mcp2", system.direct.mcp2, "echo", plan.connections],
-  ];
-  // mcp2 sent exactly what the proxy sends it (the 2026-07-28 era, its headers and _meta): what
-  // the backend itself spends on a proxied call, apart from the proxy.
-  const sample = ok(results.backendRequests)?.samples["mcp2 POST tools/call"];
-  if (sample?.body) {
-    const {
-      authorization: _assertion,
-      host: _host,
-      "content-length": _length,
-      ...headers
-    } = sample.headers;
-    const endpoint: Endpoint = { ...system.direct.mcp2 };
-    endpoint.refresh = async () => {
-      await system.direct.mcp2.refresh?.();
-      endpoint.headers = { ...headers, ...system.direct.mcp2.headers };
-    };
-    await endpoint.refresh();
-    targets.push(["mcp2 (proxy's request)", endpoint, "echo", [16], sample.body]);
-  }
-  // The harness too: it parses the Workers' log lines (Miniflare), on the same two cores.
-  const pids = { workerd: system.pids.workerd, mcp2: system.pids.mcp2, harness: process.pid };
-  // One unrecorded second per target first (the echo rounds have already warmed the JITs).
-  for (const [, endpoint, tool, , body] of plan.quick ? [] : targets) {
-    await runLoad({
-      endpoint,
-      body: body ?? callBody(tool, { message: "bench" }),
-      expect: "Echo: bench",
-      connections: 16,
-      seconds: 1,
-      pids,
-    });
-  }
-  // Connection counts outermost, so proxy and direct points sit next to each other in time.
-  for (const connections of plan.connections) {
-    for (const [name, endpoint, tool, counts, body] of targets) {
-      if (!counts.includes(connections)) continue;
-      log(`load: ${name}, ${connections} connection(s), ${plan.loadSeconds} s`);
-      results.throughput[name] ??= {};
-      (results.throughput[name] as Record<number, Outcome<LoadResult>>)[connections] =
-        await attempt(
-          `load ${name} @${connections}`,
-          () =>
-            runLoad({
-              endpoint,
-              body: body ?? callBody(tool, { message: "bench" }),
-              expect: "Echo: bench",
-              connections,
-              seconds: plan.loadSeconds,
-              pids,
-            }),
-          log,
-        );
-    }
-  }
-}
-
-/** GET /healthz of the proxy on its direct socket: the runtime's floor, no MCP. */
-export async function healthz(
-  system: System,
-  plan: Plan,
-  log: Log,
-): Promise<Record<number, Outcome<LoadResult>>> {
-  const points: Record<number, Outcome<LoadResult>> = {};
-  for (const connections of [1, 16]) {
-    log(`GET /healthz of the proxy, ${connections} connection(s)`);
-    points[connections] = await attempt(
-      "healthz",
-      () =>
-        runLoad({
-          endpoint: { url: new URL("/healthz", system.proxy.url), headers: {} },
-          expect: '"status":"ok"',
-          connections,
-          seconds: plan.healthzSeconds,
-          pids: { workerd: system.pids.workerd },
-        }),
-      log,
-    );
-  }
-  return points;
-}
-
-/** The Node figures, from bench/cpu.ts in a process of its own. */
-export async function cpuFigures(plan: Plan): Promise<CpuReport> {
-  const { stdout } = await exec(
-    process.execPath,
-    [join(ROOT, "bench", "cpu.ts"), "--ms", String(plan.cpuMsPerFigure), "--profile"],
-    { cwd: ROOT, maxBuffer: 16 << 20 },
-  );
-  return JSON.parse(stdout) as CpuReport;
-}
-
 /** A slow tool (sandboxed Python, Docker) through the proxy and straight to its backend. */
 export async function toolFigure(
   system: System,
@@ -360,93 +222,4 @@ export async function toolFigure(
     directClient.close();
   }
   return figure;
-}
-
-/** A resolver from a bundle's positions to its sources, from the bundle's source map. */
-async function bundleResolver(dir: string): Promise<Resolve | undefined> {
-  try {
-    const map = JSON.parse(await readFile(join(dir, "index.js.map"), "utf8")) as {
-      sources: string[];
-      mappings: string;
-    };
-    const lookup = sourceMapResolver(map);
-    return (url, line, column) => (url.endsWith("index.js") ? lookup(line, column) : undefined);
-  } catch {
-    return undefined;
-  }
-}
-
-/** CPU profiles of workerd's isolates while wrk drives the proxy at 16 connections. */
-export async function profiles(
-  system: System,
-  plan: Plan,
-  log: Log,
-): Promise<Record<string, Outcome<Record<string, IsolateProfile>>>> {
-  const found: Record<string, Outcome<Record<string, IsolateProfile>>> = {};
-  const inspector = system.inspector;
-  if (!inspector) return found;
-  // The isolates a proxied call uses: the Workers, and the local D1 and rate limiter.
-  const isolates = {
-    "core:user:mcpcp-proxy": await bundleResolver(system.bundles.proxy),
-    "core:user:mcpcp-mcp1": await bundleResolver(system.bundles.mcp1),
-    "d1:db": undefined,
-    "ratelimit:ns": undefined,
-  };
-  const loads: [string, string, string][] = [
-    ["proxy→mcp2 echo", callBody("mcp2_echo", { message: "bench" }), "Echo: bench"],
-    ["proxy→mcp1 echo", callBody("mcp1_echo", { message: "bench" }), "Echo: bench"],
-    [
-      "proxy tools/list over 3",
-      JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} }),
-      "mcp3_echo",
-    ],
-  ];
-  for (const [name, body, expect] of loads) {
-    log(`profiling workerd's isolates: ${name} at 16 connections`);
-    found[name] = await attempt(
-      `profile ${name}`,
-      () =>
-        profileIsolates(inspector, isolates, async () => {
-          const load = await runLoad({
-            endpoint: system.proxy,
-            body,
-            expect,
-            connections: 16,
-            seconds: plan.profileSeconds,
-            pids: {},
-          });
-          return load.requests;
-        }),
-      log,
-    );
-  }
-  return found;
-}
-
-/** Battle events per second through the proxy, then straight to mcp1. */
-export async function battles(system: System, plan: Plan, log: Log): Promise<Results["battle"]> {
-  return {
-    proxy: await attempt(
-      "battle via proxy",
-      () =>
-        battleRate(
-          system.proxy,
-          "mcp1_update_battle_process",
-          plan.battleEvents,
-          plan.battleCallers,
-        ),
-      log,
-    ),
-    direct: await attempt(
-      "battle direct",
-      () =>
-        battleRate(
-          system.direct.mcp1,
-          "update_battle_process",
-          plan.battleEvents,
-          plan.battleCallers,
-        ),
-      log,
-    ),
-  };
 }

@@ -4,17 +4,20 @@ import { parseArgs } from "node:util";
 import { ROOT } from "./root.ts";
 
 export const USAGE = `usage: node bench/run.ts [options]   (npm run bench -- [options])
-  --quick             fewer samples, 1 s load points, no wrangler dev reference, no profiles
-  --wrangler-dev      run the wrangler dev reference even with --quick
-  --no-wrangler-dev   skip it in a full run
-  --profile           profile the Workers in workerd under load even with --quick
-  --no-profile        skip that in a full run
+  --quick             fewer samples, 1 s load points
+  --lab               also run the profiling lab (bench/lab/; npm run bench:lab is the same):
+                      workerd and Node CPU per call from /proc, Node re-runs of the gateway's
+                      parts, CPU profiles of workerd's isolates, the wrangler dev reference
+  --no-profile        with --lab: skip the CPU profiles
+  --no-wrangler-dev   with --lab: skip the wrangler dev reference (it needs ports 9403-9406)
   --seconds N         seconds per load point (default 8, quick 1)
   --pairs N           rounds of the echo comparison per backend (default 1000, quick 150)
   --docker-image IMG  image for the run_docker figure (default mcpcp/busybox)
   --out PATH          where the JSON goes (default bench-results/latest.json)`;
 
 export type Plan = ReturnType<typeof parsePlan>;
+/** What the lab runs and for how long; only in a plan made with --lab. */
+export type LabPlan = NonNullable<Plan["lab"]>;
 
 /** Reads the command line; throws with USAGE on anything it does not know. */
 export function parsePlan(argv: string[]) {
@@ -22,10 +25,9 @@ export function parsePlan(argv: string[]) {
     args: argv,
     options: {
       quick: { type: "boolean" },
-      "wrangler-dev": { type: "boolean" },
-      "no-wrangler-dev": { type: "boolean" },
-      profile: { type: "boolean" },
+      lab: { type: "boolean" },
       "no-profile": { type: "boolean" },
+      "no-wrangler-dev": { type: "boolean" },
       seconds: { type: "string" },
       pairs: { type: "string" },
       "docker-image": { type: "string", default: "mcpcp/busybox" },
@@ -34,6 +36,11 @@ export function parsePlan(argv: string[]) {
     },
   });
   const quick = args.quick === true;
+  const lab = args.lab === true;
+  for (const option of ["no-profile", "no-wrangler-dev"] as const) {
+    if (args[option] && !lab) throw new Error(`--${option} only applies with --lab\n${USAGE}`);
+  }
+  const loadSeconds = Number(args.seconds ?? (quick ? 1 : 8));
   return {
     help: args.help === true,
     quick,
@@ -43,17 +50,25 @@ export function parsePlan(argv: string[]) {
     warmup: quick ? 30 : 100,
     listRounds: quick ? 40 : 300,
     variantRounds: quick ? 60 : 300,
-    loadSeconds: Number(args.seconds ?? (quick ? 1 : 8)),
+    loadSeconds,
     connections: [1, 16, 64],
-    healthzSeconds: quick ? 1 : 3,
-    cpuMsPerFigure: quick ? 200 : 1000,
     toolPairs: quick ? 5 : 20,
     battleEvents: quick ? 100 : 1000,
     battleCallers: 16,
-    profile: args["no-profile"] ? false : quick ? args.profile === true : true,
-    profileSeconds: quick ? 2 : 5,
-    wranglerDev: args["no-wrangler-dev"] ? false : quick ? args["wrangler-dev"] === true : true,
-    wranglerDevPairs: quick ? 100 : 300,
-    wranglerDevLoadSeconds: quick ? 1 : 3,
+    lab: lab
+      ? {
+          /** Seconds of /proc/stat read before the system starts: other work on the machine. */
+          busySeconds: quick ? 1 : 2,
+          /** Seconds per metered load point (16 connections), as the throughput points. */
+          loadSeconds,
+          healthzSeconds: quick ? 1 : 3,
+          cpuMsPerFigure: quick ? 200 : 1000,
+          profile: args["no-profile"] !== true,
+          profileSeconds: quick ? 2 : 5,
+          wranglerDev: args["no-wrangler-dev"] !== true,
+          wranglerDevPairs: quick ? 100 : 300,
+          wranglerDevLoadSeconds: quick ? 1 : 3,
+        }
+      : undefined,
   };
 }

@@ -84,3 +84,8 @@ export function markdownTable(rows: readonly Row[]): string {
     ),
   ].join("\n");
 }
+
+/** The row of a figure that could not be measured. */
+export function failedRow(figure: string, error: string): Row {
+  return { figure, proxy: `error: ${error.slice(0, 60)}`, baseline: "", delta: "", target: "" };
+}

@@ -1,14 +1,11 @@
 /** The shape of a run's results: every figure, or why it is missing. */
 import type { BattleFigure } from "./battle.ts";
-import type { CpuReport } from "./cpu.ts";
-import type { IsolateProfile } from "./inspector.ts";
 import type { PairedFigure } from "./latency.ts";
 import type { Machine } from "./machine.ts";
 import type { Plan } from "./plan.ts";
 import type { Row } from "./report.ts";
 import type { Summary } from "./stats.ts";
 import type { System } from "./system.ts";
-import type { WranglerDevFigures } from "./wrangler-dev.ts";
 import type { LoadResult } from "./wrk.ts";
 
 /** A figure, or the reason it could not be measured. */
@@ -69,8 +66,6 @@ export interface Results {
   quick: boolean;
   plan: Plan;
   machine: Machine;
-  /** Busy share of all cores over a moment before the run: other work on the machine. */
-  machineBusyBefore: number;
   overrides: string[];
   protocol: Record<string, string>;
   toolsSeen: string[];
@@ -86,17 +81,12 @@ export interface Results {
   variants: Record<string, Outcome<PairedFigure>>;
   list?: Outcome<ListFigure>;
   throughput: Record<string, Record<number, Outcome<LoadResult>>>;
-  /** GET /healthz of the proxy on its direct workerd socket: the runtime's floor, no MCP. */
-  healthz: Record<number, Outcome<LoadResult>>;
-  cpu?: Outcome<CpuReport>;
   tools: Record<string, Outcome<ToolFigure>>;
   battle: Partial<Record<"proxy" | "direct", Outcome<BattleFigure>>>;
-  wranglerDev?: WranglerDevFigures | { skipped: string };
-  /** CPU profiles of workerd's isolates while wrk drove proxied echo calls at 16 connections. */
-  profiles: Record<string, Outcome<Record<string, IsolateProfile>>>;
   /** Console lines the Workers wrote, by level. */
   workerLogLines?: Record<string, number>;
   /** What the Node backends wrote while the benchmark ran. */
   backendLogs?: System["backendLogs"];
+  /** The table: the core figures' rows, then the lab's when it ran. */
   rows: Row[];
 }

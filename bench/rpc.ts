@@ -4,7 +4,7 @@
  * No MCP SDK here, so the client's own cost stays small and identical for proxy and backend.
  */
 import { Agent, request } from "node:http";
-import type { Endpoint } from "./system.ts";
+import type { Endpoint } from "./endpoint.ts";
 
 export const PROTOCOL_VERSION = "2025-11-25";
 /** The stateless revision: an envelope in each request's `_meta`, method and name in headers. */
@@ -16,6 +16,15 @@ export const MCP_HEADERS = {
   accept: "application/json, text/event-stream",
   "mcp-protocol-version": PROTOCOL_VERSION,
 };
+
+/** A tools/call request body, as wrk POSTs it. */
+export const callBody = (name: string, args: object) =>
+  JSON.stringify({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "tools/call",
+    params: { name, arguments: args },
+  });
 
 export interface RpcReply {
   status: number;

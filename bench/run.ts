@@ -3,32 +3,28 @@
  * Workers runtime without `wrangler dev`'s dev proxy, each figure beside its baseline from the same
  * run. Prints a table and writes every figure to bench-results/latest.json. BENCHMARKS.md explains
  * the method; `--help` lists the options. No timing is asserted anywhere: targets are printed.
+ * `--lab` (`npm run bench:lab`) adds the profiling lab in bench/lab/, loaded only then.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import {
   backendRequests,
-  battles,
-  cpuFigures,
   echoFigure,
-  healthz,
   listFigure,
   modernEchoFigure,
-  profiles,
-  throughput,
   toolFigure,
   variantFigures,
 } from "./figures.ts";
+import type { LabResults } from "./lab/results.ts";
 import { toolNames } from "./latency.ts";
+import { battles, throughput } from "./load.ts";
 import { describeMachine, finish } from "./machine.ts";
 import { parsePlan, USAGE } from "./plan.ts";
-import { machineBusy } from "./proc.ts";
-import { formatTable, markdownTable, percent } from "./report.ts";
+import { formatTable, markdownTable } from "./report.ts";
 import { attempt, type Results } from "./results.ts";
-import { buildRows, profileText } from "./rows.ts";
+import { buildRows } from "./rows.ts";
 import { RpcClient } from "./rpc.ts";
 import { type System, startSystem } from "./system.ts";
-import { wranglerDevFigures } from "./wrangler-dev.ts";
 import { wrkVersion } from "./wrk.ts";
 
 const began = Date.now();
@@ -92,10 +88,6 @@ async function measure(system: System, results: Results): Promise<void> {
   results.list = await attempt("tools/list", () => listFigure(system, plan, directTools), log);
 
   await attempt("throughput", () => throughput(system, plan, results, log), log);
-  results.healthz = await healthz(system, plan, log);
-
-  log("Node: the gateway's parts without I/O (bench/cpu.ts)");
-  results.cpu = await attempt("cpu", () => cpuFigures(plan), log);
 
   log("optional tools: run_python_code, run_docker");
   results.tools["python print(1)"] = await attempt(
@@ -127,8 +119,6 @@ async function measure(system: System, results: Results): Promise<void> {
     log,
   );
 
-  if (plan.profile) results.profiles = await profiles(system, plan, log);
-
   log(`battle: ${plan.battleEvents} events, ${plan.battleCallers} callers, proxy then direct`);
   results.battle = await battles(system, plan, log);
 }
@@ -144,12 +134,15 @@ async function main(): Promise<void> {
   }
   const machine = describeMachine();
   log(`${machine.nproc} cores (${machine.cpuModel}), load ${machine.loadAverage.start.join(" ")}`);
+  // The lab's code is loaded only when asked for.
+  const lab = plan.lab ? await import("./lab/lab.ts") : undefined;
+  let labResults: LabResults | undefined;
+  if (lab && plan.lab) labResults = await lab.labBefore(plan.lab, log);
   const results: Results = {
     when: new Date().toISOString(),
     quick: plan.quick,
     plan,
     machine,
-    machineBusyBefore: await machineBusy(plan.quick ? 1 : 2),
     overrides: [],
     protocol: {},
     toolsSeen: [],
@@ -157,15 +150,12 @@ async function main(): Promise<void> {
     modernEcho: {},
     variants: {},
     throughput: {},
-    healthz: {},
     tools: {},
     battle: {},
-    profiles: {},
     rows: [],
   };
-  log(`machine busy before start: ${percent(results.machineBusyBefore)} of all cores`);
 
-  const system = await startSystem(log, { inspector: plan.profile });
+  const system = await startSystem(log, { inspector: plan.lab?.profile === true });
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -181,29 +171,33 @@ async function main(): Promise<void> {
   try {
     results.overrides = system.overrides;
     await measure(system, results);
+    if (lab && plan.lab && labResults) {
+      await lab.labWithSystem(system, plan.lab, results, labResults, log);
+    }
   } finally {
     results.workerLogLines = system.logLines;
     results.backendLogs = system.backendLogs;
     await stop();
   }
 
-  results.wranglerDev = plan.wranglerDev
-    ? await wranglerDevFigures(plan.wranglerDevPairs, plan.wranglerDevLoadSeconds, log)
-    : { skipped: "skipped (--quick; --wrangler-dev to run it)" };
+  if (lab && plan.lab && labResults) await lab.labAfter(plan.lab, labResults, log);
 
   finish(machine);
-  results.rows = buildRows(results, plan);
+  const labReport = lab && labResults ? lab.labReport(labResults, results) : undefined;
+  results.rows = [...buildRows(results, plan), ...(labReport?.rows ?? [])];
   const out = resolve(plan.out);
   await mkdir(dirname(out), { recursive: true });
+  const json = { ...results, ...(labResults ? { lab: labResults } : {}) };
   await writeFile(
     out,
-    `${JSON.stringify({ ...results, markdown: markdownTable(results.rows) }, null, 2)}\n`,
+    `${JSON.stringify({ ...json, markdown: markdownTable(results.rows) }, null, 2)}\n`,
   );
 
   const header = [
-    `MCPCP benchmark, ${results.when}${plan.quick ? " (quick)" : ""}`,
+    `MCPCP benchmark, ${results.when}${plan.quick ? " (quick)" : ""}${lab ? " with the lab" : ""}`,
     `${machine.nproc} × ${machine.cpuModel}; Node ${machine.node}; workerd ${machine.workerd} (Miniflare ${machine.miniflare}); ${machine.wrk}; code ${machine.commit}`,
-    `load average ${machine.loadAverage.start.join(" ")} → ${machine.loadAverage.end?.join(" ")}; machine busy before start ${percent(results.machineBusyBefore)}`,
+    `load average ${machine.loadAverage.start.join(" ")} → ${machine.loadAverage.end?.join(" ")}`,
+    ...(labReport ? [labReport.header] : []),
     `protocol: ${Object.entries(results.protocol)
       .map(([k, v]) => `${k} ${v}`)
       .join("; ")}`,
@@ -211,7 +205,7 @@ async function main(): Promise<void> {
     "",
   ];
   process.stdout.write(`${header.join("\n")}\n${formatTable(results.rows)}\n\n`);
-  process.stdout.write(profileText(results.profiles));
+  process.stdout.write(labReport?.text ?? "");
   process.stdout.write(`JSON: ${out} (the table as Markdown in its "markdown" field)\n`);
   log(`done in ${((Date.now() - began) / 1000).toFixed(0)} s`);
 }

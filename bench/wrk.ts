@@ -9,9 +9,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { CpuMeter } from "./proc.ts";
+import type { Endpoint } from "./endpoint.ts";
 import { MCP_HEADERS } from "./rpc.ts";
-import type { Endpoint } from "./system.ts";
 
 const exec = promisify(execFile);
 
@@ -37,8 +36,6 @@ export interface LoadSpec {
   expect: string;
   connections: number;
   seconds: number;
-  /** Processes whose CPU time to account to this run. */
-  pids: Record<string, number | undefined>;
 }
 
 export interface LoadResult {
@@ -61,9 +58,6 @@ export interface LoadResult {
   /** The first bad answer seen, for the report. */
   badSample?: string;
   latencyMs: { p50: number; p99: number; mean: number; max: number };
-  /** CPU ms per request of each process (workerd, mcp2, ...) and the machine's busy share. */
-  cpuMsPerRequest: Record<string, number | undefined>;
-  machineBusy: number;
 }
 
 function luaString(text: string): string {
@@ -122,8 +116,6 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     const path = join(dir, "post.lua");
     await writeFile(path, script(spec));
     const threads = Math.min(spec.connections, 2);
-    const meter = new CpuMeter(spec.pids);
-    meter.start();
     const { stdout, stderr } = await exec(
       "wrk",
       [
@@ -138,7 +130,6 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       ],
       { maxBuffer: 1 << 20 },
     );
-    const cpu = meter.stop();
     const json = stdout.split("\n").find((l) => l.startsWith("WRK_JSON "));
     if (!json) throw new Error(`wrk printed no result:\n${stdout}\n${stderr}`);
     const raw = JSON.parse(json.slice("WRK_JSON ".length)) as Record<string, number>;
@@ -174,13 +165,6 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
         mean: n("mean_us") / 1000,
         max: n("max_us") / 1000,
       },
-      cpuMsPerRequest: Object.fromEntries(
-        Object.entries(cpu.processMs).map(([name, ms]) => [
-          name,
-          ms === undefined || requests === 0 ? undefined : ms / requests,
-        ]),
-      ),
-      machineBusy: cpu.machineBusy,
     };
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -4,8 +4,8 @@
  * lost when the ride fails. The gate here is a recording stand-in for the Durable Object stub.
  */
 import { describe, expect, it } from "vitest";
-import type { Admission, Admitted } from "../../../workers/proxy/src/state/agent-gate.ts";
 import { admit, RELEASE_AFTER_MS } from "../../../workers/proxy/src/state/admission.ts";
+import type { Admission, Admitted } from "../../../workers/proxy/src/state/agent-gate.ts";
 
 type Call = { method: "admit" | "release"; agent: string; leases: string[] };
 

@@ -1,7 +1,7 @@
 /**
  * The gateway's own CPU per call, piece by piece, without I/O, in Node:
- * `node bench/cpu.ts [--ms 1000] [--profile]` prints one JSON document. `bench/run.ts` runs it in
- * a child process so its JIT and heap are its own.
+ * `node bench/lab/cpu.ts [--ms 1000] [--profile]` prints one JSON document. The lab (lab.ts) runs
+ * it in a child process so its JIT and heap are its own.
  *
  * Node can load only the proxy's pure modules (auth, the token cache, policy, scopes, origin, tool
  * names, the assertion signer, the hot path `fast-path.ts` and the direct backend request
@@ -10,14 +10,13 @@
  * the gateway makes on its slow path: a per-request `Server` behind `createMcpHandler` answering
  * one request, and a per-backend-call `Client` with the cached era verdict. Both backend figures
  * talk to an in-process stub that replays a real SDK backend's answer.
- * The proxy itself, as built, is measured in workerd by run.ts (CPU of the workerd process under
- * load, against a pass-through Worker doing the same I/O).
+ * The proxy itself, as built, is measured in workerd by cpu-per-call.ts (CPU of the workerd
+ * process under load, against a pass-through Worker doing the same I/O).
  *
  * These are Node (V8) figures; workerd runs the same JavaScript on the same engine, with native
  * HTTP, fetch and streams around it.
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -35,25 +34,26 @@ import {
   Server,
 } from "@modelcontextprotocol/server";
 import { createLocalJWKSet } from "jose";
-import { createAssertionSigner } from "../common/assertion.ts";
-import { registerEcho } from "../common/echo.ts";
-import { ensureKeys } from "../keys/generate.ts";
-import { mintToken } from "../keys/mint.ts";
-import { ensureProxyKey } from "../keys/proxy-key.ts";
-import { extractBearer, verifyAgentToken } from "../workers/proxy/src/core/auth.ts";
-import { directRequest, MODERN_REVISION } from "../workers/proxy/src/backend-side/direct.ts";
-import { fastRequest, serveFast } from "../workers/proxy/src/agent-side/hot-path.ts";
-import { originAllowed } from "../workers/proxy/src/core/origin.ts";
-import { allows, parsePolicy, serversFor } from "../workers/proxy/src/core/policy.ts";
-import { missingScope } from "../workers/proxy/src/core/scopes.ts";
-import { cachingVerifier } from "../workers/proxy/src/state/token-cache.ts";
-import { splitToolName } from "../workers/proxy/src/core/names.ts";
-import { type ProfileSummary, summarizeProfile } from "./profile.ts";
-import { PROTOCOL_VERSION } from "./rpc.ts";
+import { createAssertionSigner } from "../../common/assertion.ts";
+import { registerEcho } from "../../common/echo.ts";
+import { ensureKeys } from "../../keys/generate.ts";
+import { mintToken } from "../../keys/mint.ts";
+import { ensureProxyKey } from "../../keys/proxy-key.ts";
+import { fastRequest, serveFast } from "../../workers/proxy/src/agent-side/hot-path.ts";
+import { directRequest, MODERN_REVISION } from "../../workers/proxy/src/backend-side/direct.ts";
+import { extractBearer, verifyAgentToken } from "../../workers/proxy/src/core/auth.ts";
+import { messagesOf } from "../../workers/proxy/src/core/envelope.ts";
+import { splitToolName } from "../../workers/proxy/src/core/names.ts";
+import { originAllowed } from "../../workers/proxy/src/core/origin.ts";
+import { allows, parsePolicy, serversFor } from "../../workers/proxy/src/core/policy.ts";
+import { missingScope } from "../../workers/proxy/src/core/scopes.ts";
+import { cachingVerifier } from "../../workers/proxy/src/state/token-cache.ts";
+import { PROTOCOL_VERSION } from "../rpc.ts";
+import { type CpuFigure, measure, profiled, StubBackend } from "./cpu-measure.ts";
+import type { ProfileSummary } from "./profile.ts";
 
 const AGENT = "bench";
 const SERVER_INFO = { name: "mcpcp", version: "0.1.0" };
-const SAMPLING_US = 100;
 const ISSUER = "https://mcpcp";
 const AUDIENCE = "mcpcp-server";
 
@@ -62,99 +62,6 @@ const REQUEST_HEADERS = {
   accept: "application/json, text/event-stream",
   "mcp-protocol-version": PROTOCOL_VERSION,
 };
-
-type JsonRpcMessage = { id?: string | number; method?: string };
-type Recorded = { status: number; headers: [string, string][]; body: string; id: string };
-
-/**
- * A backend answering in-process: the first request of each method goes to a real SDK server
- * (McpServer + echo, as mcp2 and mcp3 run it) and is recorded; later ones get the recording with
- * their own id, so the loop costs the client, not a backend.
- */
-class StubBackend {
-  readonly #real = createMcpHandler(() => {
-    const server = new McpServer({ name: "stub", version: "0.1.0" });
-    registerEcho(server);
-    return server;
-  });
-  readonly #recorded = new Map<string, Recorded>();
-
-  readonly fetch = async (input: string | URL | Request, init?: RequestInit) => {
-    const request = new Request(input, init);
-    const text = await request.text();
-    const message = JSON.parse(text) as JsonRpcMessage;
-    if (message.id === undefined) return new Response(null, { status: 202 });
-    const key = message.method ?? "";
-    let recorded = this.#recorded.get(key);
-    if (!recorded) {
-      const response = await this.#real.fetch(
-        new Request(request.url, { method: "POST", headers: request.headers, body: text }),
-      );
-      recorded = {
-        status: response.status,
-        headers: [...response.headers].filter(([name]) => name !== "content-length"),
-        body: await response.text(),
-        id: JSON.stringify(message.id),
-      };
-      this.#recorded.set(key, recorded);
-    }
-    return new Response(
-      recorded.body.replace(`"id":${recorded.id}`, `"id":${JSON.stringify(message.id)}`),
-      { status: recorded.status, headers: recorded.headers },
-    );
-  };
-}
-
-export interface CpuFigure {
-  iterations: number;
-  /** CPU (user + system) per operation, µs: the median of five batches. */
-  cpuUs: number;
-  wallUs: number;
-}
-
-/** Runs `op` repeatedly for about `budgetMs` (after a warm-up) and returns its cost per call. */
-async function measure(op: () => unknown, budgetMs: number): Promise<CpuFigure> {
-  const warmEnd = performance.now() + Math.max(50, budgetMs / 4);
-  while (performance.now() < warmEnd) await op();
-  const batches: CpuFigure[] = [];
-  for (let b = 0; b < 5; b++) {
-    const cpu = process.cpuUsage();
-    const start = performance.now();
-    const end = start + budgetMs / 5;
-    let n = 0;
-    do {
-      await op();
-      n++;
-    } while (performance.now() < end);
-    const wall = performance.now() - start;
-    const used = process.cpuUsage(cpu);
-    batches.push({
-      iterations: n,
-      cpuUs: (used.user + used.system) / n,
-      wallUs: (wall * 1000) / n,
-    });
-  }
-  batches.sort((a, b) => a.cpuUs - b.cpuUs);
-  const median = batches[2] as CpuFigure;
-  return {
-    iterations: batches.reduce((sum, b) => sum + b.iterations, 0),
-    cpuUs: Math.round(median.cpuUs * 100) / 100,
-    wallUs: Math.round(median.wallUs * 100) / 100,
-  };
-}
-
-async function profiled(op: () => unknown, ms: number): Promise<ProfileSummary> {
-  const session = new Session();
-  session.connect();
-  await session.post("Profiler.enable");
-  await session.post("Profiler.setSamplingInterval", { interval: SAMPLING_US });
-  await session.post("Profiler.start");
-  const end = performance.now() + ms;
-  while (performance.now() < end) await op();
-  const { profile } = await session.post("Profiler.stop");
-  session.disconnect();
-  return summarizeProfile(profile, SAMPLING_US, 20);
-}
 
 export interface CpuReport {
   runtime: string;
@@ -322,7 +229,7 @@ export async function measureCpu(budgetMs: number, profile: boolean): Promise<Cp
     await run("decide", () => {
       originAllowed(undefined, url, []);
       extractBearer(`Bearer ${token}`, url);
-      missingScope(parsedCall, identity.scopes);
+      missingScope(messagesOf(parsedCall), identity.scopes);
       const target = splitToolName("mcp2_echo");
       if (!target || !allows(policy.value, AGENT, target.server, target.tool)) throw new Error();
       serversFor(policy.value, AGENT);

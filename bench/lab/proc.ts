@@ -5,6 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
 
 const TICKS_PER_SECOND = (() => {
   try {
@@ -79,4 +80,21 @@ export async function machineBusy(seconds: number): Promise<number> {
   meter.start();
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   return meter.stop().machineBusy;
+}
+
+/** The workerd process Miniflare started: a child of this process named `workerd`. */
+export async function findWorkerdPid(): Promise<number | undefined> {
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, "utf8");
+      const close = stat.lastIndexOf(")");
+      const comm = stat.slice(stat.indexOf("(") + 1, close);
+      const ppid = Number(stat.slice(close + 2).split(" ")[1]);
+      if (ppid === process.pid && comm.startsWith("workerd")) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
 }

@@ -1,19 +1,22 @@
 /**
  * For reference only: the same echo figures through `wrangler dev`, whose development proxy sits in
- * front of each Worker. Started with the launcher on its own port base (9403: proxy, 9404 mcp1,
- * 9405 mcp2, 9406 mcp3), so it never meets a developer's `npm start` on 9003. It uses the
- * developer's keys and policy.json as `npm start` does (agent_name1 reaches mcp1, agent_name2 mcp2).
+ * front of each Worker, and `GET /healthz` there beside the same on workerd's direct socket.
+ * Started with the launcher on its own port base (9403: proxy, 9404 mcp1, 9405 mcp2, 9406 mcp3),
+ * so it never meets a developer's `npm start` on 9003. It uses the developer's keys and
+ * policy.json as `npm start` does (agent_name1 reaches mcp1, agent_name2 mcp2).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { mintToken } from "../keys/mint.ts";
-import { readDevVars } from "./build.ts";
-import { echoStep, interleave, type PairedFigure, paired } from "./latency.ts";
-import { ROOT } from "./root.ts";
-import { RpcClient } from "./rpc.ts";
-import { directEndpoint, type Endpoint } from "./system.ts";
-import { type LoadResult, runLoad } from "./wrk.ts";
+import { mintToken } from "../../keys/mint.ts";
+import { readDevVars } from "../build.ts";
+import { directEndpoint, type Endpoint } from "../endpoint.ts";
+import { echoStep, interleave, type PairedFigure, paired } from "../latency.ts";
+import { attempt, type Outcome } from "../results.ts";
+import { ROOT } from "../root.ts";
+import { RpcClient } from "../rpc.ts";
+import type { System } from "../system.ts";
+import { type LoadResult, runLoad } from "../wrk.ts";
 
 export const PORT_BASE = 9403;
 const READY_TIMEOUT_MS = 180_000;
@@ -129,7 +132,6 @@ export async function wranglerDevFigures(
         expect: '"status":"ok"',
         connections,
         seconds: loadSeconds,
-        pids: {},
       });
     }
   } catch (error) {
@@ -138,4 +140,28 @@ export async function wranglerDevFigures(
     if (launcher) await stopLauncher(launcher);
   }
   return figures;
+}
+
+/** GET /healthz of the proxy on its direct workerd socket: the runtime's floor, no MCP. */
+export async function workerdHealthz(
+  system: System,
+  seconds: number,
+  log: (line: string) => void,
+): Promise<Record<number, Outcome<LoadResult>>> {
+  const points: Record<number, Outcome<LoadResult>> = {};
+  for (const connections of [1, 16]) {
+    log(`lab: GET /healthz of the proxy on workerd, ${connections} connection(s)`);
+    points[connections] = await attempt(
+      "healthz",
+      () =>
+        runLoad({
+          endpoint: { url: new URL("/healthz", system.proxy.url), headers: {} },
+          expect: '"status":"ok"',
+          connections,
+          seconds,
+        }),
+      log,
+    );
+  }
+  return points;
 }
