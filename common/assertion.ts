@@ -1,6 +1,6 @@
 /**
  * The proxy's backend assertion: how a backend learns which agent is calling without ever seeing
- * the agent's token (DESIGN.md, "Tool names and routing"; issue 7).
+ * the agent's token (docs/design.md, "Backend identity").
  *
  * For every backend call the proxy signs a short JWT with its own key: `iss` = the proxy,
  * `aud` = the backend's id, `sub` = the agent, a fresh `jti`, `exp` seconds away. A backend

@@ -1,7 +1,7 @@
 /**
- * The `echo` tool every MCPCP server offers (DESIGN.md: `echo(message)` → `Echo: <message>`).
- * Shared by the Workers (mcp1) and the Node backends (mcp2, mcp3); it imports only the SDK and zod,
- * so it runs in both workerd and Node.
+ * The `echo` tool every MCPCP server offers (docs/design.md, "Tools": `echo(message)` →
+ * `Echo: <message>`). Shared by the Workers (mcp1) and the Node backends (mcp2, mcp3); it imports
+ * only the SDK and zod, so it runs in both workerd and Node.
  */
 import type { McpServer } from "@modelcontextprotocol/server";
 import { z } from "zod";

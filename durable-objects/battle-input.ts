@@ -1,5 +1,5 @@
 /**
- * What a battle report may contain (DESIGN.md, "Tools" and "Battle state"), as zod schemas and
+ * What a battle report may contain (docs/design.md, "Tools" and "Battle state"), as zod schemas and
  * plain validators with no I/O. The mcp1 tools advertise these schemas, so a model sees the limits
  * in `tools/list`; the BattleSession checks them again because its RPC methods are a boundary of
  * their own.

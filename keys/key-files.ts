@@ -13,7 +13,7 @@ export const KEYS_DIR = import.meta.dirname;
 /** The repository root, where `policy.json` and `.dev.vars` live. */
 export const REPO_ROOT = resolve(import.meta.dirname, "..");
 
-/** The only algorithm agent tokens use (DESIGN.md: RS256, never `none` or HS*). */
+/** The only algorithm agent tokens use (docs/design.md, "Tokens": RS256, never `none` or HS*). */
 export const ALGORITHM = "RS256";
 
 export interface KeyPaths {

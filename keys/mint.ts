@@ -1,7 +1,8 @@
 /**
  * `npm run token -- --agent agent_name1 [--scope "list_tools call_tools"] [--ttl 3600] [--aud ...]
  * [--iss ...]`: mints an agent token (RS256 JWT) from keys/private.pem and prints only the token,
- * so `TOKEN=$(npm run -s token -- --agent agent_name1)` works. Claims follow DESIGN.md "Tokens".
+ * so `TOKEN=$(npm run -s token -- --agent agent_name1)` works. Claims follow docs/design.md,
+ * "Tokens".
  */
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";

@@ -24,9 +24,9 @@ const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const HEALTH_TIMEOUT_MS = 90_000;
 
 /**
- * The proxy's port; mcp1, mcp2 and mcp3 take the next three (DESIGN.md: 9003–9006). Another base
- * (`MCPCP_PORT_BASE=9103`) runs a second, fully separate system beside the first: its own ports,
- * inspector ports, Durable Object storage and wrangler dev registry.
+ * The proxy's port; mcp1, mcp2 and mcp3 take the next three (docs/design.md, "The system":
+ * 9003–9006). Another base (`MCPCP_PORT_BASE=9103`) runs a second, fully separate system beside
+ * the first: its own ports, inspector ports, Durable Object storage and wrangler dev registry.
  */
 const PORT_BASE = portBase(process.env.MCPCP_PORT_BASE);
 

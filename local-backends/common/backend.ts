@@ -14,9 +14,9 @@ import { AGENT_HEADER } from "../../common/identity.ts";
 /** What a tool handler may know about the request it serves. */
 export interface BackendContext {
   /**
-   * The agent the proxy says is calling (`mcpcp-agent` header), or undefined when absent.
-   * Not authenticated yet: the proxy's signed assertion replaces it in issue 7, which is why the
-   * backends bind to loopback until then.
+   * The agent the proxy says is calling, or undefined when it names none: the `sub` of the proxy's
+   * verified assertion when the backend has the proxy's keys (`runBackend` always gives them),
+   * else the `mcpcp-agent` header, which only tests that start a backend without keys rely on.
    */
   agent: string | undefined;
 }

@@ -1,6 +1,7 @@
 /**
- * mcp2 runs real Docker commands (`run_docker`, DESIGN.md) for agents it must assume are hostile.
- * This file only wires: configuration, the engine, and the tools on each per-request server.
+ * mcp2 runs real Docker commands (`run_docker`, docs/design.md, "Tools") for agents it must assume
+ * are hostile. This file only wires: configuration, the engine, and the tools on each per-request
+ * server.
  */
 import { registerEcho } from "../../common/echo.ts";
 import type { BackendDefinition } from "../common/run.ts";

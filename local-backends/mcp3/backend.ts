@@ -1,7 +1,7 @@
 /**
- * mcp3 runs Python in a sandbox (`run_python_code`, DESIGN.md). Besides the shared `echo` it offers
- * `run_python_code`, which refuses to run anything while the sandbox is unavailable; /healthz then
- * says "degraded" with the reason.
+ * mcp3 runs Python in a sandbox (`run_python_code`, docs/design.md, "Tools"). Besides the shared
+ * `echo` it offers `run_python_code`, which refuses to run anything while the sandbox is
+ * unavailable; /healthz then says "degraded" with the reason.
  */
 import { registerEcho } from "../../common/echo.ts";
 import { logError } from "../common/backend.ts";

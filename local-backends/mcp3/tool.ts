@@ -1,6 +1,6 @@
 /**
- * The `run_python_code` tool (DESIGN.md, issue 4): its schema and description. The work is done by
- * the sandbox service (`sandbox.ts`); this only wires arguments to it.
+ * The `run_python_code` tool (docs/design.md, "Tools"): its schema and description. The work is
+ * done by the sandbox service (`sandbox.ts`); this only wires arguments to it.
  */
 import type { McpServer } from "@modelcontextprotocol/server";
 import { z } from "zod";

@@ -1,5 +1,5 @@
 /**
- * Issue 6 inside workerd: both protocol eras answered per request with the status codes,
+ * Protocol conformance inside workerd: both eras answered per request with the status codes,
  * headers and bodies the specs require; streaming of progress and log messages; cancellation;
  * resources and prompts aggregated; a third-party stateful backend whose session the proxy keeps.
  */

@@ -1,8 +1,8 @@
 /**
- * Issue 7's hostile-input suites against the proxy inside workerd: forged and malformed tokens,
- * hostile tool names, oversized and deep bodies, rate and concurrency limits, the audit trail, and
- * ten thousand generated bodies. mcp3 sits behind a counting relay, so "nothing reached a backend"
- * is a measured fact, not an assumption.
+ * Hostile-input suites against the proxy inside workerd: forged and malformed tokens, hostile tool
+ * names, oversized and deep bodies, rate and concurrency limits, the audit trail, and ten thousand
+ * generated bodies. mcp3 sits behind a counting relay, so "nothing reached a backend" is a measured
+ * fact, not an assumption.
  */
 import { env, exports } from "cloudflare:workers";
 import fc from "fast-check";

@@ -1,5 +1,5 @@
 /**
- * The MCP server mcp1 serves: `echo`, the two battle tools of DESIGN.md, and every battle as a
+ * The MCP server mcp1 serves: `echo`, the two battle tools of docs/design.md, and every battle as a
  * resource (resources.ts). One instance per HTTP request (the SDK's stateless serving), so the
  * calling agent can be bound into the handlers.
  */

@@ -1,5 +1,5 @@
 /**
- * mcp1, the battle-reporting MCP server (DESIGN.md). The proxy reaches /mcp over a service
+ * mcp1, the battle-reporting MCP server (docs/design.md). The proxy reaches /mcp over a service
  * binding; people inspect battles through the page and the JSON API. It owns the BattleSession
  * and BattleIndex Durable Objects, which it must export from this entry module.
  *

@@ -1,8 +1,8 @@
 /**
  * Who may inspect battles: a person (or program) holding an inspection token. It is a JWT from the
- * same issuer and keys as agent tokens (DESIGN.md, "Tokens"), carrying the scope `inspect_battles`
- * that no agent token needs. mcp1 checks it itself, so the JSON API, the live feed and the page's
- * data are closed whether they are reached directly or through the proxy.
+ * same issuer and keys as agent tokens (docs/design.md, "Tokens" and "Inspection"), carrying the
+ * scope `inspect_battles` that no agent token needs. mcp1 checks it itself, so the JSON API, the
+ * live feed and the page's data are closed whether they are reached directly or through the proxy.
  *
  * Plain functions over plain data; failures are tagged results with a stable code for the client
  * and a detail for the log. Nothing here throws for a bad token.
@@ -23,7 +23,7 @@ import { LIVE_PROTOCOL, LIVE_TOKEN_PREFIX } from "../../../durable-objects/battl
 export const INSPECT_SCOPE = "inspect_battles";
 /** Only RS256: never `none`, never an HMAC that could be keyed with the public key. */
 const ALGORITHMS = ["RS256"];
-/** DESIGN.md: `exp`, `nbf`, `iat` honoured with at most 60 s of clock skew. */
+/** docs/design.md, "Tokens": `exp`, `nbf`, `iat` checked with at most 60 s of clock skew. */
 const CLOCK_SKEW_SECONDS = 60;
 
 /** A verified inspector. */
