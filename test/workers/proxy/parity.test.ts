@@ -695,15 +695,13 @@ const CASES: Case[] = [
   },
   {
     label: "resources/read on a server without resources (mcp3)",
-    // A 2026-07-28 server answers a method it lacks with HTTP 404 and a -32601 body. direct.ts
-    // reads a JSON-RPC error from any 4xx answer; the SDK client only from a 400, so under
-    // DIRECT=off the gateway sees a transport failure (-32603, "unavailable") and forgets the
-    // backend's era. Reported as a difference; which answer is right is not settled here.
+    // A 2026-07-28 server answers a method it lacks with HTTP 404 and a -32601 body; through
+    // either client the gateway reads it as the backend's answer: nothing there to reach.
     agent: "agent_name1",
     method: "resources/read",
     params: () => ({ uri: "mcp3+notes://x" }),
     reaches: ["mcp3"],
-    expected: { error: { code: -32601 } },
+    expected: { error: { code: -32602, message: "Resource mcp3+notes://x not found" } },
   },
   {
     label: "resources/read of a resource on a session backend",
@@ -772,15 +770,13 @@ const CASES: Case[] = [
   },
   {
     label: "prompts/get on a server without prompts (mcp1)",
-    // A 2026-07-28 server answers a method it lacks with HTTP 404 and a -32601 body. direct.ts
-    // reads a JSON-RPC error from any 4xx answer; the SDK client only from a 400, so under
-    // DIRECT=off the gateway sees a transport failure (-32603, "unavailable") and forgets the
-    // backend's era. Reported as a difference; which answer is right is not settled here.
+    // A 2026-07-28 server answers a method it lacks with HTTP 404 and a -32601 body; through
+    // either client the gateway reads it as the backend's answer: nothing there to reach.
     agent: "agent_name1",
     method: "prompts/get",
     params: () => ({ name: "mcp1_nope", arguments: {} }),
     reaches: ["mcp1"],
-    expected: { error: { code: -32601 } },
+    expected: { error: { code: -32602, message: "Prompt mcp1_nope not found" } },
   },
   {
     label: "prompts/get on a dead backend",

@@ -13,6 +13,8 @@ import {
   StreamableHTTPClientTransport,
 } from "@modelcontextprotocol/client";
 import type { BackendSpec } from "../core/config.ts";
+import { isJsonObject } from "../core/json.ts";
+import { GatewayError } from "../errors.ts";
 import { eraVerdicts } from "../state/era-verdicts.ts";
 import {
   type BackendCaller,
@@ -73,8 +75,33 @@ export function askThrough(client: Client, limits: CallLimits): Ask {
       method === "tools/call"
         ? client.callTool(params as never, options)
         : client.request({ method, params } as never, options);
-    return request as Promise<Record<string, unknown>>;
+    return (request as Promise<Record<string, unknown>>).catch((e: unknown) => {
+      throw client.getProtocolEra() === "modern" ? (answerIn(e) ?? e) : e;
+    });
   };
+}
+
+/**
+ * The JSON-RPC error a 2026-07-28 backend sent with an HTTP error other than 400 (an SDK server
+ * answers a method it lacks with 404 and a -32601 body). The SDK client reads the body only of a
+ * 400 and reports the rest as an `SdkHttpError` holding the text; read as the backend's answer,
+ * it keeps the backend known and answers the agent as a direct request would (`direct.ts`).
+ * Only for the modern era: a 2025-era 404 is a forgotten session, which `withClient` handles.
+ */
+function answerIn(e: unknown): ProtocolError | undefined {
+  if (!(e instanceof SdkHttpError) || !isJsonObject(e.data) || typeof e.data.text !== "string") {
+    return undefined;
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(e.data.text);
+  } catch {
+    return undefined;
+  }
+  const error = isJsonObject(body) ? body.error : undefined;
+  if (!isJsonObject(error) || typeof error.code !== "number") return undefined;
+  const message = typeof error.message === "string" ? error.message : "Backend error";
+  return new ProtocolError(error.code, message, error.data);
 }
 
 /**
@@ -141,8 +168,9 @@ export async function withClient<T>(
     }
     return await use(client);
   } catch (e) {
-    // A JSON-RPC error is the backend answering; anything else may mean it changed or died.
-    if (!(e instanceof ProtocolError)) eraVerdicts.forget(backend.id);
+    // A JSON-RPC error is the backend answering, and a gateway error the gateway deciding on
+    // that answer; anything else may mean the backend changed or died.
+    if (!(e instanceof ProtocolError || e instanceof GatewayError)) eraVerdicts.forget(backend.id);
     throw e;
   } finally {
     // Closing the client ends its HTTP exchanges; it does not end the upstream session.

@@ -2,7 +2,12 @@
  * Prompts through the gateway, aggregated like tools: names come back as `<server>_<name>`, and a
  * get goes to the one backend its name points at.
  */
-import type { GetPromptResult, Prompt } from "@modelcontextprotocol/server";
+import {
+  type GetPromptResult,
+  type Prompt,
+  ProtocolError,
+  ProtocolErrorCode,
+} from "@modelcontextprotocol/server";
 import { type Ask, listAll } from "../backend-side/backends.ts";
 import { prefixToolName, splitToolName } from "../core/names.ts";
 import { fail } from "../errors.ts";
@@ -33,7 +38,9 @@ export async function getPrompt(
         ...(params.arguments ? { arguments: params.arguments } : {}),
       });
     } catch (e) {
-      // Invalid params may be the name or the arguments: the backend's listing tells which.
+      // A server without prompts (-32601) has none to get. Invalid params may be the name or the
+      // arguments: the backend's listing tells which.
+      if (e instanceof ProtocolError && e.code === ProtocolErrorCode.MethodNotFound) fail(notFound);
       if (isInvalidParams(e) && !(await lists(ask, target.tool))) fail(notFound);
       throw e;
     }

@@ -54,10 +54,13 @@ export async function readResource(
       return await ask("resources/read", { uri: target.uri });
     } catch (e) {
       // A read names nothing but its URI, so invalid params can only mean that URI (-32002 is
-      // the older code for the same; see `isInvalidParams`).
+      // the older code for the same; see `isInvalidParams`), and a server without resources
+      // (-32601) has none to read.
       const missing =
         isInvalidParams(e) ||
-        (e instanceof ProtocolError && e.code === ProtocolErrorCode.ResourceNotFound);
+        (e instanceof ProtocolError &&
+          (e.code === ProtocolErrorCode.ResourceNotFound ||
+            e.code === ProtocolErrorCode.MethodNotFound));
       if (missing) fail(notFound);
       throw e;
     }
