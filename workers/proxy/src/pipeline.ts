@@ -20,7 +20,7 @@
  */
 import type { McpHttpHandler } from "@modelcontextprotocol/server";
 import { type FastHandler, hotRequest, serveFast } from "./agent-side/hot-path.ts";
-import { observeBody } from "./agent-side/observe.ts";
+import { observeBody, readBody, withHeader } from "./agent-side/http.ts";
 import { createSdkHandler, SERVER_INFO } from "./agent-side/sdk-server.ts";
 import { relayListChanges } from "./backend-side/listen.ts";
 import { authInfoFor, RequestContext } from "./context.ts";
@@ -37,9 +37,6 @@ import { type AuditRecord, beginRecord, writeRecord } from "./state/audit-store.
 import { oncePerEnv } from "./state/gateways.ts";
 import { cancelCall, cancellationsIn, trackCall } from "./state/in-flight.ts";
 import { cachingVerifier } from "./state/token-cache.ts";
-
-/** The largest request body the gateway reads (the SDK's own default). */
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 /** What an isolate keeps per set of bindings. */
 export interface Gateway {
@@ -278,39 +275,5 @@ function decisionOf(failure: Failure): Parameters<RequestContext["refused"]> {
       return [failure.refusal === "concurrency" ? "deny_concurrency" : "deny_rate"];
     default:
       return ["allow"];
-  }
-}
-
-/** The request's body as text, refusing one over `MAX_BODY_BYTES` without reading it all. */
-async function readBody(request: Request): Promise<string> {
-  const tooLarge = { kind: "body_too_large", limit: MAX_BODY_BYTES } as const;
-  if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) fail(tooLarge);
-  if (!request.body) return "";
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_BODY_BYTES) {
-      await reader.cancel().catch(() => {});
-      fail(tooLarge);
-    }
-    chunks.push(value);
-  }
-  const decoder = new TextDecoder();
-  return chunks.map((chunk) => decoder.decode(chunk, { stream: true })).join("") + decoder.decode();
-}
-
-/** `response` with one more header, copying it when its headers are immutable. */
-function withHeader(response: Response, name: string, value: string): Response {
-  try {
-    response.headers.set(name, value);
-    return response;
-  } catch {
-    const copy = new Response(response.body, response);
-    copy.headers.set(name, value);
-    return copy;
   }
 }
