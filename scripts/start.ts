@@ -162,6 +162,9 @@ function start(service: Service): ChildProcess {
       // One registry per system, inside the repo: service bindings find this system's mcp1 only.
       WRANGLER_REGISTRY_PATH: join(ROOT, ".wrangler", `registry-${PORT_BASE}`),
       FORCE_COLOR: "0",
+      // Miniflare fetches workers.cloudflare.com/cf.json for `request.cf` on every start and
+      // prints a stack when offline; the Workers never read `request.cf`, so its placeholder does.
+      CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false",
     },
   });
   pipeWithPrefix(child.stdout, service.name, process.stdout);
