@@ -30,11 +30,22 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const HEALTH_TIMEOUT_MS = 90_000;
 
-const { values: options } = parseArgs({
-  options: { verbose: { type: "boolean", short: "v", default: false } },
-});
 /** `--verbose`: every line the servers print reaches the terminal, as well as their log files. */
-const VERBOSE = options.verbose;
+const VERBOSE = verboseFlag();
+
+function verboseFlag(): boolean {
+  try {
+    const { values } = parseArgs({
+      options: { verbose: { type: "boolean", short: "v", default: false } },
+    });
+    return values.verbose;
+  } catch (error) {
+    process.stderr.write(
+      `[launcher] ${(error as Error).message}\nusage: npm start [-- --verbose]\n`,
+    );
+    process.exit(2);
+  }
+}
 
 /**
  * The proxy's port; mcp1, mcp2 and mcp3 take the next three (DESIGN.md: 9003–9006). Another base
