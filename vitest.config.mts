@@ -3,6 +3,9 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    // Console output of passing tests is dropped; a failing test's is printed with its failure.
+    // (A root-only option: projects inherit it.)
+    silent: "passed-only",
     projects: [
       "./vitest.unit.config.mts",
       "./vitest.proxy.config.mts",

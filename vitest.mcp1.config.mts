@@ -10,6 +10,9 @@ export default defineConfig({
   plugins: [
     cloudflareTest(({ inject }) => ({
       wrangler: { configPath: "./workers/mcp1/wrangler.toml" },
+      // workerd's own diagnostics (uncaught exceptions, dropped connections) belong to no test, so
+      // they would print even when every test passes; MCPCP_WORKERD_VERBOSE=1 brings them back.
+      verbose: process.env.MCPCP_WORKERD_VERBOSE === "1",
       miniflare: { bindings: { AGENT_JWKS: inject<string>("inspectJwks") } },
     })),
   ],

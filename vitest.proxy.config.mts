@@ -5,8 +5,22 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   plugins: [
+    {
+      // The v1 SDK ships sourcemaps that name sources its package leaves out; Vite warns once per
+      // file (19 lines) whenever it transforms them afresh, as on every fresh clone.
+      name: "mcpcp:quiet-missing-sources",
+      configResolved(config) {
+        const warnOnce = config.logger.warnOnce;
+        config.logger.warnOnce = (message, options) => {
+          if (!message.includes("points to missing source files")) warnOnce(message, options);
+        };
+      },
+    },
     cloudflareTest(({ inject }) => ({
       wrangler: { configPath: "./wrangler.toml" },
+      // workerd's own diagnostics (uncaught exceptions, dropped connections) belong to no test, so
+      // they would print even when every test passes; MCPCP_WORKERD_VERBOSE=1 brings them back.
+      verbose: process.env.MCPCP_WORKERD_VERBOSE === "1",
       miniflare: {
         bindings: {
           AGENT_JWKS: inject<string>("agentJwks"),

@@ -3,25 +3,49 @@
  * four servers, waits until each answers its health check, prints one banner, watches them, and
  * stops them all on Ctrl+C or SIGTERM with nothing left running.
  *
+ * On the terminal: the banner, then one line per request (from the proxy's audit log line), and
+ * loud, specific lines when a server fails. Everything the servers and wrangler print goes to one
+ * log file per server (logs/<name>.log, written afresh each start); `npm start -- --verbose`
+ * prints it on the terminal too, each line prefixed with the server's name.
+ *
  *   proxy  wrangler dev  :9003   (workers/proxy, wrangler.toml)
  *   mcp1   wrangler dev  :9004   (workers/mcp1 + its Durable Object)
  *   mcp2   node          :9005   (local-backends/mcp2)
  *   mcp3   node          :9006   (local-backends/mcp3)
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from "node:fs";
 import { createServer } from "node:net";
-import { dirname, join } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs, stripVTControlCharacters } from "node:util";
 import { ensureKeys, writeDevVars } from "../keys/generate.ts";
 import { mintInspectionToken } from "../keys/mint.ts";
 import { parseJwks } from "../workers/proxy/src/core/jwks.ts";
 import { parsePolicy } from "../workers/proxy/src/core/policy.ts";
 import { dockerHost } from "./docker-host.ts";
+import { requestLine } from "./request-line.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const HEALTH_TIMEOUT_MS = 90_000;
+
+/** `--verbose`: every line the servers print reaches the terminal, as well as their log files. */
+const VERBOSE = verboseFlag();
+
+function verboseFlag(): boolean {
+  try {
+    const { values } = parseArgs({
+      options: { verbose: { type: "boolean", short: "v", default: false } },
+    });
+    return values.verbose;
+  } catch (error) {
+    process.stderr.write(
+      `[launcher] ${(error as Error).message}\nusage: npm start [-- --verbose]\n`,
+    );
+    process.exit(2);
+  }
+}
 
 /**
  * The proxy's port; mcp1, mcp2 and mcp3 take the next three (docs/design.md, "The system":
@@ -102,11 +126,33 @@ function services(base: number): Service[] {
 
 const SERVICES = services(PORT_BASE);
 
+/**
+ * One log file per server: logs/<name>.log, logs/<base>/<name>.log for another port base, or in
+ * `MCPCP_LOG_DIR` (the e2e tests keep each system's logs apart).
+ */
+const LOG_DIR = process.env.MCPCP_LOG_DIR
+  ? resolve(ROOT, process.env.MCPCP_LOG_DIR)
+  : join(ROOT, "logs", PORT_BASE === 9003 ? "" : String(PORT_BASE));
+const logPath = (name: string) => join(LOG_DIR, `${name}.log`);
+/** A path as the user would type it from the repository root. */
+const shown = (path: string) => relative(ROOT, path);
+/** How many of a server's last lines a failure report repeats. */
+const TAIL_LINES = 15;
+
 const running = new Map<string, ChildProcess>();
 let stopping = false;
+/** Set once the banner is out; before it, a server that exits is reported by its health check. */
+let ready = false;
 
 function log(line: string): void {
   process.stdout.write(`[launcher] ${line}\n`);
+}
+
+const loud = process.stderr.isTTY && !process.env.NO_COLOR;
+
+/** A failure the user must see, on stderr, in red on a terminal. */
+function alarm(line: string): void {
+  process.stderr.write(loud ? `\x1b[1;31m[launcher] ${line}\x1b[0m\n` : `[launcher] ${line}\n`);
 }
 
 /** Fails before anything starts if the policy or the JWKS would be refused by the proxy. */
@@ -133,9 +179,45 @@ async function checkPortsFree(): Promise<void> {
   }
 }
 
-function pipeWithPrefix(
+/** What a server printed: its log file, its last lines for failure reports. */
+interface Output {
+  file: WriteStream;
+  tail: string[];
+}
+
+const outputs = new Map<string, Output>();
+
+function openLog(service: Service): Output {
+  mkdirSync(LOG_DIR, { recursive: true });
+  const file = createWriteStream(logPath(service.name), { flags: "w" });
+  file.write(
+    `[launcher] ${new Date().toISOString()} starting ${service.name}: ${service.args.join(" ")}\n`,
+  );
+  const output = { file, tail: [] };
+  outputs.set(service.name, output);
+  return output;
+}
+
+/** The log's path and its last lines, for a report that a server failed. */
+function lastWords(name: string): string {
+  const tail = outputs.get(name)?.tail ?? [];
+  const lines = tail.length
+    ? [`last lines of ${shown(logPath(name))}:`, ...tail.map((line) => `  | ${line}`)]
+    : [`it printed nothing (${shown(logPath(name))})`];
+  return lines.join("\n");
+}
+
+/**
+ * What reaches the terminal besides request lines: wrangler's error blocks, which are also how a
+ * Worker's console.error shows (`✘ [ERROR] {"event":"unhandled_error",...}`): a Worker that
+ * failed to build, lost its configuration, or answered with a 500.
+ */
+const ERROR_LINE = /^\s*✘ \[ERROR\]/;
+
+function follow(
   stream: NodeJS.ReadableStream | null,
-  name: string,
+  service: Service,
+  output: Output,
   out: NodeJS.WriteStream,
 ): void {
   if (!stream) return;
@@ -145,7 +227,24 @@ function pipeWithPrefix(
     pending += chunk;
     const lines = pending.split("\n");
     pending = lines.pop() ?? "";
-    for (const line of lines) if (line.trim()) out.write(`[${name}] ${line}\n`);
+    for (const raw of lines) {
+      if (!raw.trim()) continue;
+      // wrangler colours its warnings and errors even with FORCE_COLOR=0.
+      const line = stripVTControlCharacters(raw);
+      // A pipe can still deliver after its process exited and the launcher closed the log.
+      if (!output.file.writableEnded) output.file.write(`${line}\n`);
+      output.tail.push(line);
+      if (output.tail.length > TAIL_LINES) output.tail.shift();
+      if (VERBOSE) {
+        out.write(`[${service.name}] ${raw}\n`);
+        continue;
+      }
+      const request = service.name === "proxy" ? requestLine(line) : undefined;
+      if (request) process.stdout.write(`${request}\n`);
+      else if (ERROR_LINE.test(line)) {
+        alarm(`${service.name}: ${line.trim()} (more in ${shown(logPath(service.name))})`);
+      }
+    }
   });
 }
 
@@ -162,19 +261,25 @@ function start(service: Service): ChildProcess {
       // One registry per system, inside the repo: service bindings find this system's mcp1 only.
       WRANGLER_REGISTRY_PATH: join(ROOT, ".wrangler", `registry-${PORT_BASE}`),
       FORCE_COLOR: "0",
+      // Miniflare fetches workers.cloudflare.com/cf.json for `request.cf` on every start and
+      // prints a stack when offline; the Workers never read `request.cf`, so its placeholder does.
+      CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false",
     },
   });
-  pipeWithPrefix(child.stdout, service.name, process.stdout);
-  pipeWithPrefix(child.stderr, service.name, process.stderr);
+  const output = openLog(service);
+  follow(child.stdout, service, output, process.stdout);
+  follow(child.stderr, service, output, process.stderr);
   child.on("exit", (code, signal) => {
     running.delete(service.name);
-    if (stopping) return;
-    log(
+    output.file.write(`[launcher] ${service.name} exited (${signal ?? `exit code ${code}`})\n`);
+    if (stopping || !ready) return;
+    alarm(
       `${service.name} stopped unexpectedly (${signal ?? `exit code ${code}`}); the others keep running`,
     );
+    alarm(lastWords(service.name));
     if (running.size === 0) {
-      log("every server has stopped; exiting");
-      process.exit(1);
+      alarm("every server has stopped; exiting");
+      void closeLogs().then(() => process.exit(1));
     }
   });
   running.set(service.name, child);
@@ -188,7 +293,9 @@ async function healthy(service: Service, deadline: number): Promise<void> {
   const url = `http://127.0.0.1:${service.port}/healthz`;
   while (Date.now() < deadline) {
     if (!running.has(service.name))
-      throw new Error(`${service.name} exited before it became healthy`);
+      throw new Error(
+        `${service.name} exited before it became healthy\n${lastWords(service.name)}`,
+      );
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
       if (response.ok) {
@@ -204,7 +311,9 @@ async function healthy(service: Service, deadline: number): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  throw new Error(`${service.name} did not answer ${url} within ${HEALTH_TIMEOUT_MS / 1000} s`);
+  throw new Error(
+    `${service.name} did not answer ${url} within ${HEALTH_TIMEOUT_MS / 1000} s\n${lastWords(service.name)}`,
+  );
 }
 
 /** Stops every child's process group: SIGTERM, then SIGKILL for any still alive after 5 s. */
@@ -227,6 +336,13 @@ async function stopAll(): Promise<void> {
   for (const child of children) signalGroup(child, "SIGKILL");
 }
 
+/** Ends every log file, so nothing a server printed last is lost when the launcher exits. */
+function closeLogs(): Promise<unknown> {
+  return Promise.all(
+    [...outputs.values()].map(({ file }) => new Promise((done) => file.end(done))),
+  );
+}
+
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined) return;
   try {
@@ -237,6 +353,7 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 function banner(startedMs: number, inspectionToken: string): string {
+  const logFiles = `${shown(LOG_DIR) || "."}/{${SERVICES.map((x) => x.name).join(",")}}.log`;
   const rows = SERVICES.map((s) => {
     const pid = running.get(s.name)?.pid ?? "?";
     const state = health.get(s.name);
@@ -253,7 +370,11 @@ function banner(startedMs: number, inspectionToken: string): string {
     `  Battles:     http://127.0.0.1:${PORT_BASE}/battles#token=${inspectionToken}`,
     "  Try it:      npm run client",
     "  A token:     npm run token -- --agent agent_name1",
+    `  Logs:        ${logFiles}${VERBOSE ? "" : " (npm start -- --verbose prints them here too)"}`,
     "  Stop:        Ctrl+C",
+    ...(VERBOSE
+      ? []
+      : ["  Requests:    one line each below: time, agent, method, tool, status, ms"]),
     "",
     "MCPCP ready",
     "",
@@ -271,7 +392,9 @@ async function main(): Promise<void> {
     process.on(signal, () => {
       if (stopping) return;
       log(`${signal}: stopping all servers`);
-      void stopAll().then(() => process.exit(0));
+      void stopAll()
+        .then(closeLogs)
+        .then(() => process.exit(0));
     });
   }
 
@@ -281,10 +404,12 @@ async function main(): Promise<void> {
   // A watcher's token (scope inspect_battles only): it can read battles and call no tool.
   const inspectionToken = await mintInspectionToken();
   process.stdout.write(banner(Date.now() - began, inspectionToken));
+  ready = true;
 }
 
 main().catch(async (error: unknown) => {
-  log(`failed: ${error instanceof Error ? error.message : String(error)}`);
+  alarm(`failed: ${error instanceof Error ? error.message : String(error)}`);
   await stopAll();
+  await closeLogs();
   process.exit(1);
 });

@@ -25,6 +25,17 @@ export interface ThirdPartyBackend {
   close: () => Promise<void>;
 }
 
+/** Runs `register` with console.warn silenced: for a warning the test provokes on purpose. */
+function withoutWarnings(register: () => unknown): void {
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    register();
+  } finally {
+    console.warn = warn;
+  }
+}
+
 /** Starts the server on a free loopback port. */
 export async function startThirdPartyBackend(): Promise<ThirdPartyBackend> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
@@ -74,12 +85,15 @@ export async function startThirdPartyBackend(): Promise<ThirdPartyBackend> {
         return { content: [{ type: "text", text: `${label} done` }] };
       },
     );
-    server.registerTool(
-      "files.read/v2",
-      { inputSchema: { path: z.string() } },
-      async ({ path }) => ({
-        content: [{ type: "text", text: `read ${path}` }],
-      }),
+    // The SDK warns (six lines, each session) about the very name this tool exists to carry.
+    withoutWarnings(() =>
+      server.registerTool(
+        "files.read/v2",
+        { inputSchema: { path: z.string() } },
+        async ({ path }) => ({
+          content: [{ type: "text", text: `read ${path}` }],
+        }),
+      ),
     );
     server.registerResource("hello", "notes://hello", { mimeType: "text/plain" }, async (uri) => ({
       contents: [{ uri: uri.href, text: "hello from notes" }],
