@@ -18,7 +18,7 @@ import {
 } from "@modelcontextprotocol/server";
 import { isJsonObject } from "../core/json.ts";
 
-/** What a direct request needs of a backend (`BackendSpec` in `config.ts` has it). */
+/** What a direct request needs of a backend (`BackendSpec` in `core/config.ts`, with its fetch). */
 export interface DirectBackend {
   id: string;
   url: URL;

@@ -3,7 +3,7 @@
  *
  * Every proxy request builds its own SDK client, and every client numbers its requests from 0.
  * On a stateless backend that is harmless; on a session the proxy shares between an agent's
- * requests (`upstream-sessions.ts`) two clients would send the same id at once, and the server
+ * requests (`state/upstream-sessions.ts`) two clients would send the same id at once, and the server
  * keys its in-flight requests and cancellations by id. So, once connected, each client's ids
  * (and progress tokens) go out with a random prefix and come back without it. It also keeps id 0
  * off the wire, which v1 SDK servers silently refuse to cancel (`if (!requestId) return`).

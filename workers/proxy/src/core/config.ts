@@ -61,7 +61,7 @@ export interface GatewayConfig {
   agentRatePerMinute: number;
   /** Calls per minute one agent may make to each of `rateLimitedTools`. */
   toolRatePerMinute: number;
-  /** Whether plain tools/call and tools/list skip the SDK server (`fast-path.ts`). */
+  /** Whether plain tools/call and tools/list skip the SDK server (`agent-side/hot-path.ts`). */
   fastPath: boolean;
   /** Whether known 2026-07-28 backends are asked with one plain POST, not the SDK client (`direct.ts`). */
   direct: boolean;
