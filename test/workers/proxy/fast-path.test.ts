@@ -9,50 +9,10 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../../workers/proxy/src/index.ts";
-import { LEGACY_VERSION, ORIGIN, token } from "./client.ts";
+import { token } from "./client.ts";
+import { type Era, observed, mcpRequest as request } from "./exchange.ts";
 
-const MODERN = "2026-07-28";
 const slowEnv = { ...env, FAST_PATH: "off" };
-
-type Era = "modern" | "legacy";
-
-function request(era: Era, bearer: string, method: string, params: Record<string, unknown>) {
-  const modern = era === "modern";
-  const meta = modern
-    ? {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientInfo": { name: "parity", version: "1" },
-        "io.modelcontextprotocol/clientCapabilities": {},
-      }
-    : undefined;
-  const merged = meta ? { ...params, _meta: { ...(params._meta as object), ...meta } } : params;
-  return new Request(`${ORIGIN}/mcp`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      authorization: `Bearer ${bearer}`,
-      "mcp-protocol-version": modern ? MODERN : LEGACY_VERSION,
-      ...(modern ? { "mcp-method": method } : {}),
-      ...(modern && typeof params.name === "string" ? { "mcp-name": params.name } : {}),
-    },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 41, method, params: merged }),
-  });
-}
-
-/** What an agent can observe of an answer: status, media type, and every JSON-RPC message. */
-async function observed(response: Response) {
-  const type = (response.headers.get("content-type") ?? "").split(";")[0];
-  const text = await response.text();
-  const messages =
-    type === "text/event-stream"
-      ? text
-          .split("\n")
-          .filter((line) => line.startsWith("data: "))
-          .map((line) => JSON.parse(line.slice(6)))
-      : [JSON.parse(text)];
-  return { status: response.status, type, messages };
-}
 
 async function bothPaths(
   era: Era,
@@ -113,7 +73,7 @@ describe("the hot path answers exactly as the SDK path does", () => {
   it("takes the hot path: a 2026-07-28 answer from it is JSON, and names the gateway", async () => {
     const { fast } = await bothPaths("modern", "agent_name1", "tools/call", echo("mcp1_echo"));
     expect(fast.type).toBe("application/json");
-    expect(fast.messages[0].result).toMatchObject({
+    expect(fast.messages[0]?.result).toMatchObject({
       content: [{ type: "text", text: "Echo: parity" }],
       resultType: "complete",
       _meta: { "io.modelcontextprotocol/serverInfo": { name: "mcpcp" } },

@@ -40,11 +40,9 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import worker from "../../../workers/proxy/src/index.ts";
-import { LEGACY_VERSION, ORIGIN, token } from "./client.ts";
+import { token } from "./client.ts";
+import { type Era, ID, type Message, observed, mcpRequest as request } from "./exchange.ts";
 import { TEST_POLICY } from "./fixtures.ts";
-
-const MODERN = "2026-07-28";
-type Era = "modern" | "legacy";
 
 /** The test policy, plus an agent whose grants name tools its backends do not have. */
 const POLICY = {
@@ -161,55 +159,6 @@ const SETTINGS: Setting[] = [
 }));
 /** The gateway as deployed (both switches on): for warm-ups outside the measurement. */
 const WARM = SETTINGS[0] as Setting;
-
-const ID = 41;
-
-function request(era: Era, bearer: string, method: string, params: Record<string, unknown>) {
-  const modern = era === "modern";
-  const meta = modern
-    ? {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientInfo": { name: "parity", version: "1" },
-        "io.modelcontextprotocol/clientCapabilities": {},
-      }
-    : undefined;
-  const merged = meta ? { ...params, _meta: { ...(params._meta as object), ...meta } } : params;
-  const name = method === "resources/read" ? params.uri : params.name;
-  return new Request(`${ORIGIN}/mcp`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      authorization: `Bearer ${bearer}`,
-      "mcp-protocol-version": modern ? MODERN : LEGACY_VERSION,
-      ...(modern ? { "mcp-method": method } : {}),
-      ...(modern && typeof name === "string" ? { "mcp-name": name } : {}),
-    },
-    body: JSON.stringify({ jsonrpc: "2.0", id: ID, method, params: merged }),
-  });
-}
-
-type Message = {
-  id?: unknown;
-  method?: string;
-  params?: Record<string, unknown>;
-  result?: Record<string, unknown>;
-  error?: { code: number; message: string; data?: unknown };
-};
-
-/** What an agent can observe of an answer: status, media type, and every JSON-RPC message. */
-async function observed(response: Response) {
-  const type = (response.headers.get("content-type") ?? "").split(";")[0];
-  const text = await response.text();
-  const messages: Message[] =
-    type === "text/event-stream"
-      ? text
-          .split("\n")
-          .filter((line) => line.startsWith("data: "))
-          .map((line) => JSON.parse(line.slice(6)))
-      : [JSON.parse(text)];
-  return { status: response.status, type, messages };
-}
 
 type Observed = Awaited<ReturnType<typeof observed>>;
 
