@@ -141,11 +141,10 @@ async function operate(
   record: AuditRecord,
   releases: (() => Promise<void>)[],
 ): Promise<Response> {
-  const authInfo = authInfoFor(ctx);
   if (request.method === "GET" || request.method === "DELETE") {
     // The server stream and session end: the SDK answers them per spec.
     await admitCalls(ctx, [], releases);
-    return gateway.mcp.fetch(request, { authInfo });
+    return gateway.mcp.fetch(request, { authInfo: authInfoFor(ctx) });
   }
   if (request.method !== "POST") {
     return fail({ kind: "no_route", method: request.method, path: new URL(request.url).pathname });
@@ -159,7 +158,7 @@ async function operate(
     await admitCalls(ctx, [], releases);
     // Not JSON: the SDK answers with the JSON-RPC parse error the spec asks for.
     ctx.refused("deny_input");
-    return gateway.mcp.fetch(new Request(request, { body: text }), { authInfo });
+    return gateway.mcp.fetch(new Request(request, { body: text }), { authInfo: authInfoFor(ctx) });
   }
 
   const envelope = parseEnvelope(body);
@@ -197,7 +196,7 @@ async function operate(
       relayListChanges(ctx.config, ctx, message.listen, listening.signal, gateway.mcp.notify),
     );
   }
-  return gateway.mcp.fetch(request, { authInfo, parsedBody: body });
+  return gateway.mcp.fetch(request, { authInfo: authInfoFor(ctx), parsedBody: body });
 }
 
 /** The handler that serves hot-path requests from the operations table, for `ctx`. */

@@ -110,6 +110,16 @@ export function parseEnvelope(body: unknown): Envelope {
     if (violation) return { ok: false, label: "batch", id: null, violation };
     return { ok: true, label: "batch", messages: messagesOf(body) };
   }
+  // The common case first: one plain request, read by one strict schema.
+  const plain = Plain.safeParse(body);
+  if (plain.success) {
+    const { id, method } = plain.data;
+    const message: Message = { method, id };
+    if (plain.data.method === "tools/call") message.call = { name: plain.data.params.name };
+    if (shapeViolation(body, LIMITS) === undefined) {
+      return { ok: true, label: method, messages: [message], plain: plainOf(body, plain.data) };
+    }
+  }
   const loose = Loose.safeParse(body);
   const method = loose.success ? loose.data.method : undefined;
   const label = method === undefined ? null : method.slice(0, 100);
@@ -117,11 +127,7 @@ export function parseEnvelope(body: unknown): Envelope {
   if (violation) {
     return { ok: false, label, id: loose.success ? (loose.data.id ?? null) : null, violation };
   }
-  const messages = [messageOf(loose)];
-  const plain = Plain.safeParse(body);
-  return plain.success
-    ? { ok: true, label, messages, plain: plainOf(body, plain.data) }
-    : { ok: true, label, messages };
+  return { ok: true, label, messages: [messageOf(loose)] };
 }
 
 function plainOf(body: unknown, request: z.infer<typeof Plain>): PlainRequest {
