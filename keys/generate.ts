@@ -122,7 +122,8 @@ export async function writeDevVars(options: DevVarsOptions = {}): Promise<DevVar
     ...Object.entries(vars).map(([name, value]) => `${name}='${value}'`),
     "",
   ].join("\n");
-  await writeAtomic(path, text);
+  // It holds the proxy's private signing key: readable by its owner only, from the first write.
+  await writeAtomic(path, text, 0o600);
 
   const mcp1Path =
     options.mcp1DevVarsPath ??
@@ -136,7 +137,7 @@ export async function writeDevVars(options: DevVarsOptions = {}): Promise<DevVar
       `AGENT_JWKS='${agentJwks}'`,
       "",
     ].join("\n");
-    await writeAtomic(mcp1Path, mcp1Text);
+    await writeAtomic(mcp1Path, mcp1Text, 0o600);
   }
   return { path, agentJwks, policy, ...(mcp1Path === undefined ? {} : { mcp1Path }) };
 }

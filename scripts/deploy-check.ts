@@ -208,7 +208,7 @@ async function workerOptions(
 ): Promise<V4WorkerOptions> {
   const { config } = run;
   const devVars = Object.entries(secrets).map(([k, v]) => `${k}='${v}'\n`);
-  await writeFile(join(run.outdir, ".dev.vars"), devVars.join(""));
+  await writeFile(join(run.outdir, ".dev.vars"), devVars.join(""), { mode: 0o600 });
   const elsewhere = join(run.outdir, "wrangler.toml");
   const { workerOptions } = unstable_getMiniflareWorkerOptions(
     { ...config, userConfigPath: elsewhere, configPath: elsewhere },

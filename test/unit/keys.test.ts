@@ -227,6 +227,19 @@ describe("writeDevVars", () => {
     expect(published.keys[0]).not.toHaveProperty("d");
   });
 
+  it("writes .dev.vars and mcp1's readable by their owner only: they hold the signing key", async () => {
+    await ensureKeys({ dir });
+    const policyPath = join(dir, "policy.json");
+    await writeFile(policyPath, JSON.stringify(SEED_POLICY));
+    const devVarsPath = join(dir, ".dev.vars");
+    const mcp1DevVarsPath = join(dir, "mcp1.dev.vars");
+
+    await writeDevVars({ keysDir: dir, policyPath, devVarsPath, mcp1DevVarsPath });
+
+    expect((await stat(devVarsPath)).mode & 0o777).toBe(0o600);
+    expect((await stat(mcp1DevVarsPath)).mode & 0o777).toBe(0o600);
+  });
+
   it("fails on a policy that is not a JSON object, naming the file", async () => {
     await ensureKeys({ dir });
     const policyPath = join(dir, "policy.json");
