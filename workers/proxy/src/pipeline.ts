@@ -26,7 +26,7 @@ import { relayListChanges } from "./backend-side/listen.ts";
 import { authInfoFor, RequestContext } from "./context.ts";
 import { type AgentIdentity, type AuthResult, extractBearer } from "./core/auth.ts";
 import { type GatewayConfig, loadConfig } from "./core/config.ts";
-import { callsOf, parseEnvelope } from "./core/envelope.ts";
+import { callsOf, type Envelope, parseEnvelope, type RequestId } from "./core/envelope.ts";
 import { log } from "./core/log.ts";
 import { originAllowed } from "./core/origin.ts";
 import { missingScope } from "./core/scopes.ts";
@@ -133,19 +133,22 @@ export async function serveMcp(
   return observeBody(response, (bytes) => defer(finish(bytes)));
 }
 
-/** Steps 3 to 5, for an authenticated request. */
-async function operate(
-  request: Request,
-  ctx: RequestContext,
-  gateway: Gateway,
-  record: AuditRecord,
-  releases: (() => Promise<void>)[],
-): Promise<Response> {
-  if (request.method === "GET" || request.method === "DELETE") {
-    // The server stream and session end: the SDK answers them per spec.
-    await admitCalls(ctx, [], releases);
-    return gateway.mcp.fetch(request, { authInfo: authInfoFor(ctx) });
-  }
+/** What a request asks for, read before anything acts on it (step 3). */
+type Asked =
+  /** GET (the server stream) or DELETE (a session's end): the SDK answers them per spec. */
+  | { kind: "stream" }
+  /** A body that is not JSON: the SDK answers with the parse error the spec asks for. */
+  | { kind: "not_json"; text: string }
+  | { kind: "refused"; failure: Failure }
+  | {
+      kind: "messages";
+      body: unknown;
+      envelope: Extract<Envelope, { ok: true }>;
+      calls: { id: RequestId | null; name: string }[];
+    };
+
+async function askedBy(request: Request, ctx: RequestContext, record: AuditRecord): Promise<Asked> {
+  if (request.method === "GET" || request.method === "DELETE") return { kind: "stream" };
   if (request.method !== "POST") {
     return fail({ kind: "no_route", method: request.method, path: new URL(request.url).pathname });
   }
@@ -155,23 +158,47 @@ async function operate(
   try {
     body = JSON.parse(text);
   } catch {
-    await admitCalls(ctx, [], releases);
-    // Not JSON: the SDK answers with the JSON-RPC parse error the spec asks for.
-    ctx.refused("deny_input");
-    return gateway.mcp.fetch(new Request(request, { body: text }), { authInfo: authInfoFor(ctx) });
+    return { kind: "not_json", text };
   }
-
   const envelope = parseEnvelope(body);
   record.method = envelope.label;
-  const refusal: Failure | undefined = !envelope.ok
-    ? { kind: "invalid_request", reason: envelope.violation, id: envelope.id }
-    : scopeRefusal(envelope.messages, ctx.identity);
-  const calls = refusal || !envelope.ok ? [] : callsOf(envelope.messages);
-  // Admission comes first: an agent over its rate learns nothing else. With a refusal there are
-  // no calls to admit, so only the agent's rate can refuse here.
-  await admitCalls(ctx, calls, releases);
-  if (refusal || !envelope.ok) return fail(refusal ?? { kind: "internal", detail: "envelope" });
+  if (!envelope.ok) {
+    const failure: Failure = {
+      kind: "invalid_request",
+      reason: envelope.violation,
+      id: envelope.id,
+    };
+    return { kind: "refused", failure };
+  }
+  const missing = missingScope(envelope.messages, ctx.identity.scopes);
+  if (missing) {
+    const failure: Failure = { kind: "insufficient_scope", scope: missing.scope, id: missing.id };
+    return { kind: "refused", failure };
+  }
+  return { kind: "messages", body, envelope, calls: callsOf(envelope.messages) };
+}
 
+/** Steps 3 to 5, for an authenticated request. */
+async function operate(
+  request: Request,
+  ctx: RequestContext,
+  gateway: Gateway,
+  record: AuditRecord,
+  releases: (() => Promise<void>)[],
+): Promise<Response> {
+  const asked = await askedBy(request, ctx, record);
+  // Admission comes first: an agent over its rate learns nothing else. Only messages carry calls
+  // to admit, so anything else can be refused here only by the agent's rate.
+  await admitCalls(ctx, asked.kind === "messages" ? asked.calls : [], releases);
+  if (asked.kind === "refused") return fail(asked.failure);
+  if (asked.kind === "stream") return gateway.mcp.fetch(request, { authInfo: authInfoFor(ctx) });
+  if (asked.kind === "not_json") {
+    ctx.refused("deny_input");
+    const authInfo = authInfoFor(ctx);
+    return gateway.mcp.fetch(new Request(request, { body: asked.text }), { authInfo });
+  }
+
+  const { body, envelope, calls } = asked;
   for (const call of calls) {
     if (call.id === null) continue;
     const tracked = trackCall(ctx.agent, call.id);
@@ -211,21 +238,13 @@ export function operationsHandler(ctx: RequestContext): FastHandler {
   };
 }
 
-function scopeRefusal(
-  messages: Parameters<typeof missingScope>[0],
-  identity: AgentIdentity,
-): Failure | undefined {
-  const missing = missingScope(messages, identity.scopes);
-  return missing && { kind: "insufficient_scope", scope: missing.scope, id: missing.id };
-}
-
 /**
  * Asks the agent's gate to admit the request: its rate, and for each call the tool's rate and a
  * concurrency slot (given back by the releases once the answer is sent). Refusal throws.
  */
 async function admitCalls(
   ctx: RequestContext,
-  calls: { id: string | number | null; name: string }[],
+  calls: { id: RequestId | null; name: string }[],
   releases: (() => Promise<void>)[],
 ): Promise<void> {
   const { config, agent } = ctx;
