@@ -4,6 +4,7 @@
  * server and the hot path) build one per message; the operations never see which did.
  */
 import { ProtocolError, ProtocolErrorCode } from "@modelcontextprotocol/server";
+import { type Ask, type ListMethod, listAll } from "../backend-side/backends.ts";
 import type { CallLimits } from "../backend-side/caller.ts";
 import type { Relay } from "../backend-side/direct.ts";
 import type { RequestContext } from "../context.ts";
@@ -41,4 +42,19 @@ export function callLimits({ ctx, signal }: OperationCall): CallLimits {
  */
 export function isInvalidParams(e: unknown): e is ProtocolError {
   return e instanceof ProtocolError && e.code === ProtocolErrorCode.InvalidParams;
+}
+
+/**
+ * Whether the backend's `method` listing holds an item named `name`: one more request, made only
+ * after the backend refused a call or get with invalid params. A backend that cannot list is not
+ * contradicted, and its own error stands.
+ */
+export async function listsName(
+  ask: Ask,
+  method: ListMethod,
+  key: string,
+  name: string,
+): Promise<boolean> {
+  const items = await listAll<{ name?: unknown }>(ask, method, key).catch(() => undefined);
+  return items === undefined || items.some((item) => item.name === name);
 }

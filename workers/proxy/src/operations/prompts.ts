@@ -8,10 +8,9 @@ import {
   ProtocolError,
   ProtocolErrorCode,
 } from "@modelcontextprotocol/server";
-import { type Ask, listAll } from "../backend-side/backends.ts";
 import { prefixToolName, splitToolName } from "../core/names.ts";
 import { fail } from "../errors.ts";
-import { isInvalidParams, type OperationCall } from "./call.ts";
+import { isInvalidParams, listsName, type OperationCall } from "./call.ts";
 import { aggregate, forwardOne } from "./forward.ts";
 
 export async function listPrompts(call: OperationCall): Promise<{ prompts: Prompt[] }> {
@@ -41,14 +40,10 @@ export async function getPrompt(
       // A server without prompts (-32601) has none to get. Invalid params may be the name or the
       // arguments: the backend's listing tells which.
       if (e instanceof ProtocolError && e.code === ProtocolErrorCode.MethodNotFound) fail(notFound);
-      if (isInvalidParams(e) && !(await lists(ask, target.tool))) fail(notFound);
+      if (isInvalidParams(e) && !(await listsName(ask, "prompts/list", "prompts", target.tool))) {
+        fail(notFound);
+      }
       throw e;
     }
   })) as GetPromptResult;
-}
-
-/** Whether the backend lists prompt `name`; asked only when a get was refused. */
-async function lists(ask: Ask, name: string): Promise<boolean> {
-  const prompts = await listAll<Prompt>(ask, "prompts/list", "prompts").catch(() => undefined);
-  return prompts === undefined || prompts.some((p) => p.name === name);
 }

@@ -10,7 +10,7 @@ import { log } from "../core/log.ts";
 import { mayBeMapped, prefixToolName, resolveMapped, splitToolName } from "../core/names.ts";
 import { allows, serversFor } from "../core/policy.ts";
 import { describe, fail, GatewayError, unavailableResult } from "../errors.ts";
-import { callLimits, isInvalidParams, type OperationCall } from "./call.ts";
+import { callLimits, isInvalidParams, listsName, type OperationCall } from "./call.ts";
 import { fanOut } from "./fan-out.ts";
 
 /** Every tool the agent may see, prefixed, in server order then each server's own order. */
@@ -65,7 +65,7 @@ export async function callTool(call: OperationCall, params: CallParams): Promise
         return await ask("tools/call", forwarded, call.relay);
       } catch (e) {
         // The backend's own "no such tool" must read like ours, under the name the agent used.
-        if (isInvalidParams(e) && !(await offers(ask, target.tool))) {
+        if (isInvalidParams(e) && !(await listsName(ask, "tools/list", "tools", target.tool))) {
           fail({ kind: "unknown_tool", name });
         }
         throw e;
@@ -89,11 +89,4 @@ export async function callTool(call: OperationCall, params: CallParams): Promise
     });
     return unavailableResult(target.server, describe(e));
   }
-}
-
-/** Whether the backend lists `tool`; one more request, made only when a call was refused. */
-async function offers(ask: Ask, tool: string): Promise<boolean> {
-  const tools = await backendTools(ask).catch(() => undefined);
-  // A backend that cannot list is not contradicted: its own error stands.
-  return tools === undefined || tools.some((t) => t.name === tool);
 }
