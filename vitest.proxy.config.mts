@@ -30,6 +30,8 @@ export default defineConfig({
           MCP2_URL: inject<string>("deadUrl"),
           MCP3_URL: inject<string>("mcp3Url"),
           BACKEND_TIMEOUT_MS: "3000",
+          // The tests' requests go to http://proxy.test (test/workers/proxy/client.ts).
+          ALLOWED_HOSTS: "proxy.test",
           // mcp3_echo stands in for the expensive tools so the per-tool limit can be exercised.
           EXTRA_BACKENDS: JSON.stringify([
             { id: "ext", url: `${inject<string>("thirdPartyUrl")}/mcp` },

@@ -23,6 +23,7 @@ export type Failure =
   // Before the MCP layer: answered with an HTTP status.
   | { kind: "config_invalid"; detail: string }
   | { kind: "origin_refused" }
+  | { kind: "host_refused"; host: string }
   | { kind: "unauthorized"; code: AuthFailureCode }
   | { kind: "body_too_large"; limit: number }
   | { kind: "invalid_request"; reason: string; id: RequestId | null }
@@ -67,10 +68,10 @@ const AUTH_DESCRIPTIONS: Record<AuthFailureCode, string> = {
   invalid_token: "The access token is invalid",
 };
 
-function challenge(origin: string, fields: Record<string, string>): string {
+function challenge(origin: string, metadata: string, fields: Record<string, string>): string {
   const params = Object.entries({
     ...fields,
-    resource_metadata: `${origin}${RESOURCE_METADATA_PATH}`,
+    resource_metadata: `${origin}${metadata}`,
   }).map(([k, v]) => `${k}="${v.replace(/["\\]/g, "")}"`);
   return `Bearer ${params.join(", ")}`;
 }
@@ -90,11 +91,16 @@ function rpcFailure(
 }
 
 /**
- * The HTTP answer for `e`. `origin` is the gateway's own, for the `WWW-Authenticate` challenge
- * (RFC 6750 §3, with RFC 9728 §5.1's `resource_metadata` so a client can find how to get a token).
+ * The HTTP answer for `e`. `origin` is the gateway's own and `metadata` the path of the resource's
+ * metadata, for the `WWW-Authenticate` challenge (RFC 6750 §3, with RFC 9728 §5.1's
+ * `resource_metadata` so a client can find how to get a token).
  * Anything that is not a `GatewayError` is a bug: logged, and answered with a bare 500.
  */
-export function httpResponse(e: unknown, origin: string): Response {
+export function httpResponse(
+  e: unknown,
+  origin: string,
+  metadata: string = RESOURCE_METADATA_PATH,
+): Response {
   const failure = failureOf(e);
   switch (failure.kind) {
     case "config_invalid":
@@ -102,6 +108,13 @@ export function httpResponse(e: unknown, origin: string): Response {
       return rpcFailure(500, -32603, "Gateway configuration error; see the gateway's log");
     case "origin_refused":
       return rpcFailure(403, -32600, "Origin not allowed");
+    case "host_refused":
+      log("warn", "host_refused", { host: failure.host.slice(0, 200) });
+      return rpcFailure(
+        403,
+        -32600,
+        "Host not allowed (DNS rebinding protection; see ALLOWED_HOSTS)",
+      );
     case "unauthorized": {
       const description = AUTH_DESCRIPTIONS[failure.code];
       const error =
@@ -109,7 +122,7 @@ export function httpResponse(e: unknown, origin: string): Response {
           ? "invalid_request"
           : "invalid_token";
       return rpcFailure(401, -32001, description, null, {
-        "www-authenticate": challenge(origin, { error, error_description: description }),
+        "www-authenticate": challenge(origin, metadata, { error, error_description: description }),
       });
     }
     case "body_too_large":
@@ -119,7 +132,7 @@ export function httpResponse(e: unknown, origin: string): Response {
     case "insufficient_scope": {
       const description = `This request needs the ${failure.scope} scope`;
       return rpcFailure(403, -32001, description, failure.id, {
-        "www-authenticate": challenge(origin, {
+        "www-authenticate": challenge(origin, metadata, {
           error: "insufficient_scope",
           scope: failure.scope,
           error_description: description,

@@ -4,6 +4,7 @@
  */
 import { Hono } from "hono";
 import { SCOPES } from "./core/auth.ts";
+import { hostAllowed } from "./core/host.ts";
 import { fail, GatewayError, httpResponse, RESOURCE_METADATA_PATH } from "./errors.ts";
 import { authenticate, gatewayFor, serveMcp } from "./pipeline.ts";
 import { AUDIT_SCOPE, AuditQuery, queryRecords } from "./state/audit-store.ts";
@@ -16,21 +17,50 @@ const app = new Hono<{ Bindings: Env }>();
 
 app.get("/healthz", (c) => c.json({ status: "ok", server: "proxy" }));
 
-/** RFC 9728 protected resource metadata: what this resource is and which scopes it knows. */
-app.on("GET", [RESOURCE_METADATA_PATH, `${RESOURCE_METADATA_PATH}/mcp`], (c) => {
-  const origin = new URL(c.req.url).origin;
-  return c.json({
-    resource: `${origin}/mcp`,
-    resource_name: "MCPCP gateway",
+// Before anything else, the token included: the request must name this gateway. A page whose
+// name an attacker points at 127.0.0.1 reaches a local gateway with its own Host (core/host.ts).
+app.use("*", async (c, next) => {
+  // workerd builds the URL from the Host header; a request made inside the runtime has only a URL.
+  const host = c.req.header("host") ?? new URL(c.req.url).host;
+  if (!hostAllowed(host, (await gatewayFor(c.env)).config.allowedHosts)) {
+    fail({ kind: "host_refused", host });
+  }
+  await next();
+});
+
+/** RFC 9728 protected resource metadata: what a resource is and which scopes it knows. */
+function resourceMetadata(resource: string, name: string) {
+  return {
+    resource,
+    resource_name: name,
     bearer_methods_supported: ["header"],
     scopes_supported: [SCOPES.list, SCOPES.call],
-  });
+  };
+}
+
+app.on("GET", [RESOURCE_METADATA_PATH, `${RESOURCE_METADATA_PATH}/mcp`], (c) =>
+  c.json(resourceMetadata(`${new URL(c.req.url).origin}/mcp`, "MCPCP gateway")),
+);
+
+/** Each door's own metadata (RFC 9728 §3.1: the resource's path after the well-known prefix). */
+app.get(`${RESOURCE_METADATA_PATH}/servers/:server/mcp`, async (c) => {
+  const server = c.req.param("server");
+  if (!(await gatewayFor(c.env)).config.backends.has(server)) {
+    fail({ kind: "no_route", method: c.req.method, path: c.req.path });
+  }
+  const resource = `${new URL(c.req.url).origin}/servers/${server}/mcp`;
+  return c.json(resourceMetadata(resource, `MCPCP gateway: server ${server}`));
 });
 
 /** The proxy's public assertion keys: what mcp2 and mcp3 verify the proxy's assertions with. */
 app.get("/.well-known/jwks.json", async (c) => c.json((await gatewayFor(c.env)).config.publicJwks));
 
 app.all("/mcp", (c) => serveMcp(c.req.raw, c.env, c.executionCtx));
+
+/** One backend under its own names, through the same token, policy, limits and audit. */
+app.all("/servers/:server/mcp", (c) =>
+  serveMcp(c.req.raw, c.env, c.executionCtx, { kind: "door", server: c.req.param("server") }),
+);
 
 /** The audit log, newest first, filtered by agent, tool, server and time. Needs `audit_read`. */
 app.get("/admin/audit", async (c) => {

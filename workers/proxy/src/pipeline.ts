@@ -25,13 +25,21 @@ import { createSdkHandler, SERVER_INFO } from "./agent-side/sdk-server.ts";
 import { relayListChanges } from "./backend-side/listen.ts";
 import { authInfoFor, RequestContext } from "./context.ts";
 import { type AgentIdentity, type AuthResult, extractBearer } from "./core/auth.ts";
-import { type GatewayConfig, loadConfig } from "./core/config.ts";
+import { type BackendSpec, type GatewayConfig, loadConfig } from "./core/config.ts";
 import { callsOf, type Envelope, parseEnvelope, type RequestId } from "./core/envelope.ts";
 import { log } from "./core/log.ts";
+import { prefixToolName } from "./core/names.ts";
 import { originAllowed } from "./core/origin.ts";
 import { missingScope } from "./core/scopes.ts";
-import { type Failure, fail, GatewayError, httpResponse } from "./errors.ts";
+import {
+  type Failure,
+  fail,
+  GatewayError,
+  httpResponse,
+  RESOURCE_METADATA_PATH,
+} from "./errors.ts";
 import { OPERATIONS } from "./operations/table.ts";
+import { serveDoor } from "./relay/door.ts";
 import { admit, RATE_WINDOW_MS } from "./state/admission.ts";
 import { type AuditRecord, beginRecord, writeRecord } from "./state/audit-store.ts";
 import { oncePerEnv } from "./state/gateways.ts";
@@ -76,16 +84,32 @@ export async function authenticate(request: Request, gateway: Gateway): Promise<
   return verified.identity;
 }
 
-/** Serves one request to `/mcp`. */
+/**
+ * Which MCP endpoint a request reached: `/mcp`, every granted server under prefixed names, or a
+ * per-server door `/servers/<id>/mcp`, one backend under its own names (`relay/door.ts`).
+ */
+export type Endpoint = { kind: "gateway" } | { kind: "door"; server: string };
+
+/** Where the RFC 9728 metadata of `endpoint` lives, relative to the gateway's origin. */
+export function metadataPath(endpoint: Endpoint): string {
+  return endpoint.kind === "gateway"
+    ? RESOURCE_METADATA_PATH
+    : `${RESOURCE_METADATA_PATH}/servers/${endpoint.server}/mcp`;
+}
+
+/** Serves one request to an MCP endpoint: `/mcp`, or a door. */
 export async function serveMcp(
   request: Request,
   env: Env,
   exec: { waitUntil: (work: Promise<unknown>) => void },
+  endpoint: Endpoint = { kind: "gateway" },
 ): Promise<Response> {
   const began = performance.now();
   const origin = new URL(request.url).origin;
+  const metadata = metadataPath(endpoint);
   let gateway: Gateway;
   let identity: AgentIdentity;
+  let door: BackendSpec | undefined;
   try {
     gateway = await gatewayFor(env);
     const allowed = gateway.config.allowedOrigins;
@@ -93,13 +117,15 @@ export async function serveMcp(
       fail({ kind: "origin_refused" });
     }
     identity = await authenticate(request, gateway);
+    if (endpoint.kind === "door") door = doorFor(gateway.config, identity.agent, request);
   } catch (e) {
-    return httpResponse(e, origin);
+    return httpResponse(e, origin, metadata);
   }
 
   // From here on the request is authenticated, and it leaves exactly one audit record.
   const defer = (work: Promise<unknown>) => exec.waitUntil(work);
   const ctx = new RequestContext(gateway.config, env, identity, request.signal, defer);
+  if (door) ctx.outcome.server = door.id;
   const record = beginRecord(
     identity.agent,
     crypto.randomUUID(),
@@ -108,10 +134,12 @@ export async function serveMcp(
   const releases: (() => Promise<void>)[] = [];
   let response: Response;
   try {
-    response = await operate(request, ctx, gateway, record, releases);
+    response = door
+      ? await operateDoor(request, ctx, door, record, releases)
+      : await operate(request, ctx, gateway, record, releases);
   } catch (e) {
     if (e instanceof GatewayError) ctx.refused(...decisionOf(e.failure));
-    response = httpResponse(e, origin);
+    response = httpResponse(e, origin, metadata);
   }
 
   const finish = async (bytesOut: number) => {
@@ -224,6 +252,49 @@ async function operate(
     );
   }
   return gateway.mcp.fetch(request, { authInfo: authInfoFor(ctx), parsedBody: body });
+}
+
+/**
+ * The backend behind a door, if the agent may see it at all: a server the agent holds no grant
+ * on is answered as one that does not exist, after the token (so nobody learns either way
+ * without one).
+ */
+function doorFor(config: GatewayConfig, agent: string, request: Request): BackendSpec {
+  const server = new URL(request.url).pathname.split("/")[2] ?? "";
+  const backend = config.backends.get(server);
+  if (!backend || !config.policy.get(agent)?.has(server)) {
+    return fail({ kind: "no_route", method: request.method, path: new URL(request.url).pathname });
+  }
+  return backend;
+}
+
+/** Steps 3 to 5 for a door: the same reading and admission, then the relay. */
+async function operateDoor(
+  request: Request,
+  ctx: RequestContext,
+  backend: BackendSpec,
+  record: AuditRecord,
+  releases: (() => Promise<void>)[],
+): Promise<Response> {
+  const asked = await askedBy(request, ctx, record);
+  // Admission counts each call under the gateway-wide name its limits are written for.
+  const calls =
+    asked.kind === "messages"
+      ? asked.calls.map((call) => ({ ...call, name: prefixToolName(backend.id, call.name) }))
+      : [];
+  await admitCalls(ctx, calls, releases);
+  if (asked.kind === "refused") return fail(asked.failure);
+  if (asked.kind === "not_json") {
+    ctx.refused("deny_input", "rpc_error");
+    return Response.json(
+      { jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error" } },
+      { status: 400 },
+    );
+  }
+  if (asked.kind === "messages" && asked.calls.length === 1) {
+    ctx.routed(backend.id, asked.calls[0]?.name ?? "");
+  }
+  return serveDoor(request, ctx, backend, asked.kind === "messages" ? asked.body : undefined);
 }
 
 /** The handler that serves hot-path requests from the operations table, for `ctx`. */

@@ -12,9 +12,11 @@ import type { JSONWebKeySet, JWK, JWTVerifyGetKey } from "jose";
 import { z } from "zod";
 import { type AssertionSigner, createAssertionSigner } from "../../../../common/assertion.ts";
 import { parseDocument } from "./documents.ts";
+import { type HostRule, parseHostRules } from "./host.ts";
 import { agentKeyLookup } from "./jwks.ts";
 import { SERVER_ID } from "./names.ts";
 import { type ParseResult, type Policy, parsePolicy } from "./policy.ts";
+import { sealKeyFrom } from "./seal.ts";
 
 /** One MCP server behind the gateway. */
 export interface BackendSpec {
@@ -46,6 +48,8 @@ export interface GatewayConfig {
   keys: JWTVerifyGetKey;
   /** Signs the assertions that tell networked backends who is calling. */
   signer: AssertionSigner;
+  /** Seals what agents hold for the gateway: upstream session ids, request states (`core/seal.ts`). */
+  sealKey: CryptoKey;
   /** The proxy's public assertion keys, published at /.well-known/jwks.json. */
   publicJwks: JSONWebKeySet;
   policy: Policy;
@@ -53,6 +57,8 @@ export interface GatewayConfig {
   backends: ReadonlyMap<string, BackendSpec>;
   backendTimeoutMs: number;
   allowedOrigins: readonly string[];
+  /** Host names the gateway answers to besides the loopback names (`core/host.ts`). */
+  allowedHosts: readonly HostRule[];
   /** Prefixed tool names that also get a per agent+tool rate limit. */
   rateLimitedTools: ReadonlySet<string>;
   /** tools/call requests one agent may have in flight; 0 means no cap. */
@@ -79,6 +85,7 @@ export interface ConfigEnv {
   MCP3_URL: string;
   BACKEND_TIMEOUT_MS: string;
   ALLOWED_ORIGINS?: string;
+  ALLOWED_HOSTS?: string;
   RATE_LIMITED_TOOLS?: string;
   EXTRA_BACKENDS?: string;
   MAX_CONCURRENT_CALLS_PER_AGENT?: string;
@@ -113,13 +120,18 @@ const ProxyJwks = z.object({ keys: z.array(PublicOkpKey).min(1) });
 
 async function proxyKeys(
   env: ConfigEnv,
-): Promise<ParseResult<{ signer: AssertionSigner; publicJwks: JSONWebKeySet }>> {
+): Promise<
+  ParseResult<{ signer: AssertionSigner; sealKey: CryptoKey; publicJwks: JSONWebKeySet }>
+> {
   if (!env.PROXY_SIGNING_KEY) {
     return { ok: false, error: "PROXY_SIGNING_KEY is not set (run `npm run keys`)" };
   }
   let signer: AssertionSigner;
+  let sealKey: CryptoKey;
   try {
-    signer = await createAssertionSigner(JSON.parse(env.PROXY_SIGNING_KEY) as JWK);
+    const jwk = JSON.parse(env.PROXY_SIGNING_KEY) as JWK;
+    signer = await createAssertionSigner(jwk);
+    sealKey = await sealKeyFrom(String(jwk.d));
   } catch (e) {
     return { ok: false, error: `PROXY_SIGNING_KEY is unusable: ${(e as Error).message}` };
   }
@@ -132,7 +144,7 @@ async function proxyKeys(
       error: `PROXY_PUBLIC_JWKS does not hold the signing key (kid ${signer.kid}): backends would refuse every call`,
     };
   }
-  return { ok: true, value: { signer, publicJwks: published as JSONWebKeySet } };
+  return { ok: true, value: { signer, sealKey, publicJwks: published as JSONWebKeySet } };
 }
 
 /** Builds the gateway configuration from bindings, or says which binding is wrong. */
@@ -192,6 +204,9 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
     }
   }
 
+  const allowedHosts = parseHostRules(csv(env.ALLOWED_HOSTS));
+  if (!allowedHosts.ok) return allowedHosts;
+
   const maxConcurrentCalls = intVar(env, "MAX_CONCURRENT_CALLS_PER_AGENT", 0, 0, 10_000);
   if (!maxConcurrentCalls.ok) return maxConcurrentCalls;
   const agentRate = intVar(env, "AGENT_RATE_LIMIT_PER_MINUTE", 600, 1, 1e9);
@@ -206,11 +221,13 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
       audience: env.JWT_AUDIENCE,
       keys: agentKeys.value,
       signer: ownKeys.value.signer,
+      sealKey: ownKeys.value.sealKey,
       publicJwks: ownKeys.value.publicJwks,
       policy: policy.value,
       backends,
       backendTimeoutMs: timeout,
       allowedOrigins,
+      allowedHosts: allowedHosts.value,
       rateLimitedTools: new Set(csv(env.RATE_LIMITED_TOOLS)),
       maxConcurrentCalls: maxConcurrentCalls.value,
       agentRatePerMinute: agentRate.value,
