@@ -628,7 +628,8 @@ function buildServer(): Server {
     } catch (error) {
       // Bad arguments and a failed server→client request are failures of the tool, reported on
       // the tool-error channel (2025-11-25 server/tools, "Error Handling").
-      if (error instanceof z.ZodError) return toolError(`Invalid arguments: ${error.message}`);
+      if (error instanceof z.ZodError)
+        return toolError(`Invalid arguments: ${z.prettifyError(error)}`);
       return toolError(error instanceof Error ? error.message : String(error));
     }
   });
