@@ -227,3 +227,102 @@ describe("a door keeps what /mcp keeps", () => {
     await expect.poll(() => labelState("door-timeout")).toBe("cancelled");
   });
 });
+
+/** Reads SSE events from `reader` until `until` says stop; returns them as {id, data}. */
+async function readEvents(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  until: (events: { id?: string; data: string }[]) => boolean,
+): Promise<{ id?: string; data: string }[]> {
+  const decoder = new TextDecoder();
+  const events: { id?: string; data: string }[] = [];
+  let buffer = "";
+  while (!until(events)) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let end = buffer.indexOf("\n\n");
+    while (end !== -1) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const id = /^id: (.*)$/m.exec(block)?.[1];
+      const data = [...block.matchAll(/^data: (.*)$/gm)].map((m) => m[1]).join("\n");
+      if (data !== "") events.push({ ...(id === undefined ? {} : { id }), data });
+      end = buffer.indexOf("\n\n");
+    }
+  }
+  return events;
+}
+
+describe("a door keeps a dropped stream for a 2025-era agent", () => {
+  it("numbers the events of a backend that does not, and replays them after Last-Event-ID", async () => {
+    const bearer = await token("integrator");
+    const init = await rawPost("/servers/ext/mcp", bearer, INITIALIZE);
+    const session = init.headers.get("mcp-session-id") ?? "";
+    await init.body?.cancel();
+    const headers = { "mcp-session-id": session };
+    await rawPost(
+      "/servers/ext/mcp",
+      bearer,
+      { jsonrpc: "2.0", method: "notifications/initialized" },
+      headers,
+    );
+    const call = await rawPost(
+      "/servers/ext/mcp",
+      bearer,
+      {
+        jsonrpc: "2.0",
+        id: 7,
+        method: "tools/call",
+        params: {
+          name: "wait_for_release",
+          arguments: { label: "door-resume" },
+          _meta: { progressToken: 1 },
+        },
+      },
+      headers,
+    );
+    expect(call.headers.get("content-type")).toContain("text/event-stream");
+    const reader = (call.body as ReadableStream<Uint8Array>).getReader();
+    // The progress and the log message arrive; then the agent's connection drops.
+    const seen = await readEvents(reader, (events) => events.length >= 2);
+    expect(seen.every((event) => /^[0-9a-f]{32}\.\d+$/.test(event.id ?? ""))).toBe(true);
+    await reader.cancel();
+    await thirdParty("/__release?label=door-resume", { method: "POST" });
+    const last = seen.at(-1)?.id ?? "";
+
+    const resumeHeaders = {
+      authorization: `Bearer ${bearer}`,
+      accept: "text/event-stream",
+      "mcp-protocol-version": LEGACY_VERSION,
+      "mcp-session-id": session,
+    };
+    // Another agent holding the id (without the session, which would not open for it) finds nothing.
+    const { "mcp-session-id": _session, ...sessionless } = resumeHeaders;
+    const stranger = await exports.default.fetch(
+      new Request(`${ORIGIN}/servers/ext/mcp`, {
+        headers: {
+          ...sessionless,
+          authorization: `Bearer ${await token("ext_narrow")}`,
+          "last-event-id": last,
+        },
+      }),
+    );
+    expect(stranger.status).toBe(404);
+    const resumed = await exports.default.fetch(
+      new Request(`${ORIGIN}/servers/ext/mcp`, {
+        headers: { ...resumeHeaders, "last-event-id": last },
+      }),
+    );
+    expect(resumed.status).toBe(200);
+    const rest = await readEvents(
+      (resumed.body as ReadableStream<Uint8Array>).getReader(),
+      (events) => events.some((event) => event.data.includes('"id":7')),
+    );
+    const answer = rest.find((event) => event.data.includes('"id":7'));
+    expect(JSON.parse(answer?.data ?? "{}")).toMatchObject({
+      id: 7,
+      result: { content: [{ text: "door-resume done" }] },
+    });
+    expect(Number(answer?.id?.split(".")[1])).toBeGreaterThan(Number(last.split(".")[1]));
+  });
+});

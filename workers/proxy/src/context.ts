@@ -24,7 +24,10 @@ export interface Outcome {
 }
 
 /** The bindings a request may use (a subset of the generated `Env`). */
-export type Bindings = Pick<Env, "MCP1" | "UPSTREAM_SESSIONS" | "AGENT_GATE" | "AUDIT_DB">;
+export type Bindings = Pick<
+  Env,
+  "MCP1" | "UPSTREAM_SESSIONS" | "AGENT_GATE" | "AUDIT_DB" | "STREAM_LOG"
+>;
 
 export class RequestContext {
   readonly outcome: Outcome = { decision: "allow", result: "ok", server: null, tool: null };

@@ -11,6 +11,7 @@ import { AUDIT_SCOPE, AuditQuery, queryRecords } from "./state/audit-store.ts";
 
 // The entry module's named exports are what workerd binds: Durable Object classes only.
 export { AgentGate } from "./state/agent-gate.ts";
+export { StreamLog } from "./state/stream-log.ts";
 export { UpstreamSessions } from "./state/upstream-sessions.ts";
 
 const app = new Hono<{ Bindings: Env }>();

@@ -18,12 +18,14 @@
  */
 
 import { fetchFor, identityHeaders } from "../backend-side/caller.ts";
+import { MODERN_REVISION } from "../backend-side/direct.ts";
 import type { RequestContext } from "../context.ts";
 import type { BackendSpec } from "../core/config.ts";
 import type { RequestId } from "../core/envelope.ts";
 import { isJsonObject } from "../core/json.ts";
 import { open, seal } from "../core/seal.ts";
 import { unavailableResult } from "../errors.ts";
+import { numberingFor, parseLoggedId, resumeLogged } from "./resume.ts";
 import {
   FOREIGN_STATE,
   idOf,
@@ -35,7 +37,7 @@ import {
   type Viewer,
   withRequestState,
 } from "./screen.ts";
-import { relaySse, sseEvent } from "./sse.ts";
+import { relaySse } from "./sse.ts";
 
 /**
  * Request headers the backend needs from the agent's request, passed on unchanged: besides these,
@@ -301,7 +303,7 @@ export async function serveDoor(
     return new Response(null, { status: response.status, headers: down });
   }
   if (type.includes("text/event-stream")) {
-    const first = answers.map((a) => sseEvent(JSON.stringify(a))).join("");
+    const legacy = request.headers.get("mcp-protocol-version") !== MODERN_REVISION;
     const stream = relaySse(
       response.body,
       {
@@ -312,10 +314,7 @@ export async function serveDoor(
         silenceMs: () => (exchange.outstanding.size > 0 ? exchange.timeoutMs : undefined),
         onSilence: async () => {
           exchange.cancelOutstanding("timed out at the gateway", headers);
-          return exchange
-            .failOutstanding("timeout", "")
-            .map((a) => sseEvent(JSON.stringify(a)))
-            .join("");
+          return exchange.failOutstanding("timeout", "");
         },
         onEnd: (how) => {
           // An agent that leaves a stream it cannot resume has abandoned its requests.
@@ -323,8 +322,10 @@ export async function serveDoor(
             exchange.cancelOutstanding("the agent went away", headers);
           }
         },
+        // 2025-era agents resume dropped streams; 2026-07-28 has no resumption to offer.
+        ...(legacy ? { numbering: numberingFor(ctx) } : {}),
       },
-      first,
+      answers,
     );
     return new Response(stream, { status: response.status, headers: down });
   }
@@ -352,6 +353,9 @@ async function relayStream(
   request: Request,
   headers: Headers,
 ): Promise<Response> {
+  const resumeFrom = request.method === "GET" ? request.headers.get("last-event-id") : null;
+  const logged = resumeFrom === null ? undefined : parseLoggedId(resumeFrom);
+  if (logged) return resumeLogged(exchange.ctx, logged);
   let response: Response;
   try {
     response = await exchange.fetch({ method: request.method, headers, signal: request.signal });
@@ -371,7 +375,7 @@ async function relayStream(
   const stream = relaySse(response.body, {
     onMessage: (message) => exchange.screenOut(message),
     silenceMs: () => undefined,
-    onSilence: async () => "",
+    onSilence: async () => [],
     onEnd: () => {},
   });
   return new Response(stream, { status: response.status, headers: down });

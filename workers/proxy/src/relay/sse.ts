@@ -5,24 +5,41 @@
  * same `retry`, so an agent resumes through the gateway exactly as it would with the backend
  * (`Last-Event-ID` travels upstream unchanged). Each event's data, when it is a JSON-RPC message,
  * goes through `onMessage`, which may replace it; an event it leaves alone is written as it came.
+ *
+ * A backend that does not number its events can have the gateway number them (`numbering`): each
+ * gets an id, is handed to the numbering's log, and the backend is read to the end even after the
+ * agent has gone, so the agent can come back for the rest (`state/stream-log.ts`).
  */
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 
+/** How the gateway numbers the events of a stream the backend did not number. */
+export interface Numbering {
+  /** The id of the event numbered `seq`. */
+  idFor: (seq: number) => string;
+  /** Keeps numbered events (in order); `closed` once the stream has ended. */
+  log: (events: { seq: number; data: string }[], closed: boolean) => Promise<void>;
+  /** Keeps the backend being read after the agent left (`ctx.waitUntil`). */
+  defer: (work: Promise<unknown>) => void;
+  /** The reconnection delay the agent is told, in milliseconds. */
+  retryMs: number;
+}
+
 export interface SseRelay {
   /**
-   * Called for each JSON-RPC message, with its event id if it has one (then the backend can replay
-   * it); returns its replacement, or undefined to keep it.
+   * Called for each JSON-RPC message, with its event id if the backend gave one; returns its
+   * replacement, or undefined to keep it.
    */
   onMessage: (message: unknown, eventId: string | undefined) => Promise<unknown> | unknown;
   /**
    * How long the backend may stay silent before `onSilence` decides (undefined: no limit). Asked
-   * after each event, so a stream with nothing left to answer can wait as long as it likes.
+   * before each read, so a stream with nothing left to answer can wait as long as it likes.
    */
   silenceMs: () => number | undefined;
-  /** The backend was silent too long: returns the events that end the stream. */
-  onSilence: () => Promise<string>;
+  /** The backend was silent too long: the messages that end the stream. */
+  onSilence: () => Promise<unknown[]>;
   /** The stream ended (the backend closed it, it failed, or the agent went away). */
   onEnd: (how: "closed" | "failed" | "cancelled" | "silent") => void;
+  numbering?: Numbering;
 }
 
 const encoder = new TextEncoder();
@@ -36,11 +53,14 @@ export function sseEvent(data: string, id?: string, event?: string): string {
   return `${out}\n`;
 }
 
-/** The agent's copy of `upstream`, with each message passed through `relay.onMessage`. */
+/**
+ * The agent's copy of `upstream`, with each message passed through `relay.onMessage`. `first`
+ * are messages the gateway answered itself, sent before the backend's.
+ */
 export function relaySse(
   upstream: ReadableStream<Uint8Array>,
   relay: SseRelay,
-  first = "",
+  first: unknown[] = [],
 ): ReadableStream<Uint8Array> {
   const reader = upstream.pipeThrough(new TextDecoderStream()).getReader();
   const pending: (EventSourceMessage | { retry: number })[] = [];
@@ -48,11 +68,26 @@ export function relaySse(
     onEvent: (event) => pending.push(event),
     onRetry: (retry) => pending.push({ retry }),
   });
+  const numbering = relay.numbering;
+  /** Whether the gateway numbers this stream: decided by its first event. */
+  let numbered: boolean | undefined;
+  let seq = 0;
+  let unlogged: { seq: number; data: string }[] = [];
   let ended = false;
   const end = (how: "closed" | "failed" | "cancelled" | "silent") => {
     if (ended) return;
     ended = true;
     relay.onEnd(how);
+  };
+
+  /** Writes one event, numbering it when the gateway numbers this stream. */
+  const emit = (data: string, id: string | undefined, event?: string): string => {
+    if (numbered === undefined) numbered = numbering !== undefined && id === undefined;
+    if (!numbered || !numbering) return sseEvent(data, id, event);
+    seq += 1;
+    unlogged.push({ seq, data });
+    const prefix = seq === 1 ? `retry: ${numbering.retryMs}\n\n` : "";
+    return prefix + sseEvent(data, numbering.idFor(seq), event);
   };
 
   const write = async (item: EventSourceMessage | { retry: number }): Promise<string> => {
@@ -63,10 +98,20 @@ export function relaySse(
     } catch {
       message = undefined;
     }
-    if (message === undefined) return sseEvent(item.data, item.id, item.event);
+    // A priming event (an id and no data) says only where to resume: numbered ones need none.
+    if (message === undefined) {
+      return item.id === undefined && numbering ? "" : sseEvent(item.data, item.id, item.event);
+    }
     const replaced = await relay.onMessage(message, item.id);
     const data = replaced === undefined ? item.data : JSON.stringify(replaced);
-    return sseEvent(data, item.id, item.event);
+    return emit(data, item.id, item.event);
+  };
+
+  const flush = async (closed: boolean): Promise<void> => {
+    if (!numbered || !numbering || (unlogged.length === 0 && !closed)) return;
+    const events = unlogged;
+    unlogged = [];
+    await numbering.log(events, closed);
   };
 
   /** The next chunk, or "silent" once the backend has said nothing for too long. */
@@ -84,39 +129,69 @@ export function relaySse(
     }
   };
 
+  /** Reads until there is something to send; null once the stream is over. */
+  const step = async (): Promise<string | null> => {
+    for (;;) {
+      const read = await next();
+      if (read === "silent") {
+        const out = (await relay.onSilence())
+          .map((m) => emit(JSON.stringify(m), undefined))
+          .join("");
+        end("silent");
+        await flush(true);
+        await reader.cancel().catch(() => {});
+        return out === "" ? null : out;
+      }
+      if (read.done) {
+        end("closed");
+        await flush(true);
+        return null;
+      }
+      parser.feed(read.value);
+      if (pending.length === 0) continue;
+      let out = "";
+      for (const item of pending.splice(0)) out += await write(item);
+      await flush(false);
+      if (out !== "") return out;
+    }
+  };
+
+  let finished = false;
   return new ReadableStream<Uint8Array>({
-    start(controller) {
-      if (first) controller.enqueue(encoder.encode(first));
+    async start(controller) {
+      const out = first.map((m) => emit(JSON.stringify(m), undefined)).join("");
+      if (out !== "") controller.enqueue(encoder.encode(out));
+      await flush(false);
     },
     async pull(controller) {
       try {
-        for (;;) {
-          const read = await next();
-          if (read === "silent") {
-            controller.enqueue(encoder.encode(await relay.onSilence()));
-            controller.close();
-            end("silent");
-            await reader.cancel().catch(() => {});
-            return;
-          }
-          if (read.done) {
-            controller.close();
-            end("closed");
-            return;
-          }
-          parser.feed(read.value);
-          if (pending.length === 0) continue;
-          let out = "";
-          for (const item of pending.splice(0)) out += await write(item);
-          controller.enqueue(encoder.encode(out));
-          return;
+        const out = await step();
+        if (out !== null) controller.enqueue(encoder.encode(out));
+        if (ended) {
+          finished = true;
+          controller.close();
         }
       } catch (e) {
         end("failed");
+        finished = true;
         controller.error(e);
       }
     },
     async cancel(reason) {
+      if (finished) return;
+      if (numbered && numbering) {
+        // The agent may come back with Last-Event-ID: read the rest into the log meanwhile.
+        numbering.defer(
+          (async () => {
+            try {
+              while (!ended) await step();
+            } catch {
+              await flush(true).catch(() => {});
+            }
+          })(),
+        );
+        return;
+      }
       end("cancelled");
       await reader.cancel(reason).catch(() => {});
     },
