@@ -1,7 +1,7 @@
 /**
  * The launcher (`npm start`): makes keys if missing, checks the gateway's configuration, starts the
- * four servers, waits until each answers its health check, prints one banner, watches them, and
- * stops them all on Ctrl+C or SIGTERM with nothing left running.
+ * four servers, waits until each answers its health check, looks at each extra backend, prints one
+ * banner, watches the servers, and stops them all on Ctrl+C or SIGTERM with nothing left running.
  *
  * On the terminal: the banner, then one line per request (from the proxy's audit log line), and
  * loud, specific lines when a server fails. Everything the servers and wrangler print goes to one
@@ -12,6 +12,11 @@
  *   mcp1   wrangler dev  :9004   (workers/mcp1 + its Durable Object)
  *   mcp2   node          :9005   (local-backends/mcp2)
  *   mcp3   node          :9006   (local-backends/mcp3)
+ *
+ * Extra backends are someone else's servers: `EXTRA_BACKENDS` in the launcher's environment (the
+ * proxy's variable, `[{id, url, identity?}]`) is checked by the proxy's rules, handed to the proxy,
+ * and each one is probed once for the banner; the launcher neither starts nor waits for them.
+ * `MCPCP_POLICY` names another policy file than policy.json.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from "node:fs";
@@ -19,16 +24,21 @@ import { createServer } from "node:net";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, stripVTControlCharacters } from "node:util";
+import { createAssertionSigner } from "../common/assertion.ts";
 import { ensureKeys, writeDevVars } from "../keys/generate.ts";
 import { mintInspectionToken } from "../keys/mint.ts";
-import { parseJwks } from "../workers/proxy/src/core/jwks.ts";
-import { parsePolicy } from "../workers/proxy/src/core/policy.ts";
+import { proxyKeyPaths } from "../keys/proxy-key.ts";
+import type { ExtraBackendSpec } from "../workers/proxy/src/core/config.ts";
+import { type Probe, probeBackend, probeLine } from "./backend-probe.ts";
 import { dockerHost } from "./docker-host.ts";
+import { checkLaunchConfig } from "./launch-config.ts";
 import { requestLine } from "./request-line.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const HEALTH_TIMEOUT_MS = 90_000;
+/** How long the banner waits for an extra backend to answer its handshake. */
+const PROBE_TIMEOUT_MS = 3000;
 
 /** `--verbose`: every line the servers print reaches the terminal, as well as their log files. */
 const VERBOSE = verboseFlag();
@@ -88,8 +98,17 @@ function wranglerDev(config: string, port: number, extra: string[] = []): string
   ];
 }
 
-/** The four servers of a system whose proxy listens on `base`. */
+/**
+ * The proxy's EXTRA_BACKENDS, from the launcher's environment. It always reaches the proxy as a
+ * `--var`, set or empty, so what the launcher checked is what the proxy runs with, whatever
+ * wrangler.toml's development value says.
+ */
+const EXTRA_BACKENDS = process.env.EXTRA_BACKENDS ?? "";
 
+/** The policy file: policy.json, or the one `MCPCP_POLICY` names. */
+const POLICY_FILE = resolve(ROOT, process.env.MCPCP_POLICY || "policy.json");
+
+/** The four servers of a system whose proxy listens on `base`. */
 function services(base: number): Service[] {
   const [proxy, mcp1, mcp2, mcp3] = [base, base + 1, base + 2, base + 3];
   const separateState = base === 9003 ? [] : ["--persist-to", `.wrangler/state-${base}`];
@@ -102,6 +121,8 @@ function services(base: number): Service[] {
         `MCP2_URL:http://127.0.0.1:${mcp2}/mcp`,
         "--var",
         `MCP3_URL:http://127.0.0.1:${mcp3}/mcp`,
+        "--var",
+        `EXTRA_BACKENDS:${EXTRA_BACKENDS}`,
       ]),
     },
     {
@@ -134,8 +155,11 @@ const LOG_DIR = process.env.MCPCP_LOG_DIR
   ? resolve(ROOT, process.env.MCPCP_LOG_DIR)
   : join(ROOT, "logs", PORT_BASE === 9003 ? "" : String(PORT_BASE));
 const logPath = (name: string) => join(LOG_DIR, `${name}.log`);
-/** A path as the user would type it from the repository root. */
-const shown = (path: string) => relative(ROOT, path);
+/** A path as the user would type it from the repository root (absolute when outside it). */
+function shown(path: string): string {
+  const inside = relative(ROOT, path);
+  return inside.startsWith("..") ? path : inside;
+}
 /** How many of a server's last lines a failure report repeats. */
 const TAIL_LINES = 15;
 
@@ -155,16 +179,38 @@ function alarm(line: string): void {
   process.stderr.write(loud ? `\x1b[1;31m[launcher] ${line}\x1b[0m\n` : `[launcher] ${line}\n`);
 }
 
-/** Fails before anything starts if the policy or the JWKS would be refused by the proxy. */
-function checkConfiguration(): void {
-  const jwks = parseJwks(readFileSync(join(ROOT, "keys", "jwks.json"), "utf8"));
-  if (!jwks.ok) throw new Error(jwks.error);
-  const policy = parsePolicy(readFileSync(join(ROOT, "policy.json"), "utf8"), [
-    "mcp1",
-    "mcp2",
-    "mcp3",
-  ]);
-  if (!policy.ok) throw new Error(`policy.json: ${policy.error}`);
+/**
+ * Fails before anything starts if the JWKS, EXTRA_BACKENDS or the policy would be refused by the
+ * proxy; the policy may name the servers the launcher starts and the extra backends.
+ */
+function checkConfiguration(): ExtraBackendSpec[] {
+  const checked = checkLaunchConfig({
+    jwks: readFileSync(join(ROOT, "keys", "jwks.json"), "utf8"),
+    policy: readFileSync(POLICY_FILE, "utf8"),
+    policyFile: shown(POLICY_FILE),
+    extraBackends: EXTRA_BACKENDS,
+    builtIn: SERVICES.filter((s) => s.name !== "proxy").map((s) => s.name),
+  });
+  if (!checked.ok) throw new Error(checked.error);
+  return checked.value.extraBackends;
+}
+
+/**
+ * Probes every extra backend at once. One with `identity: "assertion"` gets the proxy's assertion,
+ * signed with the proxy's key from keys/, as the proxy would send it (its `sub` is the launcher).
+ */
+async function probeExtraBackends(backends: ExtraBackendSpec[]): Promise<string[]> {
+  if (backends.length === 0) return [];
+  const signer = backends.some((b) => b.identity === "assertion")
+    ? await createAssertionSigner(JSON.parse(readFileSync(proxyKeyPaths().signingKey, "utf8")))
+    : undefined;
+  const assertion = signer && ((backend: string) => signer.sign("mcpcp-launcher", backend));
+  const probes: Probe[] = await Promise.all(
+    backends.map((backend) =>
+      probeBackend(backend, { timeoutMs: PROBE_TIMEOUT_MS, ...(assertion ? { assertion } : {}) }),
+    ),
+  );
+  return backends.map((backend, i) => probeLine(backend, probes[i] as Probe));
 }
 
 /** Refuses to start over something already listening, whose health check would fool us. */
@@ -352,7 +398,7 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-function banner(startedMs: number, inspectionToken: string): string {
+function banner(startedMs: number, inspectionToken: string, extraRows: string[]): string {
   const logFiles = `${shown(LOG_DIR) || "."}/{${SERVICES.map((x) => x.name).join(",")}}.log`;
   const rows = SERVICES.map((s) => {
     const pid = running.get(s.name)?.pid ?? "?";
@@ -365,6 +411,7 @@ function banner(startedMs: number, inspectionToken: string): string {
     "",
     `MCPCP is up in ${(startedMs / 1000).toFixed(1)} s. Agents connect to the proxy:`,
     ...rows,
+    ...extraRows,
     "",
     // Through the proxy, as deployed: mcp1 itself has no public route there.
     `  Battles:     http://127.0.0.1:${PORT_BASE}/battles#token=${inspectionToken}`,
@@ -384,8 +431,9 @@ function banner(startedMs: number, inspectionToken: string): string {
 async function main(): Promise<void> {
   const began = Date.now();
   await ensureKeys({ force: false });
-  await writeDevVars();
-  checkConfiguration();
+  // Before .dev.vars is written: a policy the proxy would refuse never reaches it.
+  const extraBackends = checkConfiguration();
+  await writeDevVars({ policyPath: POLICY_FILE });
   await checkPortsFree();
 
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -401,9 +449,10 @@ async function main(): Promise<void> {
   const deadline = Date.now() + HEALTH_TIMEOUT_MS;
   for (const service of SERVICES) start(service);
   await Promise.all(SERVICES.map((s) => healthy(s, deadline)));
+  const extraRows = await probeExtraBackends(extraBackends);
   // A watcher's token (scope inspect_battles only): it can read battles and call no tool.
   const inspectionToken = await mintInspectionToken();
-  process.stdout.write(banner(Date.now() - began, inspectionToken));
+  process.stdout.write(banner(Date.now() - began, inspectionToken, extraRows));
   ready = true;
 }
 

@@ -73,11 +73,19 @@ export interface Launched {
   child: ChildProcess;
 }
 
+export interface LaunchOptions {
+  portBase?: number;
+  timeoutMs?: number;
+  /** More of the launcher's environment, as a user would set it (`EXTRA_BACKENDS`, `MCPCP_POLICY`). */
+  env?: Record<string, string>;
+}
+
 /** Starts the launcher and resolves once it prints its ready banner. */
 export function launch({
   portBase = DEFAULT_PORT_BASE,
   timeoutMs = 120_000,
-} = {}): Promise<Launched> {
+  env = {},
+}: LaunchOptions = {}): Promise<Launched> {
   const ports = { proxy: portBase, mcp1: portBase + 1, mcp2: portBase + 2, mcp3: portBase + 3 };
   const logDir = nextLogDir();
   const child = spawn(process.execPath, ["scripts/start.ts"], {
@@ -85,6 +93,7 @@ export function launch({
     stdio: ["ignore", "pipe", "pipe"],
     env: {
       ...process.env,
+      ...env,
       WRANGLER_SEND_METRICS: "false",
       MCPCP_PORT_BASE: String(portBase),
       MCPCP_LOG_DIR: logDir,

@@ -190,8 +190,11 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
     ["mcp3", networked("mcp3", mcp3.value, "assertion", direct.value)],
   ]);
 
-  const extra = extraBackends(env.EXTRA_BACKENDS, backends, direct.value);
+  const extra = parseExtraBackends(env.EXTRA_BACKENDS, [...backends.keys()]);
   if (!extra.ok) return extra;
+  for (const { id, url, identity } of extra.value) {
+    backends.set(id, networked(id, url, identity, direct.value));
+  }
 
   const policy = parsePolicy(env.POLICY, [...backends.keys()]);
   if (!policy.ok) return policy;
@@ -283,28 +286,38 @@ function networked(
   return { id, url, route: "network", identity, direct };
 }
 
+/** One entry of EXTRA_BACKENDS, validated. */
+export interface ExtraBackendSpec {
+  id: string;
+  url: URL;
+  identity: "assertion" | "none";
+}
+
 /**
- * Adds the EXTRA_BACKENDS (a JSON array of `{id, url, identity?}`) to `backends`: any Streamable
- * HTTP MCP server, stateless or with sessions, fronted like the built-in ones.
+ * Reads EXTRA_BACKENDS (a JSON array of `{id, url, identity?}`): any Streamable HTTP MCP server,
+ * stateless or with sessions, fronted like the built-in ones. `taken` are the ids already in use.
+ * Pure, so the launcher (`scripts/start.ts`) applies the same rules before it starts anything.
  */
-function extraBackends(
+export function parseExtraBackends(
   json: string | undefined,
-  backends: Map<string, BackendSpec>,
-  direct: boolean,
-): ParseResult<void> {
-  if (!json?.trim()) return { ok: true, value: undefined };
+  taken: readonly string[],
+): ParseResult<ExtraBackendSpec[]> {
+  if (!json?.trim()) return { ok: true, value: [] };
   const parsed = parseDocument("EXTRA_BACKENDS", json, z.array(ExtraBackend).max(32));
   if (!parsed.ok) return parsed;
+  const ids = new Set(taken);
+  const extras: ExtraBackendSpec[] = [];
   for (const entry of parsed.value) {
     if (!SERVER_ID.test(entry.id)) {
       return { ok: false, error: `EXTRA_BACKENDS id "${entry.id}" must match ${SERVER_ID.source}` };
     }
-    if (backends.has(entry.id)) {
+    if (ids.has(entry.id)) {
       return { ok: false, error: `EXTRA_BACKENDS id "${entry.id}" is already taken` };
     }
     const url = parseUrl(`EXTRA_BACKENDS[${entry.id}].url`, entry.url);
     if (!url.ok) return url;
-    backends.set(entry.id, networked(entry.id, url.value, entry.identity, direct));
+    ids.add(entry.id);
+    extras.push({ id: entry.id, url: url.value, identity: entry.identity });
   }
-  return { ok: true, value: undefined };
+  return { ok: true, value: extras };
 }
