@@ -3,7 +3,9 @@
  * CLI against our reference backend (`test/conformance/reference-server.ts`): first directly,
  * which shows the backend and the harness are sound; then, once the gateway serves each backend
  * at `/servers/<id>/mcp` under its own names, through the gateway, where the same checks must
- * pass. A check that fails there and not here is something the gateway broke.
+ * pass. A check that fails there and not here is something the gateway broke. The gateway is
+ * the system `npm start` runs, with the reference server added the documented way
+ * (`EXTRA_BACKENDS` and a policy granting it).
  *
  * Every check must pass except the scenarios in `test/conformance/expected-failures.yaml`, each
  * of which must still fail (the CLI's baseline rule). The CLI's output stays in
@@ -15,12 +17,16 @@
  * `additionalProperties`; server-sse-polling: a stream closed mid-call resumes with
  * `Last-Event-ID`).
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { mintToken } from "../../keys/mint.ts";
 import { type ConformanceRun, runConformance } from "../conformance/harness.ts";
 import { startReferenceServer } from "../conformance/reference-server.ts";
+import { type Launched, launch } from "./launcher.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ARTIFACTS = join(ROOT, "test-artifacts", "conformance");
@@ -82,11 +88,52 @@ describe("the MCP conformance suite", () => {
     RUN_TIMEOUT_MS + 10_000,
   );
 
-  // Blocked: the gateway has no /servers/<id>/mcp endpoint yet (being built in another worktree).
-  // The case: start the reference server, launch the system with it as an EXTRA_BACKENDS entry
-  // (say id `ref`, identity none), mint an agent token whose policy grants `ref: "*"`, then
-  // runConformance({ url: `${proxy}/servers/ref/mcp`, token, outputDir: artifactDir("gateway"),
-  // expectedFailures: EXPECTED_FAILURES, suite: "all" }), assert problems(run) is empty as above,
-  // and that its (scenario, id, status) list equals the direct run's.
-  it.todo("through the gateway's /servers/<id>/mcp, the same checks pass");
+  it(
+    "through the gateway's /servers/<id>/mcp, the same checks pass",
+    async () => {
+      const server = await startReferenceServer();
+      const dir = mkdtempSync(join(tmpdir(), "mcpcp-conformance-"));
+      const policy = join(dir, "policy.json");
+      writeFileSync(policy, JSON.stringify({ conformance: { ref: "*" } }));
+      let system: Launched | undefined;
+      try {
+        const direct = await runConformance({
+          url: server.url,
+          outputDir: await artifactDir("direct-for-gateway"),
+          expectedFailures: EXPECTED_FAILURES,
+          suite: "all",
+          timeoutMs: RUN_TIMEOUT_MS,
+        });
+        system = await launch({
+          env: {
+            EXTRA_BACKENDS: JSON.stringify([{ id: "ref", url: server.url, identity: "none" }]),
+            MCPCP_POLICY: policy,
+          },
+        });
+        // localhost, not 127.0.0.1: the suite's DNS rebinding check needs a loopback name.
+        const door = new URL("/servers/ref/mcp", system.proxyUrl);
+        door.hostname = "localhost";
+        const run = await runConformance({
+          url: door.href,
+          token: await mintToken({ agent: "conformance" }),
+          outputDir: await artifactDir("gateway"),
+          expectedFailures: EXPECTED_FAILURES,
+          suite: "all",
+          timeoutMs: RUN_TIMEOUT_MS,
+        });
+        expect(problems(run), report(run)).toEqual([]);
+        const outcome = (r: ConformanceRun) =>
+          r.checks.map((c) => `${c.scenario} / ${c.id}: ${c.status}`).sort();
+        expect(outcome(run), report(run)).toEqual(outcome(direct));
+        console.log(
+          `conformance through the door: ${run.passed}/${run.total}; direct ${direct.passed}/${direct.total}`,
+        );
+      } finally {
+        if (system?.child.exitCode === null) await system.stop();
+        await server.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    RUN_TIMEOUT_MS * 2 + 180_000,
+  );
 });

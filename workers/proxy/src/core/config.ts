@@ -16,7 +16,7 @@ import { type HostRule, parseHostRules } from "./host.ts";
 import { agentKeyLookup } from "./jwks.ts";
 import { SERVER_ID } from "./names.ts";
 import { type ParseResult, type Policy, parsePolicy } from "./policy.ts";
-import { sealKeyFrom } from "./seal.ts";
+import { type SealKey, sealKeyFrom } from "./seal.ts";
 
 /** One MCP server behind the gateway. */
 export interface BackendSpec {
@@ -49,7 +49,7 @@ export interface GatewayConfig {
   /** Signs the assertions that tell networked backends who is calling. */
   signer: AssertionSigner;
   /** Seals what agents hold for the gateway: upstream session ids, request states (`core/seal.ts`). */
-  sealKey: CryptoKey;
+  sealKey: SealKey;
   /** The proxy's public assertion keys, published at /.well-known/jwks.json. */
   publicJwks: JSONWebKeySet;
   policy: Policy;
@@ -121,13 +121,13 @@ const ProxyJwks = z.object({ keys: z.array(PublicOkpKey).min(1) });
 async function proxyKeys(
   env: ConfigEnv,
 ): Promise<
-  ParseResult<{ signer: AssertionSigner; sealKey: CryptoKey; publicJwks: JSONWebKeySet }>
+  ParseResult<{ signer: AssertionSigner; sealKey: SealKey; publicJwks: JSONWebKeySet }>
 > {
   if (!env.PROXY_SIGNING_KEY) {
     return { ok: false, error: "PROXY_SIGNING_KEY is not set (run `npm run keys`)" };
   }
   let signer: AssertionSigner;
-  let sealKey: CryptoKey;
+  let sealKey: SealKey;
   try {
     const jwk = JSON.parse(env.PROXY_SIGNING_KEY) as JWK;
     signer = await createAssertionSigner(jwk);

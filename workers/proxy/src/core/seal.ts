@@ -20,8 +20,11 @@ export interface Binding {
   kind: "session" | "request_state";
 }
 
+/** The AES-GCM key sealing uses (typed by what web crypto derives, in workerd and Node alike). */
+export type SealKey = Awaited<ReturnType<typeof crypto.subtle.deriveKey>>;
+
 /** Derives the sealing key from the proxy's private signing key (a JWK's `d`), with HKDF. */
-export async function sealKeyFrom(secret: string): Promise<CryptoKey> {
+export async function sealKeyFrom(secret: string): Promise<SealKey> {
   const material = await crypto.subtle.importKey("raw", encoder.encode(secret), "HKDF", false, [
     "deriveKey",
   ]);
@@ -44,7 +47,7 @@ function additionalData({ agent, server, kind }: Binding): Uint8Array {
 }
 
 /** `value` sealed for `binding`: URL-safe base64, so it is a valid header value and id. */
-export async function seal(key: CryptoKey, binding: Binding, value: string): Promise<string> {
+export async function seal(key: SealKey, binding: Binding, value: string): Promise<string> {
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const sealed = new Uint8Array(
     await crypto.subtle.encrypt(
@@ -61,7 +64,7 @@ export async function seal(key: CryptoKey, binding: Binding, value: string): Pro
 
 /** The value `sealed` holds, or undefined when it was not sealed by this gateway for `binding`. */
 export async function open(
-  key: CryptoKey,
+  key: SealKey,
   binding: Binding,
   sealed: string,
 ): Promise<string | undefined> {
