@@ -5,7 +5,7 @@
  */
 import { exports } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
-import { call, message, ORIGIN, post, rpc, token } from "./client.ts";
+import { call, LEGACY_VERSION, message, ORIGIN, post, rpc, token } from "./client.ts";
 
 const MODERN = "2026-07-28";
 
@@ -283,19 +283,43 @@ describe("resources, prompts and names through the proxy", () => {
     });
   });
 
-  it("hides resources and prompts from a grant that only names tools, like missing ones", async () => {
+  it("shows a grant that only names tools no resources, prompts or completion at all", async () => {
     const bearer = await token("ext_narrow");
-    expect((await message(await post(rpc("resources/list"), bearer))).result).toMatchObject({
-      resources: [],
-    });
+    const init = await message(
+      await post(
+        rpc("initialize", {
+          protocolVersion: LEGACY_VERSION,
+          capabilities: {},
+          clientInfo: { name: "t", version: "1" },
+        }),
+        bearer,
+      ),
+    );
+    const capabilities = (init.result as unknown as { capabilities: Record<string, unknown> })
+      .capabilities;
+    expect(Object.keys(capabilities).sort()).toEqual(["logging", "tools"]);
+    for (const [method, params] of [
+      ["resources/list", {}],
+      ["resources/read", { uri: "ext+notes://hello" }],
+      ["prompts/get", { name: "ext_greet", arguments: { name: "x" } }],
+      [
+        "completion/complete",
+        { ref: { type: "ref/prompt", name: "ext_greet" }, argument: { name: "name", value: "A" } },
+      ],
+    ] as const) {
+      expect((await message(await post(rpc(method, params), bearer))).error?.code, method).toBe(
+        -32601,
+      );
+    }
+  });
+
+  it("answers a hidden resource or prompt like a missing one, for an agent that has some", async () => {
+    const bearer = await token("agent_name1");
     const hidden = await message(
       await post(rpc("resources/read", { uri: "ext+notes://hello" }), bearer),
     );
     const missing = await message(
-      await post(
-        rpc("resources/read", { uri: "ext+notes://nope/deeper" }),
-        await token("integrator"),
-      ),
+      await post(rpc("resources/read", { uri: "mcp1+nope://x" }), bearer),
     );
     expect(hidden.error).toEqual({ code: -32602, message: "Resource ext+notes://hello not found" });
     expect(missing.error?.code).toBe(-32602);

@@ -12,6 +12,7 @@ import {
 } from "@modelcontextprotocol/server";
 import type { Relay } from "../backend-side/direct.ts";
 import { contextOf, type RequestContext } from "../context.ts";
+import { grantsAll, serversFor } from "../core/policy.ts";
 import { GatewayError, protocolError } from "../errors.ts";
 import type { OperationCall } from "../operations/call.ts";
 import { OPERATIONS } from "../operations/table.ts";
@@ -25,13 +26,18 @@ export function createSdkHandler(): McpHttpHandler {
 
 /** Builds the per-request MCP server for `ctx`. */
 export function createSdkServer(ctx: RequestContext): Server {
+  const { policy } = ctx.config;
+  // Resources, prompts and completion reach only whole-server grants: an agent without one is
+  // shown none of them.
+  const whole = serversFor(policy, ctx.agent).some((id) => grantsAll(policy, ctx.agent, id));
   const server = new Server(SERVER_INFO, {
     // logging: backends' log messages are relayed to the agent while a call runs.
     // listChanged: backends' changes are relayed to agents that listen (`backend-side/listen.ts`).
     capabilities: {
       tools: { listChanged: true },
-      resources: { listChanged: true },
-      prompts: { listChanged: true },
+      ...(whole
+        ? { resources: { listChanged: true }, prompts: { listChanged: true }, completions: {} }
+        : {}),
       logging: {},
     },
     instructions:
@@ -56,20 +62,28 @@ export function createSdkServer(ctx: RequestContext): Server {
       ),
     ),
   );
-  server.setRequestHandler("resources/list", (_request, sdk) =>
-    run(() => OPERATIONS["resources/list"](call(sdk))),
-  );
-  server.setRequestHandler("resources/templates/list", (_request, sdk) =>
-    run(() => OPERATIONS["resources/templates/list"](call(sdk))),
-  );
-  server.setRequestHandler("resources/read", (request, sdk) =>
-    run(() => OPERATIONS["resources/read"](call(sdk), request.params)),
-  );
-  server.setRequestHandler("prompts/list", (_request, sdk) =>
-    run(() => OPERATIONS["prompts/list"](call(sdk))),
-  );
-  server.setRequestHandler("prompts/get", (request, sdk) =>
-    run(() => OPERATIONS["prompts/get"](call(sdk), request.params)),
+  if (whole) {
+    server.setRequestHandler("resources/list", (_request, sdk) =>
+      run(() => OPERATIONS["resources/list"](call(sdk))),
+    );
+    server.setRequestHandler("resources/templates/list", (_request, sdk) =>
+      run(() => OPERATIONS["resources/templates/list"](call(sdk))),
+    );
+    server.setRequestHandler("resources/read", (request, sdk) =>
+      run(() => OPERATIONS["resources/read"](call(sdk), request.params)),
+    );
+    server.setRequestHandler("prompts/list", (_request, sdk) =>
+      run(() => OPERATIONS["prompts/list"](call(sdk))),
+    );
+    server.setRequestHandler("prompts/get", (request, sdk) =>
+      run(() => OPERATIONS["prompts/get"](call(sdk), request.params)),
+    );
+    server.setRequestHandler("completion/complete", (request, sdk) =>
+      run(() => OPERATIONS["completion/complete"](call(sdk), request.params)),
+    );
+  }
+  server.setRequestHandler("logging/setLevel", (request, sdk) =>
+    run(() => OPERATIONS["logging/setLevel"](call(sdk), request.params)),
   );
   return server;
 }

@@ -120,9 +120,7 @@ const ProxyJwks = z.object({ keys: z.array(PublicOkpKey).min(1) });
 
 async function proxyKeys(
   env: ConfigEnv,
-): Promise<
-  ParseResult<{ signer: AssertionSigner; sealKey: SealKey; publicJwks: JSONWebKeySet }>
-> {
+): Promise<ParseResult<{ signer: AssertionSigner; sealKey: SealKey; publicJwks: JSONWebKeySet }>> {
   if (!env.PROXY_SIGNING_KEY) {
     return { ok: false, error: "PROXY_SIGNING_KEY is not set (run `npm run keys`)" };
   }

@@ -4,6 +4,8 @@
  * tools/call itself). What the gateway does for a method is decided here and nowhere else.
  */
 import type { OperationCall } from "./call.ts";
+import { type CompleteParams, complete } from "./completion.ts";
+import { setLevel } from "./logging.ts";
 import { getPrompt, listPrompts } from "./prompts.ts";
 import { listResources, listResourceTemplates, readResource } from "./resources.ts";
 import { callTool, listTools } from "./tools.ts";
@@ -22,6 +24,8 @@ export const OPERATIONS = {
     call: OperationCall,
     params: { name: string; arguments?: Record<string, string> },
   ) => getPrompt(call, params),
+  "completion/complete": (call: OperationCall, params: CompleteParams) => complete(call, params),
+  "logging/setLevel": (call: OperationCall, params: { level: string }) => setLevel(call, params),
 };
 
 export type OperationMethod = keyof typeof OPERATIONS;
