@@ -38,25 +38,64 @@ export type Ask = (
   relay?: Relay,
 ) => Promise<Record<string, unknown>>;
 
+// The longest a client's close waits for its cancellations to be delivered.
 const CANCEL_GRACE_MS = 1_000;
 
 /**
- * Closes a client once its work is done. After a cancellation the SDK has just sent
- * `notifications/cancelled`; closing at once would abort that very request, so the close waits a
- * moment, outside the agent's (already finished) request. A 2026-era client is not closed at all:
- * each of its requests was one POST, answered and read to the end, so it holds nothing open, and
- * closing it only builds the SDK's "connection closed" errors (with stack traces) for nobody. That
- * was about a fifth of the proxy's CPU per call in the benchmark (BENCHMARKS.md).
+ * The `notifications/cancelled` that `transport` is sending. In the 2025 eras the SDK client
+ * gives up on a request (the agent cancelled it, or its deadline passed) by sending one, without
+ * waiting for it to go out (a 2026-era client closes the request's stream instead, and sends
+ * none). Closing the client aborts every exchange still open, that POST among them: so `release`
+ * waits for these first.
  */
-async function release(client: Client, limits: CallLimits): Promise<void> {
-  if (limits.signal?.aborted && limits.defer) {
-    limits.defer(
-      new Promise((resolve) => setTimeout(resolve, CANCEL_GRACE_MS)).then(() => client.close()),
-    );
+function cancellationsOf(transport: StreamableHTTPClientTransport): Promise<unknown>[] {
+  const sending: Promise<unknown>[] = [];
+  const send = transport.send.bind(transport);
+  transport.send = (message, options) => {
+    const sent = send(message, options);
+    if ((message as { method?: unknown }).method === "notifications/cancelled") {
+      sending.push(sent.catch(() => {}));
+    }
+    return sent;
+  };
+  return sending;
+}
+
+/**
+ * Closes a client once its work is done. A client that has just sent `notifications/cancelled` is
+ * closed once the backend has taken them (at most `CANCEL_GRACE_MS` later), outside the agent's
+ * request when it can be: the agent's answer waits for nothing of it. A 2026-era client is not
+ * closed at all: each of its requests was one POST, answered and read to the end or aborted, so
+ * it holds nothing open, and closing it only builds the SDK's "connection closed" errors (with
+ * stack traces) for nobody. That was about a fifth of the proxy's CPU per call in the benchmark
+ * (BENCHMARKS.md).
+ */
+async function release(
+  client: Client,
+  cancellations: Promise<unknown>[],
+  limits: CallLimits,
+): Promise<void> {
+  if (cancellations.length > 0) {
+    const closed = settledWithin(cancellations, CANCEL_GRACE_MS)
+      .then(() => client.close())
+      .catch(() => {});
+    if (limits.defer) limits.defer(closed);
+    else await closed;
     return;
   }
   if (client.getProtocolEra() === "modern") return;
   await client.close().catch(() => {});
+}
+
+/** Resolves once every one of `work` has settled, or after `ms`, whichever is first. */
+function settledWithin(work: Promise<unknown>[], ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([Promise.allSettled(work).then(() => {}), late]).finally(() => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
 }
 
 /** An `Ask` that goes through an SDK client (`tools/call` through `callTool`, for its checks). */
@@ -133,6 +172,7 @@ export async function withClient<T>(
         sessionId: session.sessionId,
         protocolVersion: session.protocolVersion,
       });
+      const cancellations = cancellationsOf(transport);
       try {
         // With a session id, the client skips the handshake: this costs no round trip.
         await client.connect(transport, { ...options, prior: { kind: "legacy" } });
@@ -143,7 +183,7 @@ export async function withClient<T>(
         if (!(e instanceof SdkHttpError && e.status === 404)) throw e;
         await sessions.forget(session.sessionId);
       } finally {
-        await release(client, limits);
+        await release(client, cancellations, limits);
       }
     }
   }
@@ -153,6 +193,7 @@ export async function withClient<T>(
     fetch,
     requestInit: { headers },
   });
+  const cancellations = cancellationsOf(transport);
   try {
     await client.connect(transport, verdict ? { ...options, prior: verdict } : options);
     if (!verdict) {
@@ -174,6 +215,6 @@ export async function withClient<T>(
     throw e;
   } finally {
     // Closing the client ends its HTTP exchanges; it does not end the upstream session.
-    await release(client, limits);
+    await release(client, cancellations, limits);
   }
 }
