@@ -9,6 +9,8 @@
 import {
   Client,
   ProtocolError,
+  SdkError,
+  SdkErrorCode,
   SdkHttpError,
   StreamableHTTPClientTransport,
 } from "@modelcontextprotocol/client";
@@ -98,6 +100,22 @@ function settledWithin(work: Promise<unknown>[], ms: number): Promise<void> {
   });
 }
 
+/**
+ * `e` as the gateway reports it: the SDK's timeout, when the deadline passed rather than the agent
+ * going away (the SDK reports both as `RequestTimeout`), is a `backend_timeout`. By then the SDK
+ * has cancelled the request upstream.
+ */
+function deadlineOf(e: unknown, backend: BackendSpec, limits: CallLimits): unknown {
+  if (e instanceof SdkError && e.code === SdkErrorCode.RequestTimeout && !limits.signal?.aborted) {
+    return new GatewayError({
+      kind: "backend_timeout",
+      server: backend.id,
+      timeoutMs: limits.timeoutMs,
+    });
+  }
+  return e;
+}
+
 /** An `Ask` that goes through an SDK client (`tools/call` through `callTool`, for its checks). */
 export function askThrough(client: Client, limits: CallLimits): Ask {
   return (method, params, relay) => {
@@ -145,7 +163,8 @@ function answerIn(e: unknown): ProtocolError | undefined {
 
 /**
  * Opens a client to `backend` on behalf of the caller, runs `use`, and closes it. Connection and
- * request failures reject. The first contact with a backend records its era.
+ * request failures reject, a deadline passed as a `backend_timeout` `GatewayError`. The first
+ * contact with a backend records its era.
  */
 export async function withClient<T>(
   backend: BackendSpec,
@@ -180,7 +199,7 @@ export async function withClient<T>(
         return await use(client);
       } catch (e) {
         // 404: the backend forgot the session (restart, expiry). Start a new one below.
-        if (!(e instanceof SdkHttpError && e.status === 404)) throw e;
+        if (!(e instanceof SdkHttpError && e.status === 404)) throw deadlineOf(e, backend, limits);
         await sessions.forget(session.sessionId);
       } finally {
         await release(client, cancellations, limits);
@@ -209,10 +228,13 @@ export async function withClient<T>(
     }
     return await use(client);
   } catch (e) {
-    // A JSON-RPC error is the backend answering, and a gateway error the gateway deciding on
-    // that answer; anything else may mean the backend changed or died.
-    if (!(e instanceof ProtocolError || e instanceof GatewayError)) eraVerdicts.forget(backend.id);
-    throw e;
+    // A JSON-RPC error is the backend answering, a gateway error the gateway deciding on that
+    // answer or on the deadline; anything else may mean the backend changed or died.
+    const error = deadlineOf(e, backend, limits);
+    if (!(error instanceof ProtocolError || error instanceof GatewayError)) {
+      eraVerdicts.forget(backend.id);
+    }
+    throw error;
   } finally {
     // Closing the client ends its HTTP exchanges; it does not end the upstream session.
     await release(client, cancellations, limits);
