@@ -36,6 +36,7 @@ export default defineConfig({
           EXTRA_BACKENDS: JSON.stringify([
             { id: "ext", url: `${inject<string>("thirdPartyUrl")}/mcp` },
             { id: "dyn", url: `${inject<string>("changingUrl")}/mcp` },
+            { id: "slow", url: `${inject<string>("slowUrl")}/mcp` },
           ]),
           RATE_LIMITED_TOOLS: "mcp3_echo,mcp2_run_docker,mcp3_run_python_code",
         },

@@ -5,7 +5,8 @@
  * Tools: `echo`; `wait_for_release(label)`, which reports progress and a log message, then blocks
  * until the test releases it (`POST /__release?label=`) or the call is cancelled; and
  * `files.read/v2`, a name no model provider accepts. One resource, one template, one prompt.
- * `GET /__state` tells a test what happened: sessions opened and each label's fate.
+ * `GET /__state` tells a test what happened: sessions opened, each label's fate and the session
+ * and request id it ran under, and every `notifications/cancelled` received, as it came.
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -18,6 +19,10 @@ export interface ThirdPartyState {
   sessions: number;
   live: number;
   labels: Record<string, "running" | "released" | "cancelled">;
+  /** Per label: the session and JSON-RPC request id of the call that waited for it. */
+  calls: Record<string, { session: string | undefined; requestId: string | number }>;
+  /** Every `notifications/cancelled` POSTed, with the session it named. */
+  cancellations: { session: string | undefined; requestId: unknown; reason: unknown }[];
 }
 
 export interface ThirdPartyBackend {
@@ -36,10 +41,29 @@ function withoutWarnings(register: () => unknown): void {
   }
 }
 
+type Incoming = { method?: unknown; params?: { requestId?: unknown; reason?: unknown } } | null;
+
+/** A POST's JSON body, read here so the cancellations in it can be noted; null if not JSON. */
+async function parsedBody(req: IncomingMessage): Promise<Incoming | Incoming[] | null> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as Incoming | Incoming[];
+  } catch {
+    return null;
+  }
+}
+
 /** Starts the server on a free loopback port. */
 export async function startThirdPartyBackend(): Promise<ThirdPartyBackend> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
-  const state: ThirdPartyState = { sessions: 0, live: 0, labels: {} };
+  const state: ThirdPartyState = {
+    sessions: 0,
+    live: 0,
+    labels: {},
+    calls: {},
+    cancellations: [],
+  };
   const releases = new Map<string, () => void>();
 
   function build(): McpServer {
@@ -56,6 +80,7 @@ export async function startThirdPartyBackend(): Promise<ThirdPartyBackend> {
       async ({ label }, extra) => {
         const token = extra._meta?.progressToken;
         state.labels[label] = "running";
+        state.calls[label] = { session: extra.sessionId, requestId: extra.requestId };
         if (token !== undefined) {
           await extra.sendNotification({
             method: "notifications/progress",
@@ -130,6 +155,20 @@ export async function startThirdPartyBackend(): Promise<ThirdPartyBackend> {
       return;
     }
     const id = req.headers["mcp-session-id"];
+    const body = req.method === "POST" ? await parsedBody(req) : undefined;
+    if (body === null) {
+      res.writeHead(400).end();
+      return;
+    }
+    for (const m of Array.isArray(body) ? body : [body]) {
+      if (m?.method === "notifications/cancelled") {
+        state.cancellations.push({
+          session: typeof id === "string" ? id : undefined,
+          requestId: m.params?.requestId,
+          reason: m.params?.reason,
+        });
+      }
+    }
     if (typeof id === "string") {
       const transport = transports.get(id);
       if (!transport) {
@@ -142,7 +181,7 @@ export async function startThirdPartyBackend(): Promise<ThirdPartyBackend> {
         );
         return;
       }
-      await transport.handleRequest(req, res);
+      await transport.handleRequest(req, res, body);
       return;
     }
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
@@ -154,7 +193,7 @@ export async function startThirdPartyBackend(): Promise<ThirdPartyBackend> {
       },
     });
     await build().connect(transport);
-    await transport.handleRequest(req, res);
+    await transport.handleRequest(req, res, body);
   }
 
   const http = createServer((req, res) => {

@@ -7,4 +7,5 @@ export const TEST_POLICY = {
   integrator: { ext: "*" },
   watcher: { dyn: "*" },
   ext_narrow: { ext: ["echo"] },
+  sleeper: { ext: "*", mcp2: "*", slow: "*" },
 };

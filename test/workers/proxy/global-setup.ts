@@ -10,6 +10,7 @@ import { ensureProxyKey } from "../../../keys/proxy-key.ts";
 import { startBackend } from "../../../local-backends/common/backend.ts";
 import { mcp3 as mcp3Definition } from "../../../local-backends/mcp3/backend.ts";
 import { startChangingBackend } from "../../support/changing-backend.ts";
+import { startSlowBackend } from "../../support/slow-backend.ts";
 import { startThirdPartyBackend } from "../../support/third-party-backend.ts";
 import { TEST_POLICY } from "./fixtures.ts";
 import type {} from "./provided.ts";
@@ -66,8 +67,11 @@ export default async function setup(project: TestProject) {
   project.provide("thirdPartyUrl", thirdParty.url);
   const changing = await startChangingBackend();
   project.provide("changingUrl", changing.url);
+  const slow = await startSlowBackend();
+  project.provide("slowUrl", slow.url);
 
   return async () => {
+    await slow.close();
     await changing.close();
     await thirdParty.close();
     await spy.close();

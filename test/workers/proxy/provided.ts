@@ -14,5 +14,6 @@ declare module "vitest" {
     mcp1Script: string;
     thirdPartyUrl: string;
     changingUrl: string;
+    slowUrl: string;
   }
 }

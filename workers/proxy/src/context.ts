@@ -17,7 +17,10 @@ import type { Decision } from "./state/audit-store.ts";
 /** What the request did, as far as the audit record tells it. */
 export interface Outcome {
   decision: Decision;
-  /** `ok`, `tool_error`, `rpc_error`, `backend_unavailable`, or `http_<status>`. */
+  /**
+   * `ok`, `tool_error`, `rpc_error`, `backend_unavailable`, `backend_timeout`, or
+   * `http_<status>`.
+   */
   result: string;
   server: string | null;
   tool: string | null;

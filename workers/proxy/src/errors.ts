@@ -43,7 +43,9 @@ export type Failure =
   | { kind: "unknown_resource"; uri: string }
   | { kind: "unknown_prompt"; name: string }
   | { kind: "backend_error"; code: number; message: string; data?: unknown }
-  | { kind: "holder_unavailable"; server: string; detail: string };
+  | { kind: "holder_unavailable"; server: string; detail: string }
+  // A backend that did not answer within its deadline; the call was cancelled upstream.
+  | { kind: "backend_timeout"; server: string; timeoutMs: number };
 
 /** A failure on its way to the funnel. */
 export class GatewayError extends Error {
@@ -183,6 +185,11 @@ export function protocolError(e: unknown): ProtocolError {
         ProtocolErrorCode.InternalError,
         "The server holding it is unavailable",
       );
+    case "backend_timeout":
+      return new ProtocolError(
+        ProtocolErrorCode.InternalError,
+        timedOut(failure.server, failure.timeoutMs),
+      );
     default:
       if (e instanceof ProtocolError) return e;
       // As the SDK server answers a handler that threw: the error's own message.
@@ -207,6 +214,26 @@ export function unavailableResult(server: string, detail: string) {
       },
     ],
   };
+}
+
+/**
+ * The tool result for a call whose backend did not answer within its deadline: told apart from
+ * an unavailable server, which did not answer at all.
+ */
+export function timedOutResult(server: string, timeoutMs: number) {
+  return {
+    isError: true,
+    content: [
+      {
+        type: "text" as const,
+        text: `${timedOut(server, timeoutMs)}; the call was cancelled. Other servers are unaffected.`,
+      },
+    ],
+  };
+}
+
+function timedOut(server: string, timeoutMs: number): string {
+  return `Timed out after ${Math.round(timeoutMs / 100) / 10} s waiting for ${server}`;
 }
 
 function failureOf(e: unknown): Failure {

@@ -14,6 +14,7 @@ import {
 } from "@modelcontextprotocol/client";
 import type { BackendSpec } from "../core/config.ts";
 import { isJsonObject } from "../core/json.ts";
+import { GatewayError } from "../errors.ts";
 import { eraVerdicts } from "../state/era-verdicts.ts";
 import { type BackendCaller, type CallLimits, fetchFor, identityHeaders } from "./caller.ts";
 import { directRequest, HEADER_MISMATCH, MODERN_REVISION, sendableDirectly } from "./direct.ts";
@@ -23,8 +24,10 @@ export type { Ask } from "./sdk-client.ts";
 
 /**
  * Runs `use` with a way to ask `backend` things on behalf of the caller. Connection and request
- * failures reject: a JSON-RPC error as `ProtocolError` (the backend answered), anything else as
- * an `Error` (it did not); the caller decides how they reach the agent.
+ * failures reject: a JSON-RPC error as `ProtocolError` (the backend answered), a request left
+ * unanswered past `limits.timeoutMs` as a `backend_timeout` `GatewayError` (it has been cancelled
+ * at the backend by then), anything else as an `Error` (the backend did not answer at all); the
+ * caller decides how they reach the agent.
  */
 export async function withBackend<T>(
   backend: BackendSpec,
@@ -63,8 +66,10 @@ export async function withBackend<T>(
       if (e instanceof ProtocolError && e.code === HEADER_MISMATCH) {
         return asOurs(await throughClient(method, params, relay));
       }
-      // Anything but a JSON-RPC answer may mean the backend changed or died: ask the SDK next time.
-      if (!(e instanceof ProtocolError) && !limits.signal?.aborted) eraVerdicts.forget(backend.id);
+      // Anything but a JSON-RPC answer may mean the backend changed or died: ask the SDK next
+      // time. A request that ran past its deadline says neither: the era stays known.
+      const answered = e instanceof ProtocolError || e instanceof GatewayError;
+      if (!answered && !limits.signal?.aborted) eraVerdicts.forget(backend.id);
       throw e;
     }
   });

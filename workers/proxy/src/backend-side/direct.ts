@@ -17,6 +17,7 @@ import {
   ProtocolError,
 } from "@modelcontextprotocol/server";
 import { isJsonObject } from "../core/json.ts";
+import { GatewayError } from "../errors.ts";
 
 /** What a direct request needs of a backend (`BackendSpec` in `core/config.ts`, with its fetch). */
 export interface DirectBackend {
@@ -87,8 +88,9 @@ export function sendableDirectly(method: string, params: Record<string, unknown>
 
 /**
  * Sends one request to a 2026-07-28 backend and resolves with its result (without the wire's
- * `resultType`). A JSON-RPC error rejects as `ProtocolError`; a transport failure, an HTTP error,
- * a timeout or a malformed answer rejects with an `Error` saying which.
+ * `resultType`). A JSON-RPC error rejects as `ProtocolError`; the deadline passing as a
+ * `backend_timeout` `GatewayError`, once the request has been cancelled (its stream closed); a
+ * transport failure, an HTTP error or a malformed answer with an `Error` saying which.
  */
 export async function directRequest(
   backend: DirectBackend,
@@ -115,7 +117,7 @@ export async function directRequest(
   const name = nameHeaderOf(method, params);
   if (typeof name === "string") headers["mcp-name"] = name;
 
-  const deadline = new Deadline(options.timeoutMs, options.signal);
+  const deadline = new Deadline(backend.id, options.timeoutMs, options.signal);
   try {
     const response = await backend.fetch(backend.url, {
       method: "POST",
@@ -257,16 +259,24 @@ function resultOf(method: string, message: Record<string, unknown>): Record<stri
   return result;
 }
 
-/** The request's time limit, restartable by progress, ending early when the caller aborts. */
+/**
+ * The request's time limit, restartable by progress, ending early when the caller aborts. Either
+ * way the request's fetch is aborted, which closes its stream: in the 2026-07-28 revision that is
+ * how a client over HTTP cancels a request, and no `notifications/cancelled` is sent (spec,
+ * basic/patterns/cancellation, "Transport-Specific Cancellation"). Nor could one name it: every
+ * direct request has the same id.
+ */
 class Deadline {
   private readonly controller = new AbortController();
+  private readonly server: string;
   private readonly ms: number;
   private readonly caller: AbortSignal | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private timedOut = false;
   private readonly onAbort = () => this.controller.abort(this.caller?.reason);
 
-  constructor(ms: number, caller: AbortSignal | undefined) {
+  constructor(server: string, ms: number, caller: AbortSignal | undefined) {
+    this.server = server;
     this.ms = ms;
     this.caller = caller;
     if (caller?.aborted) this.controller.abort(caller.reason);
@@ -282,7 +292,9 @@ class Deadline {
     this.stop();
     this.timer = setTimeout(() => {
       this.timedOut = true;
-      this.controller.abort(new Error(`Request timed out after ${this.ms} ms`));
+      this.controller.abort(
+        new GatewayError({ kind: "backend_timeout", server: this.server, timeoutMs: this.ms }),
+      );
     }, this.ms);
   }
 

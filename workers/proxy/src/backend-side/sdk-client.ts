@@ -9,6 +9,8 @@
 import {
   Client,
   ProtocolError,
+  SdkError,
+  SdkErrorCode,
   SdkHttpError,
   StreamableHTTPClientTransport,
 } from "@modelcontextprotocol/client";
@@ -38,25 +40,80 @@ export type Ask = (
   relay?: Relay,
 ) => Promise<Record<string, unknown>>;
 
+// The longest a client's close waits for its cancellations to be delivered.
 const CANCEL_GRACE_MS = 1_000;
 
 /**
- * Closes a client once its work is done. After a cancellation the SDK has just sent
- * `notifications/cancelled`; closing at once would abort that very request, so the close waits a
- * moment, outside the agent's (already finished) request. A 2026-era client is not closed at all:
- * each of its requests was one POST, answered and read to the end, so it holds nothing open, and
- * closing it only builds the SDK's "connection closed" errors (with stack traces) for nobody. That
- * was about a fifth of the proxy's CPU per call in the benchmark (BENCHMARKS.md).
+ * The `notifications/cancelled` that `transport` is sending. In the 2025 eras the SDK client
+ * gives up on a request (the agent cancelled it, or its deadline passed) by sending one, without
+ * waiting for it to go out (a 2026-era client closes the request's stream instead, and sends
+ * none). Closing the client aborts every exchange still open, that POST among them: so `release`
+ * waits for these first.
  */
-async function release(client: Client, limits: CallLimits): Promise<void> {
-  if (limits.signal?.aborted && limits.defer) {
-    limits.defer(
-      new Promise((resolve) => setTimeout(resolve, CANCEL_GRACE_MS)).then(() => client.close()),
-    );
+function cancellationsOf(transport: StreamableHTTPClientTransport): Promise<unknown>[] {
+  const sending: Promise<unknown>[] = [];
+  const send = transport.send.bind(transport);
+  transport.send = (message, options) => {
+    const sent = send(message, options);
+    if ((message as { method?: unknown }).method === "notifications/cancelled") {
+      sending.push(sent.catch(() => {}));
+    }
+    return sent;
+  };
+  return sending;
+}
+
+/**
+ * Closes a client once its work is done. A client that has just sent `notifications/cancelled` is
+ * closed once the backend has taken them (at most `CANCEL_GRACE_MS` later), outside the agent's
+ * request when it can be: the agent's answer waits for nothing of it. A 2026-era client is not
+ * closed at all: each of its requests was one POST, answered and read to the end or aborted, so
+ * it holds nothing open, and closing it only builds the SDK's "connection closed" errors (with
+ * stack traces) for nobody. That was about a fifth of the proxy's CPU per call in the benchmark
+ * (BENCHMARKS.md).
+ */
+async function release(
+  client: Client,
+  cancellations: Promise<unknown>[],
+  limits: CallLimits,
+): Promise<void> {
+  if (cancellations.length > 0) {
+    const closed = settledWithin(cancellations, CANCEL_GRACE_MS)
+      .then(() => client.close())
+      .catch(() => {});
+    if (limits.defer) limits.defer(closed);
+    else await closed;
     return;
   }
   if (client.getProtocolEra() === "modern") return;
   await client.close().catch(() => {});
+}
+
+/** Resolves once every one of `work` has settled, or after `ms`, whichever is first. */
+function settledWithin(work: Promise<unknown>[], ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([Promise.allSettled(work).then(() => {}), late]).finally(() => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
+}
+
+/**
+ * `e` as the gateway reports it: the SDK's timeout, when the deadline passed rather than the agent
+ * going away (the SDK reports both as `RequestTimeout`), is a `backend_timeout`. By then the SDK
+ * has cancelled the request upstream.
+ */
+function deadlineOf(e: unknown, backend: BackendSpec, limits: CallLimits): unknown {
+  if (e instanceof SdkError && e.code === SdkErrorCode.RequestTimeout && !limits.signal?.aborted) {
+    return new GatewayError({
+      kind: "backend_timeout",
+      server: backend.id,
+      timeoutMs: limits.timeoutMs,
+    });
+  }
+  return e;
 }
 
 /** An `Ask` that goes through an SDK client (`tools/call` through `callTool`, for its checks). */
@@ -106,7 +163,8 @@ function answerIn(e: unknown): ProtocolError | undefined {
 
 /**
  * Opens a client to `backend` on behalf of the caller, runs `use`, and closes it. Connection and
- * request failures reject. The first contact with a backend records its era.
+ * request failures reject, a deadline passed as a `backend_timeout` `GatewayError`. The first
+ * contact with a backend records its era.
  */
 export async function withClient<T>(
   backend: BackendSpec,
@@ -133,6 +191,7 @@ export async function withClient<T>(
         sessionId: session.sessionId,
         protocolVersion: session.protocolVersion,
       });
+      const cancellations = cancellationsOf(transport);
       try {
         // With a session id, the client skips the handshake: this costs no round trip.
         await client.connect(transport, { ...options, prior: { kind: "legacy" } });
@@ -140,10 +199,10 @@ export async function withClient<T>(
         return await use(client);
       } catch (e) {
         // 404: the backend forgot the session (restart, expiry). Start a new one below.
-        if (!(e instanceof SdkHttpError && e.status === 404)) throw e;
+        if (!(e instanceof SdkHttpError && e.status === 404)) throw deadlineOf(e, backend, limits);
         await sessions.forget(session.sessionId);
       } finally {
-        await release(client, limits);
+        await release(client, cancellations, limits);
       }
     }
   }
@@ -153,6 +212,7 @@ export async function withClient<T>(
     fetch,
     requestInit: { headers },
   });
+  const cancellations = cancellationsOf(transport);
   try {
     await client.connect(transport, verdict ? { ...options, prior: verdict } : options);
     if (!verdict) {
@@ -168,12 +228,15 @@ export async function withClient<T>(
     }
     return await use(client);
   } catch (e) {
-    // A JSON-RPC error is the backend answering, and a gateway error the gateway deciding on
-    // that answer; anything else may mean the backend changed or died.
-    if (!(e instanceof ProtocolError || e instanceof GatewayError)) eraVerdicts.forget(backend.id);
-    throw e;
+    // A JSON-RPC error is the backend answering, a gateway error the gateway deciding on that
+    // answer or on the deadline; anything else may mean the backend changed or died.
+    const error = deadlineOf(e, backend, limits);
+    if (!(error instanceof ProtocolError || error instanceof GatewayError)) {
+      eraVerdicts.forget(backend.id);
+    }
+    throw error;
   } finally {
     // Closing the client ends its HTTP exchanges; it does not end the upstream session.
-    await release(client, limits);
+    await release(client, cancellations, limits);
   }
 }

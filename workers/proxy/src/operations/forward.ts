@@ -35,8 +35,8 @@ export function aggregate<T>(
 /**
  * Sends one read or get to `server`, if the agent holds that server whole; else fails with
  * `notFound`. `ask` throws a `GatewayError` itself for what the backend says does not exist; any
- * other JSON-RPC error passes through, and a dead backend is an internal error naming nothing but
- * the failure.
+ * other JSON-RPC error passes through, a backend past the deadline is a timeout naming it, and a
+ * dead backend is an internal error naming nothing but the failure.
  */
 export async function forwardOne<T>(
   call: OperationCall,
@@ -50,6 +50,9 @@ export async function forwardOne<T>(
   try {
     return await withBackend(backend, ctx, callLimits(call), ask);
   } catch (e) {
+    if (e instanceof GatewayError && e.failure.kind === "backend_timeout") {
+      ctx.ended("backend_timeout");
+    }
     if (e instanceof GatewayError) throw e;
     if (e instanceof ProtocolError) {
       return fail({ kind: "backend_error", code: e.code, message: e.message, data: e.data });

@@ -2,14 +2,16 @@
  * Tools through the gateway. `tools/list` fans out to the servers the agent's policy names and
  * merges what they offer under prefixed names; `tools/call` splits the name, checks the same
  * policy, and forwards the call, relaying progress and log messages while it runs. A backend that
- * is down fails its own calls with a tool error naming it; it never takes the others down.
+ * is down fails its own calls with a tool error naming it, and so does one that runs past the
+ * deadline (a different error: it was there, and the call has been cancelled); it never takes the
+ * others down.
  */
 import { type CallToolResult, ProtocolError, type Tool } from "@modelcontextprotocol/server";
 import { type Ask, listAll, withBackend } from "../backend-side/backends.ts";
 import { log } from "../core/log.ts";
 import { mayBeMapped, prefixToolName, resolveMapped, splitToolName } from "../core/names.ts";
 import { allows, serversFor } from "../core/policy.ts";
-import { describe, fail, GatewayError, unavailableResult } from "../errors.ts";
+import { describe, fail, GatewayError, timedOutResult, unavailableResult } from "../errors.ts";
 import { callLimits, isInvalidParams, listsName, type OperationCall } from "./call.ts";
 import { fanOut } from "./fan-out.ts";
 
@@ -75,6 +77,16 @@ export async function callTool(call: OperationCall, params: CallParams): Promise
     return result;
   } catch (e) {
     ctx.ended("rpc_error");
+    if (e instanceof GatewayError && e.failure.kind === "backend_timeout") {
+      ctx.ended("backend_timeout");
+      log("warn", "backend_call_timed_out", {
+        server: target.server,
+        agent,
+        tool: target.tool,
+        timeout_ms: e.failure.timeoutMs,
+      });
+      return timedOutResult(target.server, e.failure.timeoutMs);
+    }
     if (e instanceof GatewayError) throw e;
     if (e instanceof ProtocolError) {
       return fail({ kind: "backend_error", code: e.code, message: e.message, data: e.data });
