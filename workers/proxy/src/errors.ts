@@ -232,7 +232,8 @@ export function timedOutResult(server: string, timeoutMs: number) {
   };
 }
 
-function timedOut(server: string, timeoutMs: number): string {
+/** What a request past its deadline is told: `Timed out after N s waiting for <server>`. */
+export function timedOut(server: string, timeoutMs: number): string {
   return `Timed out after ${Math.round(timeoutMs / 100) / 10} s waiting for ${server}`;
 }
 

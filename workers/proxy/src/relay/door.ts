@@ -24,7 +24,7 @@ import type { BackendSpec } from "../core/config.ts";
 import type { RequestId } from "../core/envelope.ts";
 import { isJsonObject } from "../core/json.ts";
 import { open, seal } from "../core/seal.ts";
-import { unavailableResult } from "../errors.ts";
+import { timedOut, timedOutResult, unavailableResult } from "../errors.ts";
 import { numberingFor, parseLoggedId, resumeLogged } from "./resume.ts";
 import {
   FOREIGN_STATE,
@@ -149,27 +149,22 @@ class Exchange {
 
   /** Answers for every request still outstanding, after a timeout or a failure to connect. */
   failOutstanding(how: "timeout" | "unavailable", detail: string): Answer[] {
-    const seconds = Math.round(this.timeoutMs / 100) / 10;
     const server = this.backend.id;
-    const text =
-      how === "timeout"
-        ? `Timed out after ${seconds} s waiting for ${server}`
-        : `Server ${server} is unavailable (${detail})`;
     this.ctx.ended(how === "timeout" ? "backend_timeout" : "backend_unavailable");
-    const answers = [...this.outstanding].map(([id, method]): Answer => {
+    return [...this.outstanding].map(([id, method]): Answer => {
       if (method === "tools/call") {
         const result =
           how === "timeout"
-            ? {
-                isError: true,
-                content: [{ type: "text", text: `${text}; the call was cancelled.` }],
-              }
+            ? timedOutResult(server, this.timeoutMs)
             : unavailableResult(server, detail);
         return { jsonrpc: "2.0", id, result };
       }
-      return { jsonrpc: "2.0", id, error: { code: -32603, message: text } };
+      const message =
+        how === "timeout"
+          ? timedOut(server, this.timeoutMs)
+          : `Server ${server} is unavailable (${detail})`;
+      return { jsonrpc: "2.0", id, error: { code: -32603, message } };
     });
-    return answers;
   }
 
   /** Tells the backend to stop working on what is outstanding (after the agent's request ends). */
