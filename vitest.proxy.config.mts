@@ -36,6 +36,9 @@ export default defineConfig({
           EXTRA_BACKENDS: JSON.stringify([
             { id: "ext", url: `${inject<string>("thirdPartyUrl")}/mcp` },
             { id: "dyn", url: `${inject<string>("changingUrl")}/mcp` },
+            { id: "ref", url: inject<string>("referenceUrl") },
+            { id: "exch", url: `${inject<string>("exchangesUrl")}/mcp` },
+            { id: "mrtr", url: `${inject<string>("mrtrUrl")}/mcp` },
           ]),
           RATE_LIMITED_TOOLS: "mcp3_echo,mcp2_run_docker,mcp3_run_python_code",
         },

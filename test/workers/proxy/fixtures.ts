@@ -7,4 +7,7 @@ export const TEST_POLICY = {
   integrator: { ext: "*" },
   watcher: { dyn: "*" },
   ext_narrow: { ext: ["echo"] },
+  // door-exchanges.test.ts: an agent on the exchange backends, and another beside it.
+  asker: { ref: "*", exch: "*", mrtr: "*" },
+  bystander: { exch: "*", mrtr: "*" },
 };

@@ -14,5 +14,9 @@ declare module "vitest" {
     mcp1Script: string;
     thirdPartyUrl: string;
     changingUrl: string;
+    /** The conformance reference server's MCP endpoint (it ends in /mcp). */
+    referenceUrl: string;
+    exchangesUrl: string;
+    mrtrUrl: string;
   }
 }
