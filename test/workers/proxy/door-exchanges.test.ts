@@ -611,4 +611,16 @@ describe("2026-07-28 multi-round-trip through a door", () => {
     expect(text(done.result)).toBe("stream: confirmed");
     expect((await mrtrState()).calls.at(-1)).toEqual({ tool: "confirm", requestState: raw });
   });
+
+  it("a large state the gateway sealed opens again", async () => {
+    const first = await modernCall("asker", "remember", { arguments: { size: 12_000 } });
+    expect(first.result).toMatchObject({ resultType: "input_required" });
+    const raw = (await mrtrState()).issued.at(-1) ?? "";
+    const done = await modernCall("asker", "remember", {
+      arguments: { size: 12_000 },
+      requestState: first.result?.requestState,
+    });
+    expect(done.error).toBeUndefined();
+    expect(text(done.result)).toBe(`remembered ${raw.length} characters`);
+  });
 });
