@@ -427,6 +427,23 @@ describe("misbehaving agents end cleanly", () => {
     await expect.poll(async () => (await exchangesState()).labels["door-never"]).toBe("cancelled");
   });
 
+  it("the question left unanswered is withdrawn on the stream before the timed-out result", async () => {
+    // Raw, because the v1 SDK client ignores a cancellation of request id 0 (`!requestId`), and
+    // a fresh session's first question to the agent has id 0.
+    const agent = await RawSession.open("asker", "exch", { elicitation: { form: {} } });
+    const next = await agent.call(1, "ask", { label: "door-withdrawn" });
+    const question = await next();
+    expect(question).toMatchObject({ method: "elicitation/create" });
+    expect(await next()).toEqual({
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId: question.id, reason: "timed out at the gateway" },
+    });
+    const result = await next();
+    expect(result).toMatchObject({ id: 1, result: { isError: true } });
+    expect(text(result.result)).toMatch(/^Timed out after 3 s waiting for exch/);
+  });
+
   it("an elicitation answered twice: the first answer counts, the second is turned away cleanly", async () => {
     const agent = await RawSession.open("asker", "exch", { elicitation: { form: {} } });
     const next = await agent.call(1, "ask", { label: "door-twice" });

@@ -14,7 +14,9 @@
  *
  * The gateway's own part: a request the backend leaves unanswered for `backendTimeoutMs` (no
  * event at all in that time) is cancelled upstream with `notifications/cancelled` and answered
- * "timed out"; a backend that cannot be reached is "unavailable", per request.
+ * "timed out", and the backend's questions to the agent on that stream are withdrawn with
+ * `notifications/cancelled` of their own; a backend that cannot be reached is "unavailable", per
+ * request.
  */
 
 import { fetchFor, identityHeaders } from "../backend-side/caller.ts";
@@ -57,6 +59,12 @@ class Exchange {
   readonly viewer: Viewer;
   /** The request id and method of each request forwarded and not yet answered. */
   readonly outstanding = new Map<RequestId, string>();
+  /**
+   * The ids of the backend's own requests to the agent (sampling, elicitation, roots) relayed on
+   * this stream. Their answers come back on other POSTs, so the gateway never learns which are
+   * still open; it only withdraws them all when it ends the stream itself.
+   */
+  readonly asked = new Set<RequestId>();
   /** Whether the backend numbered its events: then a dropped stream can be resumed. */
   resumable = false;
   private upstreamSession: string | undefined;
@@ -123,8 +131,12 @@ class Exchange {
 
   /** A message from the backend, as the agent may see it; undefined when it goes on unchanged. */
   async screenOut(message: unknown): Promise<unknown> {
-    if (!isJsonObject(message) || methodOf(message) !== undefined) return undefined;
+    if (!isJsonObject(message)) return undefined;
     const id = idOf(message);
+    if (methodOf(message) !== undefined) {
+      if (id !== undefined) this.asked.add(id);
+      return undefined;
+    }
     const method = id === undefined ? undefined : this.outstanding.get(id);
     if (id !== undefined) this.outstanding.delete(id);
     if (!isJsonObject(message.result)) {
@@ -168,6 +180,23 @@ class Exchange {
       return { jsonrpc: "2.0", id, error: { code: -32603, message: text } };
     });
     return answers;
+  }
+
+  /**
+   * Withdraws the backend's requests to the agent on a stream the gateway ends: the backend, told
+   * the call is cancelled, has given up on them, but its own `notifications/cancelled` would come
+   * on the stream the gateway just closed. The agent can close the form it opened, or stop
+   * sampling; one for a request it already answered is ignored (2025-11-25 basic/utilities/
+   * cancellation: a cancellation for an unknown or finished request may be ignored).
+   */
+  withdrawAsked(reason: string): string[] {
+    return [...this.asked].map((requestId) =>
+      JSON.stringify({
+        jsonrpc: "2.0",
+        method: "notifications/cancelled",
+        params: { requestId, reason },
+      }),
+    );
   }
 
   /** Tells the backend to stop working on what is outstanding (after the agent's request ends). */
@@ -312,10 +341,9 @@ export async function serveDoor(
         silenceMs: () => (exchange.outstanding.size > 0 ? exchange.timeoutMs : undefined),
         onSilence: async () => {
           exchange.cancelOutstanding("timed out at the gateway", headers);
-          return exchange
-            .failOutstanding("timeout", "")
-            .map((a) => sseEvent(JSON.stringify(a)))
-            .join("");
+          const withdrawn = exchange.withdrawAsked("timed out at the gateway");
+          const failed = exchange.failOutstanding("timeout", "").map((a) => JSON.stringify(a));
+          return [...withdrawn, ...failed].map((data) => sseEvent(data)).join("");
         },
         onEnd: (how) => {
           // An agent that leaves a stream it cannot resume has abandoned its requests.
