@@ -30,6 +30,8 @@ export default defineConfig({
           MCP2_URL: inject<string>("deadUrl"),
           MCP3_URL: inject<string>("mcp3Url"),
           BACKEND_TIMEOUT_MS: "3000",
+          // Longer than the backends' deadline, so the tests tell the two waits apart.
+          AGENT_ANSWER_TIMEOUT_MS: "4500",
           // The tests' requests go to http://proxy.test (test/workers/proxy/client.ts).
           ALLOWED_HOSTS: "proxy.test",
           // mcp3_echo stands in for the expensive tools so the per-tool limit can be exercised.
@@ -37,6 +39,9 @@ export default defineConfig({
             { id: "ext", url: `${inject<string>("thirdPartyUrl")}/mcp` },
             { id: "dyn", url: `${inject<string>("changingUrl")}/mcp` },
             { id: "slow", url: `${inject<string>("slowUrl")}/mcp` },
+            { id: "ref", url: inject<string>("referenceUrl") },
+            { id: "exch", url: `${inject<string>("exchangesUrl")}/mcp` },
+            { id: "mrtr", url: `${inject<string>("mrtrUrl")}/mcp` },
           ]),
           RATE_LIMITED_TOOLS: "mcp3_echo,mcp2_run_docker,mcp3_run_python_code",
         },

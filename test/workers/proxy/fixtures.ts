@@ -8,4 +8,7 @@ export const TEST_POLICY = {
   watcher: { dyn: "*" },
   ext_narrow: { ext: ["echo"] },
   sleeper: { ext: "*", mcp2: "*", slow: "*" },
+  // door-exchanges.test.ts: an agent on the exchange backends, and another beside it.
+  asker: { ref: "*", exch: "*", mrtr: "*" },
+  bystander: { exch: "*", mrtr: "*" },
 };

@@ -1,5 +1,5 @@
 // Runs in Node before the workerd tests: makes a key pair, builds mcp1 the way `wrangler deploy`
-// would, and starts a real Node MCP backend for mcp3. Values reach the pool through `provide`.
+// would, and starts a real Node MCP backend for mcp3 and the test backends of test/support. Values reach the pool through `provide`.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -9,7 +9,10 @@ import type { TestProject } from "vitest/node";
 import { ensureProxyKey } from "../../../keys/proxy-key.ts";
 import { startBackend } from "../../../local-backends/common/backend.ts";
 import { mcp3 as mcp3Definition } from "../../../local-backends/mcp3/backend.ts";
+import { startReferenceServer } from "../../conformance/reference-server.ts";
 import { startChangingBackend } from "../../support/changing-backend.ts";
+import { startExchangesBackend } from "../../support/exchanges-backend.ts";
+import { startMrtrBackend } from "../../support/mrtr-backend.ts";
 import { startSlowBackend } from "../../support/slow-backend.ts";
 import { startThirdPartyBackend } from "../../support/third-party-backend.ts";
 import { TEST_POLICY } from "./fixtures.ts";
@@ -70,7 +73,19 @@ export default async function setup(project: TestProject) {
   const slow = await startSlowBackend();
   project.provide("slowUrl", slow.url);
 
+  // For the doors' server→client exchanges: the conformance reference server (2025, sessions),
+  // a 2025 server with roots and URL elicitation, and a 2026-07-28 multi-round-trip server.
+  const reference = await startReferenceServer();
+  project.provide("referenceUrl", reference.url);
+  const exchanges = await startExchangesBackend();
+  project.provide("exchangesUrl", exchanges.url);
+  const mrtr = await startMrtrBackend();
+  project.provide("mrtrUrl", mrtr.url);
+
   return async () => {
+    await mrtr.close();
+    await exchanges.close();
+    await reference.close();
     await slow.close();
     await changing.close();
     await thirdParty.close();

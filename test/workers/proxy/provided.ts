@@ -15,5 +15,9 @@ declare module "vitest" {
     thirdPartyUrl: string;
     changingUrl: string;
     slowUrl: string;
+    /** The conformance reference server's MCP endpoint (it ends in /mcp). */
+    referenceUrl: string;
+    exchangesUrl: string;
+    mrtrUrl: string;
   }
 }

@@ -56,6 +56,11 @@ export interface GatewayConfig {
   /** In stable order of id. */
   backends: ReadonlyMap<string, BackendSpec>;
   backendTimeoutMs: number;
+  /**
+   * How long a door waits for the agent to answer a backend's question (sampling, elicitation,
+   * roots) before it gives up on the call: a person filling in a form takes longer than a backend.
+   */
+  agentAnswerTimeoutMs: number;
   allowedOrigins: readonly string[];
   /** Host names the gateway answers to besides the loopback names (`core/host.ts`). */
   allowedHosts: readonly HostRule[];
@@ -84,6 +89,7 @@ export interface ConfigEnv {
   MCP2_URL: string;
   MCP3_URL: string;
   BACKEND_TIMEOUT_MS: string;
+  AGENT_ANSWER_TIMEOUT_MS?: string;
   ALLOWED_ORIGINS?: string;
   ALLOWED_HOSTS?: string;
   RATE_LIMITED_TOOLS?: string;
@@ -214,6 +220,8 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
   if (!agentRate.ok) return agentRate;
   const toolRate = intVar(env, "TOOL_RATE_LIMIT_PER_MINUTE", 60, 1, 1e9);
   if (!toolRate.ok) return toolRate;
+  const answerTimeout = intVar(env, "AGENT_ANSWER_TIMEOUT_MS", 300_000, 100, 3_600_000);
+  if (!answerTimeout.ok) return answerTimeout;
 
   return {
     ok: true,
@@ -227,6 +235,7 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
       policy: policy.value,
       backends,
       backendTimeoutMs: timeout,
+      agentAnswerTimeoutMs: answerTimeout.value,
       allowedOrigins,
       allowedHosts: allowedHosts.value,
       rateLimitedTools: new Set(csv(env.RATE_LIMITED_TOOLS)),
@@ -245,7 +254,8 @@ function intVar(
   name:
     | "MAX_CONCURRENT_CALLS_PER_AGENT"
     | "AGENT_RATE_LIMIT_PER_MINUTE"
-    | "TOOL_RATE_LIMIT_PER_MINUTE",
+    | "TOOL_RATE_LIMIT_PER_MINUTE"
+    | "AGENT_ANSWER_TIMEOUT_MS",
   fallback: number,
   min: number,
   max: number,

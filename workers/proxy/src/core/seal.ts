@@ -88,8 +88,13 @@ function toBase64Url(bytes: Uint8Array): string {
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
+/**
+ * No length limit of its own: whatever `seal` produced must open again (a 2026-07-28 backend may
+ * keep a whole conversation in its `requestState`), and a sealed value comes back inside one
+ * request, which the pipeline has already bounded (a 4 MiB body, 1 MiB strings, the header limit).
+ */
 function fromBase64Url(text: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length > 8192) return undefined;
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined;
   try {
     const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
     return Uint8Array.from(binary, (c) => c.charCodeAt(0));

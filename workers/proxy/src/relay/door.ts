@@ -14,7 +14,9 @@
  *
  * The gateway's own part: a request the backend leaves unanswered for `backendTimeoutMs` (no
  * event at all in that time) is cancelled upstream with `notifications/cancelled` and answered
- * "timed out"; a backend that cannot be reached is "unavailable", per request.
+ * "timed out", and the backend's questions to the agent on that stream are withdrawn with
+ * `notifications/cancelled` of their own; a backend that cannot be reached is "unavailable", per
+ * request.
  */
 
 import { fetchFor, identityHeaders } from "../backend-side/caller.ts";
@@ -59,6 +61,17 @@ class Exchange {
   readonly viewer: Viewer;
   /** The request id and method of each request forwarded and not yet answered. */
   readonly outstanding = new Map<RequestId, string>();
+  /**
+   * The ids of the backend's own requests to the agent (sampling, elicitation, roots) relayed on
+   * this stream. Their answers come back on other POSTs, so the gateway never learns which are
+   * still open; it only withdraws them all when it ends the stream itself.
+   */
+  readonly asked = new Set<RequestId>();
+  /**
+   * The backend's last message was a question to the agent: until it says more, the wait is the
+   * agent's (`agentAnswerTimeoutMs`), not the backend's.
+   */
+  private awaitingAgent: string | undefined;
   /** Whether the backend numbered its events: then a dropped stream can be resumed. */
   resumable = false;
   private upstreamSession: string | undefined;
@@ -73,6 +86,12 @@ class Exchange {
 
   get timeoutMs(): number {
     return this.ctx.config.backendTimeoutMs;
+  }
+
+  /** How long the stream may now be silent while requests are outstanding. */
+  silenceMs(): number | undefined {
+    if (this.outstanding.size === 0) return undefined;
+    return this.awaitingAgent === undefined ? this.timeoutMs : this.ctx.config.agentAnswerTimeoutMs;
   }
 
   /** Opens the agent's session id; false when it is not one this gateway sealed for it here. */
@@ -125,8 +144,14 @@ class Exchange {
 
   /** A message from the backend, as the agent may see it; undefined when it goes on unchanged. */
   async screenOut(message: unknown): Promise<unknown> {
-    if (!isJsonObject(message) || methodOf(message) !== undefined) return undefined;
+    if (!isJsonObject(message)) return undefined;
     const id = idOf(message);
+    const asking = methodOf(message);
+    this.awaitingAgent = id !== undefined ? asking : undefined;
+    if (asking !== undefined) {
+      if (id !== undefined) this.asked.add(id);
+      return undefined;
+    }
     const method = id === undefined ? undefined : this.outstanding.get(id);
     if (id !== undefined) this.outstanding.delete(id);
     if (!isJsonObject(message.result)) {
@@ -147,11 +172,22 @@ class Exchange {
     return result === message.result ? undefined : { ...message, result };
   }
 
-  /** Answers for every request still outstanding, after a timeout or a failure to connect. */
+  /**
+   * Answers for every request still outstanding, after a timeout or a failure to connect. A
+   * timeout while the backend waited on the agent's answer says so: the agent was the silent one.
+   */
   failOutstanding(how: "timeout" | "unavailable", detail: string): Answer[] {
     const server = this.backend.id;
+    const question = how === "timeout" ? this.awaitingAgent : undefined;
     this.ctx.ended(how === "timeout" ? "backend_timeout" : "backend_unavailable");
     return [...this.outstanding].map(([id, method]): Answer => {
+      if (question !== undefined) {
+        const seconds = Math.round(this.ctx.config.agentAnswerTimeoutMs / 100) / 10;
+        const text = `No answer from the agent to ${server}'s ${question} after ${seconds} s; the call was cancelled.`;
+        return method === "tools/call"
+          ? { jsonrpc: "2.0", id, result: { isError: true, content: [{ type: "text", text }] } }
+          : { jsonrpc: "2.0", id, error: { code: -32603, message: text } };
+      }
       if (method === "tools/call") {
         const result =
           how === "timeout"
@@ -165,6 +201,21 @@ class Exchange {
           : `Server ${server} is unavailable (${detail})`;
       return { jsonrpc: "2.0", id, error: { code: -32603, message } };
     });
+  }
+
+  /**
+   * Withdraws the backend's requests to the agent on a stream the gateway ends: the backend, told
+   * the call is cancelled, has given up on them, but its own `notifications/cancelled` would come
+   * on the stream the gateway just closed. The agent can close the form it opened, or stop
+   * sampling; one for a request it already answered is ignored (2025-11-25 basic/utilities/
+   * cancellation: a cancellation for an unknown or finished request may be ignored).
+   */
+  withdrawAsked(reason: string): unknown[] {
+    return [...this.asked].map((requestId) => ({
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId, reason },
+    }));
   }
 
   /** Tells the backend to stop working on what is outstanding (after the agent's request ends). */
@@ -306,10 +357,11 @@ export async function serveDoor(
           if (eventId !== undefined) exchange.resumable = true;
           return exchange.screenOut(message);
         },
-        silenceMs: () => (exchange.outstanding.size > 0 ? exchange.timeoutMs : undefined),
+        silenceMs: () => exchange.silenceMs(),
         onSilence: async () => {
           exchange.cancelOutstanding("timed out at the gateway", headers);
-          return exchange.failOutstanding("timeout", "");
+          const withdrawn = exchange.withdrawAsked("timed out at the gateway");
+          return [...withdrawn, ...exchange.failOutstanding("timeout", "")];
         },
         onEnd: (how) => {
           // An agent that leaves a stream it cannot resume has abandoned its requests.
