@@ -3,7 +3,7 @@
  * headers and bodies the specs require; streaming of progress and log messages; cancellation;
  * resources and prompts aggregated; a third-party stateful backend whose session the proxy keeps.
  */
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { call, LEGACY_VERSION, message, ORIGIN, post, rpc, token } from "./client.ts";
 
@@ -232,6 +232,32 @@ describe.each(["2025-11-25", "2026-07-28"] as const)("streaming through the prox
     await events.cancel();
     await expect.poll(() => labelState(label), { timeout: 10_000 }).toBe("cancelled");
   }, 30_000);
+});
+
+describe("a backend's questions to the agent, on /mcp", () => {
+  // /mcp serves every agent request statelessly, so it cannot carry a backend's request to the
+  // agent and the answer back (doors do: door-exchanges.test.ts). The backend must hear so at
+  // once, on a fresh upstream session and on a reused one, never wait for its own timeout.
+  it("a backend asking for elicitation or sampling gets a refusal at once, and the call ends", async () => {
+    const timeout = Number(env.BACKEND_TIMEOUT_MS);
+    // The first request of an isolate also loads the configuration: not what is measured here.
+    await call("asker", "ref_test_simple_text", {});
+    for (const [name, args, refusal] of [
+      // The reference server checks the client's capabilities first (the gateway declares none).
+      ["ref_test_elicitation", { message: "Who are you?" }, /does not support elicitation/],
+      ["ref_test_sampling", { prompt: "?" }, /does not support sampling/],
+      // exch asks regardless: the gateway's client answers -32601, on a fresh upstream session
+      // and then on the one it kept.
+      ["exch_ask", { label: "mcp-fresh" }, /-32601/],
+      ["exch_ask", { label: "mcp-kept" }, /-32601/],
+    ] as const) {
+      const began = Date.now();
+      const reply = await call("asker", name, args);
+      expect(Date.now() - began, name).toBeLessThan(timeout / 2);
+      expect(reply.result?.isError, name).toBe(true);
+      expect(reply.result?.content[0]?.text ?? "", name).toMatch(refusal);
+    }
+  });
 });
 
 describe("a third-party backend with sessions", () => {
