@@ -157,6 +157,38 @@ describe("a door shows one server under its own names", () => {
   });
 });
 
+describe("a door between eras", () => {
+  const modernClient = async (mode: "auto" | { pin: string }) => {
+    const bearer = await token("integrator");
+    const transport = new ModernTransport(new URL(`${ORIGIN}/servers/ext/mcp`), {
+      fetch: gatewayFetch,
+      requestInit: { headers: { authorization: `Bearer ${bearer}` } },
+    });
+    const client = new ModernClient(
+      { name: "door-test", version: "1.0.0" },
+      { versionNegotiation: { mode } },
+    );
+    clients.push(client);
+    return { client, connecting: client.connect(transport) };
+  };
+
+  it("a 2026-07-28 client reaches a 2025-only server: the negotiation falls back through the door", async () => {
+    const { client, connecting } = await modernClient("auto");
+    await connecting;
+    expect(client.getProtocolEra()).toBe("legacy");
+    expect(text(await client.callTool({ name: "echo", arguments: { message: "down" } }))).toBe(
+      "3p: down",
+    );
+  });
+
+  it("a client that insists on 2026-07-28 is told at once that the server does not speak it", async () => {
+    const began = Date.now();
+    const { connecting } = await modernClient({ pin: "2026-07-28" });
+    await expect(connecting).rejects.toThrow(/2026-07-28/);
+    expect(Date.now() - began).toBeLessThan(Number(env.BACKEND_TIMEOUT_MS));
+  });
+});
+
 describe("a door keeps what /mcp keeps", () => {
   it("answers a server the agent holds no grant on as one that does not exist", async () => {
     const bearer = await token("agent_name1");
