@@ -58,6 +58,13 @@ describe("what a door forwards", () => {
     }
   });
 
+  it("refuses a request with an unreadable id, and drops a request sent as a notification", () => {
+    const badId = { jsonrpc: "2.0", id: true, method: "tools/call", params: { name: "wait" } };
+    expect(screenInbound(narrow, badId)).toMatchObject({ action: "answer", id: null });
+    const sneaky = { jsonrpc: "2.0", method: "tools/call", params: { name: "wait" } };
+    expect(screenInbound(whole, sneaky)).toEqual({ action: "drop" });
+  });
+
   it("opens a request state before a retry goes on", () => {
     const retry = request("tools/call", { name: "echo", requestState: "sealed" });
     expect(screenInbound(narrow, retry)).toMatchObject({ action: "open_state", sealed: "sealed" });

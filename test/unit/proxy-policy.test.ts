@@ -98,9 +98,45 @@ describe("missingScope", () => {
     expect(missingScope({ id: 1, method: "tools/call" }, both)).toBeUndefined();
   });
 
-  it("needs no scope to initialize or ping", () => {
-    expect(missingScope({ id: 1, method: "initialize" }, new Set())).toBeUndefined();
-    expect(missingScope({ id: 1, method: "ping" }, new Set())).toBeUndefined();
+  it("needs an MCP scope, either one, to initialize or ping: audit_read alone opens nothing", () => {
+    for (const method of ["initialize", "ping", "server/discover"]) {
+      expect(missingScope({ id: 1, method }, new Set(["list_tools"])), method).toBeUndefined();
+      expect(missingScope({ id: 1, method }, new Set(["call_tools"])), method).toBeUndefined();
+      expect(missingScope({ id: 1, method }, new Set(["audit_read"])), method).toEqual({
+        id: 1,
+        scope: "list_tools",
+      });
+    }
+  });
+
+  it("needs call_tools for everything that returns a backend's data, list_tools to list", () => {
+    for (const method of [
+      "resources/read",
+      "prompts/get",
+      "completion/complete",
+      "resources/subscribe",
+      "logging/setLevel",
+      "tasks/get",
+    ]) {
+      expect(missingScope({ id: 1, method }, new Set(["list_tools"])), method).toEqual({
+        id: 1,
+        scope: "call_tools",
+      });
+    }
+    for (const method of ["resources/list", "resources/templates/list", "prompts/list"]) {
+      expect(missingScope({ id: 1, method }, new Set(["call_tools"])), method).toEqual({
+        id: 1,
+        scope: "list_tools",
+      });
+    }
+    // An agent's answer to a backend's question carries no method, and needs either scope.
+    expect(missingScope({ id: "q1", result: {} }, new Set(["audit_read"]))).toEqual({
+      id: "q1",
+      scope: "list_tools",
+    });
+    expect(missingScope({ jsonrpc: "2.0", method: "notifications/cancelled" }, new Set())).toBe(
+      undefined,
+    );
   });
 
   it("checks every message of a batch", () => {
@@ -114,9 +150,10 @@ describe("missingScope", () => {
 
 describe("missingScope with hostile method names", () => {
   it.each(["toString", "constructor", "__proto__", "hasOwnProperty"])(
-    "treats %j as a method that needs no scope, not as a property of Object.prototype",
+    "treats %j as an unknown method (call_tools), not as a property of Object.prototype",
     (method) => {
-      expect(missingScope({ id: 1, method }, new Set())).toBeUndefined();
+      expect(missingScope({ id: 1, method }, new Set(["call_tools"]))).toBeUndefined();
+      expect(missingScope({ id: 1, method }, new Set(["list_tools"]))?.scope).toBe("call_tools");
     },
   );
 });

@@ -115,17 +115,41 @@ describe("authentication", () => {
     expect(listRefused.headers.get("www-authenticate")).toContain('scope="list_tools"');
   });
 
-  it("lets any valid token initialize", async () => {
-    const response = await post(
-      rpc("initialize", {
-        protocolVersion: LEGACY_VERSION,
-        capabilities: {},
-        clientInfo: { name: "test", version: "1" },
+  it("lets a token with either MCP scope initialize, and one with none not even that", async () => {
+    const initialize = rpc("initialize", {
+      protocolVersion: LEGACY_VERSION,
+      capabilities: {},
+      clientInfo: { name: "test", version: "1" },
+    });
+    for (const scope of ["list_tools", "call_tools"]) {
+      const response = await post(initialize, await token("agent_name1", { scope }));
+      expect(response.status, scope).toBe(200);
+      expect((await message(response)).result?.serverInfo.name).toBe("mcpcp");
+    }
+    for (const scope of ["", "audit_read"]) {
+      const response = await post(initialize, await token("agent_name1", { scope }));
+      expect(response.status, scope).toBe(403);
+      expect(response.headers.get("www-authenticate")).toContain('scope="list_tools"');
+    }
+  });
+
+  it("needs call_tools to read a resource: a listing token sees names, not contents", async () => {
+    const read = rpc("resources/read", { uri: "mcp1+battle://anything" });
+    const listing = await post(read, await token("agent_name1", { scope: "list_tools" }));
+    expect(listing.status).toBe(403);
+    expect(listing.headers.get("www-authenticate")).toContain('scope="call_tools"');
+    const door = await exports.default.fetch(
+      new Request(`${ORIGIN}/servers/mcp1/mcp`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          authorization: `Bearer ${await token("agent_name1", { scope: "audit_read" })}`,
+        },
+        body: JSON.stringify(read),
       }),
-      await token("agent_name1", { scope: "" }),
     );
-    expect(response.status).toBe(200);
-    expect((await message(response)).result?.serverInfo.name).toBe("mcpcp");
+    expect(door.status).toBe(403);
   });
 });
 

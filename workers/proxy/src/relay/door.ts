@@ -275,6 +275,7 @@ export async function serveDoor(
   const answers: Answer[] = [];
   for (const message of messages) {
     const inbound = screenInbound(exchange.viewer, message);
+    if (inbound.action === "drop") continue;
     if (inbound.action === "answer") {
       answers.push({ jsonrpc: "2.0", id: inbound.id, error: inbound.error });
       if (methodOf(message) === "tools/call") ctx.refused("deny_policy", "rpc_error");

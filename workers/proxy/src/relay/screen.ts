@@ -48,7 +48,9 @@ export type JsonRpcError = { code: number; message: string };
 /** What to do with one message an agent sent. */
 export type Inbound =
   | { action: "forward"; message: unknown }
-  | { action: "answer"; id: RequestId; error: JsonRpcError }
+  | { action: "answer"; id: RequestId | null; error: JsonRpcError }
+  /** A notification that is not one: nothing can answer it, and it does not go on. */
+  | { action: "drop" }
   /** A request whose `requestState` must be opened before it goes on. */
   | { action: "open_state"; message: Record<string, unknown>; sealed: string };
 
@@ -68,6 +70,19 @@ export function methodOf(message: unknown): string | undefined {
 export function screenInbound(viewer: Viewer, message: unknown): Inbound {
   const method = methodOf(message);
   const id = idOf(message);
+  if (method !== undefined && isJsonObject(message)) {
+    // A request whose id the gateway cannot read would pass unscreened: refused here, as JSON-RPC
+    // asks. A "notification" naming a request method (a tools/call without an id) would reach a
+    // backend that might act on it; only real notifications go on.
+    if ("id" in message && id === undefined) {
+      return {
+        action: "answer",
+        id: null,
+        error: { code: -32600, message: "Invalid request: id must be a string or a number" },
+      };
+    }
+    if (id === undefined && !method.startsWith("notifications/")) return { action: "drop" };
+  }
   // Notifications and responses (the agent's answers to the backend's requests) go on as they
   // are: the upstream session they reach is this agent's own.
   if (method === undefined || id === undefined || !isJsonObject(message)) {
