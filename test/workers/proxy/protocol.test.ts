@@ -260,6 +260,67 @@ describe("a backend's questions to the agent, on /mcp", () => {
   });
 });
 
+describe("completion on /mcp", () => {
+  it("goes to the backend its prompt or template reference names, with the backend's own name", async () => {
+    const bearer = await token("asker");
+    const prompt = await message(
+      await post(
+        rpc("completion/complete", {
+          ref: { type: "ref/prompt", name: "ref_test_prompt_with_arguments" },
+          argument: { name: "arg1", value: "par" },
+        }),
+        bearer,
+      ),
+    );
+    expect(prompt.result).toMatchObject({ completion: { values: ["paris", "park", "party"] } });
+    const template = await message(
+      await post(
+        rpc("completion/complete", {
+          ref: { type: "ref/resource", uri: "ref+test://template/{id}/data" },
+          argument: { name: "id", value: "1" },
+        }),
+        bearer,
+      ),
+    );
+    expect(template.result).toMatchObject({ completion: { values: ["1", "123"] } });
+  });
+
+  it("answers a reference to a server the agent does not hold whole as a missing one", async () => {
+    const reply = await message(
+      await post(
+        rpc("completion/complete", {
+          ref: { type: "ref/prompt", name: "ext_greet" },
+          argument: { name: "name", value: "A" },
+        }),
+        await token("asker"),
+      ),
+    );
+    expect(reply.error).toEqual({ code: -32602, message: "Prompt ext_greet not found" });
+  });
+});
+
+describe("logging/setLevel on /mcp", () => {
+  /** The log messages relayed while ref's test_tool_with_logging runs (three at info). */
+  async function logsOfACall(bearer: string): Promise<number> {
+    const response = await post(
+      rpc("tools/call", { name: "ref_test_tool_with_logging", arguments: {} }),
+      bearer,
+    );
+    const text = await response.text();
+    return text.split("\n").filter((line) => line.includes("notifications/message")).length;
+  }
+
+  it("reaches the backend's session for this agent, which filters at the source", async () => {
+    const bearer = await token("asker");
+    expect(await logsOfACall(bearer)).toBe(3);
+    const quiet = await message(await post(rpc("logging/setLevel", { level: "error" }), bearer));
+    expect(quiet.error).toBeUndefined();
+    expect(await logsOfACall(bearer)).toBe(0);
+    await post(rpc("logging/setLevel", { level: "debug" }), bearer);
+    expect(await logsOfACall(bearer)).toBe(3);
+  });
+});
+
 describe("a third-party backend with sessions", () => {
   async function sessions(): Promise<{ sessions: number; live: number }> {
     return (await (await thirdParty("/__state")).json()) as { sessions: number; live: number };
