@@ -4,10 +4,10 @@
  * `POST /__add?name=…`, announcing it to every open `subscriptions/listen` stream.
  */
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { toNodeHandler } from "@modelcontextprotocol/node";
 import { createMcpHandler, McpServer } from "@modelcontextprotocol/server";
 import { z } from "zod";
+import { listenOnLoopback } from "./listen.ts";
 
 export interface ChangingBackend {
   url: string;
@@ -40,14 +40,5 @@ export async function startChangingBackend(): Promise<ChangingBackend> {
     }
     void serve(req, res);
   });
-  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-  const { port } = http.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: async () => {
-      await handler.close();
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-    },
-  };
+  return listenOnLoopback(http, () => handler.close());
 }

@@ -20,7 +20,6 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import {
@@ -30,6 +29,7 @@ import {
   RootsListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
+import { answeredState, listenOnLoopback } from "./listen.ts";
 
 export interface ExchangesState {
   /** What became of each `ask`/`ask_url` call, by label. */
@@ -183,11 +183,7 @@ export async function startExchangesBackend(): Promise<ExchangesBackend> {
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://localhost");
-    if (url.pathname === "/__state") {
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(state));
-      return;
-    }
+    if (answeredState(req, res, state)) return;
     const id = req.headers["mcp-session-id"];
     if (typeof id === "string") {
       const transport = transports.get(id);
@@ -219,14 +215,7 @@ export async function startExchangesBackend(): Promise<ExchangesBackend> {
       if (!res.headersSent) res.writeHead(500).end();
     });
   });
-  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-  const { port } = http.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: async () => {
-      for (const transport of transports.values()) await transport.close().catch(() => {});
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-    },
-  };
+  return listenOnLoopback(http, async () => {
+    for (const transport of transports.values()) await transport.close().catch(() => {});
+  });
 }

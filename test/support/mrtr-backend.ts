@@ -16,7 +16,6 @@
  * through, byte for byte.
  */
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { toNodeHandler } from "@modelcontextprotocol/node";
 import {
   createMcpHandler,
@@ -25,6 +24,7 @@ import {
   McpServer,
 } from "@modelcontextprotocol/server";
 import { z } from "zod";
+import { answeredState, listenOnLoopback } from "./listen.ts";
 
 export interface MrtrState {
   /** Every requestState the server handed out, in order. */
@@ -134,21 +134,8 @@ export async function startMrtrBackend(): Promise<MrtrBackend> {
   });
   const serve = toNodeHandler(handler);
   const http = createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
-    if (url.pathname === "/__state") {
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(state));
-      return;
-    }
+    if (answeredState(req, res, state)) return;
     void serve(req, res);
   });
-  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-  const { port } = http.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: async () => {
-      await handler.close();
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-    },
-  };
+  return listenOnLoopback(http, () => handler.close());
 }

@@ -10,10 +10,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { z } from "zod";
+import { answeredState, listenOnLoopback } from "./listen.ts";
 
 export interface ThirdPartyState {
   sessions: number;
@@ -136,11 +136,8 @@ export async function startThirdPartyBackend(): Promise<ThirdPartyBackend> {
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (answeredState(req, res, state)) return;
     const url = new URL(req.url ?? "/", "http://localhost");
-    if (url.pathname === "/__state") {
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(state));
-      return;
-    }
     if (url.pathname === "/__release") {
       releases.get(url.searchParams.get("label") ?? "")?.();
       res.writeHead(204).end();
@@ -201,14 +198,7 @@ export async function startThirdPartyBackend(): Promise<ThirdPartyBackend> {
       if (!res.headersSent) res.writeHead(500).end();
     });
   });
-  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-  const { port } = http.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: async () => {
-      for (const transport of transports.values()) await transport.close().catch(() => {});
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-    },
-  };
+  return listenOnLoopback(http, async () => {
+    for (const transport of transports.values()) await transport.close().catch(() => {});
+  });
 }

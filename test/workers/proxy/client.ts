@@ -49,8 +49,18 @@ export function rpc(method: string, params?: object) {
 
 /** POSTs `body` (an object, or raw text) to the proxy's /mcp. */
 export async function post(body: unknown, bearer?: string, headers: Record<string, string> = {}) {
+  return postTo("/mcp", body, bearer, headers);
+}
+
+/** POSTs `body` (an object, or raw text) to `path` on the proxy, as an agent would. */
+export async function postTo(
+  path: string,
+  body: unknown,
+  bearer?: string,
+  headers: Record<string, string> = {},
+) {
   return exports.default.fetch(
-    new Request(`${ORIGIN}/mcp`, {
+    new Request(`${ORIGIN}${path}`, {
       method: "POST",
       headers: {
         "content-type": "application/json",

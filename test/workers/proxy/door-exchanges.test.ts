@@ -29,7 +29,8 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { createParser } from "eventsource-parser";
 import { afterEach, describe, expect, inject, it } from "vitest";
-import { LEGACY_VERSION, ORIGIN, token } from "./client.ts";
+import { LEGACY_VERSION, token } from "./client.ts";
+import { closeAfterTest, connectDoor, doorUrl, gatewayFetch, text } from "./door-client.ts";
 
 const TIMEOUT_MS = Number(env.BACKEND_TIMEOUT_MS);
 /** How long a door waits for an agent to answer a backend's question. */
@@ -52,41 +53,13 @@ interface MrtrState {
   calls: { tool: string; requestState?: string }[];
 }
 
-const clients: { close: () => Promise<void> }[] = [];
 const streams: ReadableStreamDefaultReader[] = [];
 afterEach(async () => {
   await Promise.allSettled(streams.splice(0).map((reader) => reader.cancel()));
-  await Promise.allSettled(clients.splice(0).map((client) => client.close()));
 });
 
-const gatewayFetch = (url: string | URL, init?: RequestInit) =>
-  exports.default.fetch(new Request(url, init));
-
-const doorUrl = (server: string) => new URL(`${ORIGIN}/servers/${server}/mcp`);
-
 /** A v1 SDK client (2025-era) for `agent` at the door of `server`, `setup` run before connecting. */
-async function connect(
-  agent: string,
-  server: string,
-  capabilities: ClientCapabilities,
-  setup: (client: Client) => void = () => {},
-): Promise<Client> {
-  const bearer = await token(agent);
-  const transport = new StreamableHTTPClientTransport(doorUrl(server), {
-    fetch: gatewayFetch,
-    requestInit: { headers: { authorization: `Bearer ${bearer}` } },
-  });
-  const client = new Client({ name: "door-exchanges", version: "1.0.0" }, { capabilities });
-  setup(client);
-  await client.connect(transport);
-  clients.push(client);
-  return client;
-}
-
-function text(result: unknown): string {
-  const [first] = ((result as { content?: unknown }).content ?? []) as { text?: string }[];
-  return first?.text ?? "";
-}
+const connect = connectDoor;
 
 async function exchangesState(): Promise<ExchangesState> {
   return (await fetch(`${inject("exchangesUrl")}/__state`)).json() as Promise<ExchangesState>;
@@ -377,7 +350,7 @@ describe("a door carries the backend's questions to the agent (2025 era)", () =>
       roots: [{ uri: "file:///work/detached" }],
     }));
     await client.connect(transport);
-    clients.push(client);
+    closeAfterTest(client);
     await streamOpen;
     const result = await client.callTool({ name: "list_roots_detached", arguments: {} });
     expect(text(result)).toBe("roots: file:///work/detached");
@@ -543,7 +516,7 @@ describe("2026-07-28 multi-round-trip through a door", () => {
     );
     client.setRequestHandler("elicitation/create", async (request) => answer(request.params));
     await client.connect(transport);
-    clients.push(client);
+    closeAfterTest(client);
     return { client, bodies: async () => Promise.all(bodies) };
   }
 

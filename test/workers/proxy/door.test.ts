@@ -11,36 +11,12 @@ import {
   Client as ModernClient,
   StreamableHTTPClientTransport as ModernTransport,
 } from "@modelcontextprotocol/client";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { afterEach, describe, expect, inject, it } from "vitest";
-import { LEGACY_VERSION, ORIGIN, token } from "./client.ts";
-
-const clients: { close: () => Promise<void> }[] = [];
-afterEach(async () => {
-  await Promise.allSettled(clients.splice(0).map((client) => client.close()));
-});
-
-const gatewayFetch = (url: string | URL, init?: RequestInit) =>
-  exports.default.fetch(new Request(url, init));
+import { describe, expect, inject, it } from "vitest";
+import { LEGACY_VERSION, ORIGIN, postTo, token } from "./client.ts";
+import { closeAfterTest, connectDoor, gatewayFetch, text } from "./door-client.ts";
 
 /** A v1 SDK client (2025-era) for `agent` at the door of `server`. */
-async function connect(agent: string, server: string): Promise<Client> {
-  const bearer = await token(agent);
-  const transport = new StreamableHTTPClientTransport(new URL(`${ORIGIN}/servers/${server}/mcp`), {
-    fetch: gatewayFetch,
-    requestInit: { headers: { authorization: `Bearer ${bearer}` } },
-  });
-  const client = new Client({ name: "door-test", version: "1.0.0" });
-  await client.connect(transport);
-  clients.push(client);
-  return client;
-}
-
-function text(result: unknown): string {
-  const [first] = ((result as { content?: unknown }).content ?? []) as { text?: string }[];
-  return first?.text ?? "";
-}
+const connect = (agent: string, server: string) => connectDoor(agent, server);
 
 function thirdParty(path: string, init?: RequestInit) {
   return fetch(`${inject("thirdPartyUrl")}${path}`, init);
@@ -51,21 +27,8 @@ async function labelState(label: string): Promise<string | undefined> {
   return state.labels[label];
 }
 
-async function rawPost(path: string, bearer: string | undefined, body: unknown, headers = {}) {
-  return exports.default.fetch(
-    new Request(`${ORIGIN}${path}`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        "mcp-protocol-version": LEGACY_VERSION,
-        ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
-        ...headers,
-      },
-      body: JSON.stringify(body),
-    }),
-  );
-}
+const rawPost = (path: string, bearer: string | undefined, body: unknown, headers = {}) =>
+  postTo(path, body, bearer, headers);
 
 const INITIALIZE = {
   jsonrpc: "2.0",
@@ -149,7 +112,7 @@ describe("a door shows one server under its own names", () => {
       { versionNegotiation: { mode: { pin: "2026-07-28" } } },
     );
     await client.connect(transport);
-    clients.push(client);
+    closeAfterTest(client);
     const { tools } = await client.listTools();
     expect(tools.map((tool) => tool.name)).toContain("echo");
     const result = await client.callTool({ name: "echo", arguments: { message: "modern" } });
@@ -168,7 +131,7 @@ describe("a door between eras", () => {
       { name: "door-test", version: "1.0.0" },
       { versionNegotiation: { mode } },
     );
-    clients.push(client);
+    closeAfterTest(client);
     return { client, connecting: client.connect(transport) };
   };
 
