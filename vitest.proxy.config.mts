@@ -69,5 +69,8 @@ export default defineConfig({
     name: "proxy-workers",
     include: ["test/workers/proxy/**/*.test.ts"],
     globalSetup: ["test/workers/proxy/global-setup.ts"],
+    // A file's first request starts its isolate and loads the gateway (seconds when nine files
+    // start at once on two cores): 5 s is too close for the first test of a file.
+    testTimeout: 15_000,
   },
 });

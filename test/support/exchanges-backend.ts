@@ -63,6 +63,11 @@ export async function startExchangesBackend(): Promise<ExchangesBackend> {
       state.rootsChanged++;
     });
 
+    // What trace context reached the backend with the call (the gateway carries it on).
+    server.registerTool("trace", {}, async (extra) => ({
+      content: [text(String(extra._meta?.traceparent ?? "none"))],
+    }));
+
     server.registerTool("list_roots", {}, async (extra) => {
       try {
         const { roots } = await extra.sendRequest({ method: "roots/list" }, ListRootsResultSchema, {

@@ -56,6 +56,10 @@ export async function startSlowBackend(): Promise<SlowBackend> {
       { name: "slow", version: "1.0.0" },
       { capabilities: { logging: {} } },
     );
+    // What trace context reached the backend with the call (the gateway carries it on).
+    server.registerTool("trace", {}, async (ctx) => ({
+      content: [{ type: "text", text: String(ctx.mcpReq._meta?.traceparent ?? "none") }],
+    }));
     server.registerTool(
       "hang",
       { inputSchema: z.object({ label: z.string(), speak: z.boolean().optional() }) },

@@ -321,6 +321,42 @@ describe("logging/setLevel on /mcp", () => {
   });
 });
 
+describe("trace context through /mcp", () => {
+  const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+  it("reaches the backend with the call, on the hot path and the SDK path, in both eras", {
+    timeout: 20_000,
+  }, async () => {
+    const bearer = await token("sleeper");
+    // slow is a 2026-07-28 backend (asked directly), exch a 2025 one with a session: both hear it.
+    for (const name of ["slow_trace"]) {
+      const plain = rpc("tools/call", { name, arguments: {}, _meta: { traceparent: TRACEPARENT } });
+      // An extra key in params makes the request not plain: the SDK server serves it.
+      const unusual = rpc("tools/call", {
+        name,
+        arguments: {},
+        _meta: { traceparent: TRACEPARENT, "example.com/note": "x" },
+        extra: true,
+      });
+      for (const body of [plain, unusual]) {
+        const reply = await message(await post(body, bearer));
+        expect(reply.result?.content[0]?.text, JSON.stringify(body)).toBe(TRACEPARENT);
+      }
+    }
+    const legacy = await message(
+      await post(
+        rpc("tools/call", {
+          name: "exch_trace",
+          arguments: {},
+          _meta: { traceparent: TRACEPARENT },
+        }),
+        await token("asker"),
+      ),
+    );
+    expect(legacy.result?.content[0]?.text).toBe(TRACEPARENT);
+  });
+});
+
 describe("a third-party backend with sessions", () => {
   async function sessions(): Promise<{ sessions: number; live: number }> {
     return (await (await thirdParty("/__state")).json()) as { sessions: number; live: number };

@@ -39,6 +39,8 @@ export interface FastRequest {
   name?: string;
   arguments?: Record<string, unknown>;
   /** The agent's progress token, when it asked for progress. */
+  /** The request's `_meta` (its trace context goes on to the backend). */
+  meta?: Record<string, unknown>;
   progressToken?: string | number;
 }
 
@@ -72,6 +74,7 @@ export function hotRequest(headers: Headers, plain: PlainRequest): FastRequest |
   if (plain.progressToken !== undefined) request.progressToken = plain.progressToken;
   if (plain.name !== undefined) request.name = plain.name;
   if (plain.arguments !== undefined) request.arguments = plain.arguments;
+  if (plain.meta !== undefined) request.meta = plain.meta;
 
   const version = headers.get("mcp-protocol-version") ?? undefined;
   const methodHeader = headers.get("mcp-method") ?? undefined;

@@ -49,6 +49,8 @@ export interface PlainRequest {
   progressToken?: RequestId;
   /** Whether `_meta` sets a log threshold (filtering the SDK server does). */
   logLevel: boolean;
+  /** The request's `_meta`, as it came (the trace context in it goes on to the backend). */
+  meta?: Record<string, unknown>;
 }
 
 export type Envelope =
@@ -138,6 +140,7 @@ function plainOf(body: unknown, request: z.infer<typeof Plain>): PlainRequest {
     method: request.method,
     logLevel: meta !== undefined && meta[LOG_LEVEL_META_KEY] !== undefined,
   };
+  if (meta !== undefined) plain.meta = meta;
   if (meta?.progressToken !== undefined) plain.progressToken = meta.progressToken;
   if (request.method === "tools/call") {
     plain.name = request.params.name;

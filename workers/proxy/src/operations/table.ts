@@ -8,14 +8,11 @@ import { type CompleteParams, complete } from "./completion.ts";
 import { setLevel } from "./logging.ts";
 import { getPrompt, listPrompts } from "./prompts.ts";
 import { listResources, listResourceTemplates, readResource } from "./resources.ts";
-import { callTool, listTools } from "./tools.ts";
+import { type CallParams, callTool, listTools } from "./tools.ts";
 
 export const OPERATIONS = {
   "tools/list": (call: OperationCall) => listTools(call),
-  "tools/call": (
-    call: OperationCall,
-    params: { name: string; arguments?: Record<string, unknown> },
-  ) => callTool(call, params),
+  "tools/call": (call: OperationCall, params: CallParams) => callTool(call, params),
   "resources/list": (call: OperationCall) => listResources(call),
   "resources/templates/list": (call: OperationCall) => listResourceTemplates(call),
   "resources/read": (call: OperationCall, params: { uri: string }) => readResource(call, params),

@@ -11,6 +11,7 @@ import { type Ask, listAll, withBackend } from "../backend-side/backends.ts";
 import { log } from "../core/log.ts";
 import { mayBeMapped, prefixToolName, resolveMapped, splitToolName } from "../core/names.ts";
 import { allows, serversFor } from "../core/policy.ts";
+import { traceContextOf } from "../core/trace.ts";
 import { describe, fail, GatewayError, timedOutResult, unavailableResult } from "../errors.ts";
 import { callLimits, isInvalidParams, listsName, type OperationCall } from "./call.ts";
 import { fanOut } from "./fan-out.ts";
@@ -34,6 +35,8 @@ function backendTools(ask: Ask): Promise<Tool[]> {
 export interface CallParams {
   name: string;
   arguments?: Record<string, unknown>;
+  /** The agent's `_meta`: its trace context goes on to the backend (`core/trace.ts`). */
+  _meta?: Record<string, unknown>;
 }
 
 /** Routes one `tools/call` to its backend, if the policy lets the agent see the tool. */
@@ -57,9 +60,11 @@ export async function callTool(call: OperationCall, params: CallParams): Promise
     return fail({ kind: "unknown_tool", name });
   }
   ctx.routed(target.server, target.tool);
+  const trace = traceContextOf(params._meta);
   const forwarded = {
     name: target.tool,
     ...(params.arguments === undefined ? {} : { arguments: params.arguments }),
+    ...(trace ? { _meta: trace } : {}),
   };
   try {
     const result = (await withBackend(backend, ctx, limits, async (ask) => {
