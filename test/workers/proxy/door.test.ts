@@ -249,6 +249,44 @@ async function readEvents(
 }
 
 describe("a door keeps a dropped stream for a 2025-era agent", () => {
+  it("keeps nothing for a stream the agent read to the end", async () => {
+    // Numbered events wait in memory and reach the StreamLog only once the agent has gone.
+    const bearer = await token("integrator");
+    const init = await rawPost("/servers/ext/mcp", bearer, INITIALIZE);
+    const session = init.headers.get("mcp-session-id") ?? "";
+    await init.body?.cancel();
+    const headers = { "mcp-session-id": session };
+    const call = await rawPost(
+      "/servers/ext/mcp",
+      bearer,
+      {
+        jsonrpc: "2.0",
+        id: 8,
+        method: "tools/call",
+        params: { name: "echo", arguments: { message: "all" } },
+      },
+      headers,
+    );
+    const events = await readEvents(
+      (call.body as ReadableStream<Uint8Array>).getReader(),
+      () => false,
+    );
+    const last = events.at(-1)?.id ?? "";
+    expect(last).toMatch(/^[0-9a-f]{32}\.\d+$/);
+    const resumed = await exports.default.fetch(
+      new Request(`${ORIGIN}/servers/ext/mcp`, {
+        headers: {
+          authorization: `Bearer ${bearer}`,
+          accept: "text/event-stream",
+          "mcp-protocol-version": LEGACY_VERSION,
+          ...headers,
+          "last-event-id": last,
+        },
+      }),
+    );
+    expect(resumed.status).toBe(404);
+  });
+
   it("numbers the events of a backend that does not, and replays them after Last-Event-ID", async () => {
     const bearer = await token("integrator");
     const init = await rawPost("/servers/ext/mcp", bearer, INITIALIZE);

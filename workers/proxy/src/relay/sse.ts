@@ -44,6 +44,9 @@ export interface SseRelay {
 
 const encoder = new TextEncoder();
 
+/** How much of a numbered stream waits in memory before it goes to the log anyway. */
+const HELD_BYTES = 1024 * 1024;
+
 /** One SSE event, written out. */
 export function sseEvent(data: string, id?: string, event?: string): string {
   let out = "";
@@ -73,6 +76,14 @@ export function relaySse(
   let numbered: boolean | undefined;
   let seq = 0;
   let unlogged: { seq: number; data: string }[] = [];
+  let unloggedBytes = 0;
+  /**
+   * Whether events go to the log as they pass. Not while the agent is reading: a stream it reads
+   * to the end never needs its log, so the events wait in memory and go to the log only once the
+   * agent has gone (it waits `retryMs` before it comes back), or once they grow past
+   * `HELD_BYTES`.
+   */
+  let logging = false;
   let ended = false;
   const end = (how: "closed" | "failed" | "cancelled" | "silent") => {
     if (ended) return;
@@ -86,6 +97,8 @@ export function relaySse(
     if (!numbered || !numbering) return sseEvent(data, id, event);
     seq += 1;
     unlogged.push({ seq, data });
+    unloggedBytes += data.length;
+    if (unloggedBytes > HELD_BYTES) logging = true;
     const prefix = seq === 1 ? `retry: ${numbering.retryMs}\n\n` : "";
     return prefix + sseEvent(data, numbering.idFor(seq), event);
   };
@@ -108,9 +121,10 @@ export function relaySse(
   };
 
   const flush = async (closed: boolean): Promise<void> => {
-    if (!numbered || !numbering || (unlogged.length === 0 && !closed)) return;
+    if (!numbered || !numbering || !logging || (unlogged.length === 0 && !closed)) return;
     const events = unlogged;
     unlogged = [];
+    unloggedBytes = 0;
     await numbering.log(events, closed);
   };
 
@@ -180,10 +194,13 @@ export function relaySse(
     async cancel(reason) {
       if (finished) return;
       if (numbered && numbering) {
-        // The agent may come back with Last-Event-ID: read the rest into the log meanwhile.
+        // The agent may come back with Last-Event-ID: log what it may have missed, and read the
+        // rest into the log meanwhile.
+        logging = true;
         numbering.defer(
           (async () => {
             try {
+              await flush(ended);
               while (!ended) await step();
             } catch {
               await flush(true).catch(() => {});
