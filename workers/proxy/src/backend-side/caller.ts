@@ -30,13 +30,23 @@ export interface CallLimits {
 /** A fetch function: the global one, or a service binding's. */
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
-/** How requests to `backend` travel. */
+/**
+ * How requests to `backend` travel: the global fetch, or mcp1's service binding. A backend that
+ * believes the proxy's assertion gets a fresh one on every HTTP request, never one reused within
+ * an exchange (a handshake, a call, its cancellation): backends refuse a `jti` they have seen.
+ */
 export function fetchFor(backend: BackendSpec, caller: BackendCaller): FetchLike {
-  if (backend.route === "binding") {
-    const binding = caller.bindings.MCP1;
-    return (input, init) => binding.fetch(input, init);
-  }
-  return (input, init) => fetch(input, init);
+  const send: FetchLike =
+    backend.route === "binding"
+      ? (input, init) => caller.bindings.MCP1.fetch(input, init)
+      : (input, init) => fetch(input, init);
+  if (backend.identity !== "assertion") return send;
+  return async (input, init) => {
+    const headers = new Headers(input instanceof Request ? input.headers : undefined);
+    for (const [name, value] of new Headers(init?.headers)) headers.set(name, value);
+    headers.set("authorization", `Bearer ${await caller.signer.sign(caller.agent, backend.id)}`);
+    return send(input, { ...init, headers });
+  };
 }
 
 /** Where `backend`'s upstream session for the caller is kept: networked backends only. */
@@ -45,12 +55,15 @@ export function sessionsFor(backend: BackendSpec, caller: BackendCaller): Sessio
   return sessionStore(caller.bindings.UPSTREAM_SESSIONS, backend.id, caller.agent);
 }
 
-/** Who is calling, in the form the backend trusts; the agent's own token is never among them. */
+/**
+ * Who is calling, in the headers every request to `backend` carries: mcp1's agent header over the
+ * service binding. (An assertion is per request: `fetchFor` adds it.) The agent's own token is
+ * never among them.
+ */
 export async function identityHeaders(
   backend: BackendSpec,
   caller: BackendCaller,
 ): Promise<Record<string, string>> {
   if (backend.identity === "binding") return { [AGENT_HEADER]: caller.agent };
-  if (backend.identity === "none") return {};
-  return { authorization: `Bearer ${await caller.signer.sign(caller.agent, backend.id)}` };
+  return {};
 }
