@@ -46,7 +46,7 @@ export interface BackendOptions {
   proxyKeys?: ProxyKeys;
   /**
    * Used assertions remembered at once (`seen-assertions.ts`); at the cap, unseen ones get 503
-   * until the oldest expire. Default 100,000.
+   * until the oldest expire. Default 250,000.
    */
   maxSeenAssertions?: number;
   /**
