@@ -5,8 +5,11 @@
  * For every backend call the proxy signs a short JWT with its own key: `iss` = the proxy,
  * `aud` = the backend's id, `sub` = the agent, a fresh `jti`, `exp` seconds away. A backend
  * verifies it against the proxy's public JWKS and takes the agent from `sub`; anything else, an
- * expired or replayed-elsewhere assertion included, is refused. Ed25519 (EdDSA): signing costs
- * tens of microseconds, which matters because the proxy signs once per backend call.
+ * expired or replayed-elsewhere assertion included, is refused. Each assertion is good for one
+ * request: a backend remembers its `jti` until `usableUntil` and refuses a second use
+ * (`local-backends/common/seen-assertions.ts`), so the proxy must sign one per HTTP request.
+ * Ed25519 (EdDSA): signing costs tens of microseconds, which matters because the proxy signs
+ * once per backend request.
  *
  * Runs in workerd (the proxy signs) and Node (mcp2/mcp3 verify): jose and web crypto only.
  */
@@ -31,6 +34,11 @@ export const ASSERTION_ISSUER = "mcpcp-proxy";
 export const ASSERTION_TTL_SECONDS = 60;
 /** Clock skew a backend tolerates. */
 export const ASSERTION_SKEW_SECONDS = 5;
+/** Oldest assertion a backend accepts, by `iat`, whatever its `exp` says. */
+export const ASSERTION_MAX_AGE_SECONDS = ASSERTION_TTL_SECONDS + ASSERTION_SKEW_SECONDS;
+// The proxy's jti is a UUID (36 characters); a longer one is refused, which bounds what a
+// backend's memory of used jtis costs per entry.
+const MAX_JTI_LENGTH = 128;
 
 /** Signs assertions with the proxy's current key. */
 export interface AssertionSigner {
@@ -64,7 +72,14 @@ export async function createAssertionSigner(privateJwk: JWK): Promise<AssertionS
 }
 
 export type AssertionResult =
-  | { ok: true; agent: string; id: string }
+  | {
+      ok: true;
+      agent: string;
+      /** The `jti`. */
+      id: string;
+      /** The Unix second from which `verifyAssertion` refuses this assertion anyway. */
+      usableUntil: number;
+    }
   | { ok: false; code: "missing" | "expired" | "invalid"; detail: string };
 
 /** Where a backend finds the proxy's public keys: inline, or a URL fetched and cached. */
@@ -91,9 +106,22 @@ export async function verifyAssertion(
       clockTolerance: ASSERTION_SKEW_SECONDS,
       requiredClaims: ["exp", "iat", "sub", "jti"],
       // A leaked assertion with a far-off exp is refused all the same.
-      maxTokenAge: ASSERTION_TTL_SECONDS + ASSERTION_SKEW_SECONDS,
+      maxTokenAge: ASSERTION_MAX_AGE_SECONDS,
     });
-    return { ok: true, agent: payload.sub as string, id: payload.jti as string };
+    const id = payload.jti;
+    if (typeof id !== "string" || id === "" || id.length > MAX_JTI_LENGTH) {
+      const detail = `jti must be a string of 1 to ${MAX_JTI_LENGTH} characters`;
+      return { ok: false, code: "invalid", detail };
+    }
+    // jose refuses from exp + skew (exp <= now - skew), and from the first second past
+    // iat + max age + skew: whichever comes first.
+    const exp = payload.exp as number;
+    const iat = payload.iat as number;
+    const usableUntil = Math.min(
+      Math.ceil(exp + ASSERTION_SKEW_SECONDS),
+      Math.floor(iat + ASSERTION_MAX_AGE_SECONDS + ASSERTION_SKEW_SECONDS) + 1,
+    );
+    return { ok: true, agent: payload.sub as string, id, usableUntil };
   } catch (e) {
     if (e instanceof errors.JWTExpired) return { ok: false, code: "expired", detail: e.message };
     const detail = e instanceof errors.JOSEError ? `${e.code}: ${e.message}` : String(e);

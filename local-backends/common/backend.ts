@@ -10,6 +10,7 @@ import { hostHeaderValidation, originValidation, toNodeHandler } from "@modelcon
 import { type AuthInfo, createMcpHandler, McpServer } from "@modelcontextprotocol/server";
 import { type ProxyKeys, proxyKeyLookup, verifyAssertion } from "../../common/assertion.ts";
 import { AGENT_HEADER } from "../../common/identity.ts";
+import { DEFAULT_MAX_SEEN_ASSERTIONS, SeenAssertions } from "./seen-assertions.ts";
 
 /** What a tool handler may know about the request it serves. */
 export interface BackendContext {
@@ -39,10 +40,15 @@ export interface BackendOptions {
   health?: () => Health | Promise<Health>;
   /**
    * The proxy's public keys. When given, every `/mcp` request must carry the proxy's assertion
-   * for this backend (`Authorization: Bearer`, `common/assertion.ts`) and the agent comes from it;
-   * anything else is refused with 401. `runBackend` always gives them.
+   * for this backend (`Authorization: Bearer`, `common/assertion.ts`), used for no request before,
+   * and the agent comes from it; anything else is refused with 401. `runBackend` always gives them.
    */
   proxyKeys?: ProxyKeys;
+  /**
+   * Used assertions remembered at once (`seen-assertions.ts`); at the cap, unseen ones get 503
+   * until the oldest expire. Default 250,000.
+   */
+  maxSeenAssertions?: number;
   /**
    * `Host` and `Origin` hostnames accepted on `/mcp` (DNS-rebinding protection, see the
    * @modelcontextprotocol/node README). Defaults to the loopback names.
@@ -75,6 +81,7 @@ export async function startBackend(options: BackendOptions): Promise<RunningBack
   const log = (message: string, error?: unknown) => logError(name, message, error);
 
   const keys = options.proxyKeys && proxyKeyLookup(options.proxyKeys);
+  const seen = new SeenAssertions(options.maxSeenAssertions ?? DEFAULT_MAX_SEEN_ASSERTIONS);
   const mcp = createMcpHandler(
     ({ requestInfo, authInfo }) => {
       const server = new McpServer({ name, version: SERVER_VERSION });
@@ -104,13 +111,28 @@ export async function startBackend(options: BackendOptions): Promise<RunningBack
         const asserted = await verifyAssertion(bearer?.[1], keys, name);
         if (!asserted.ok) {
           log(`refused ${req.method} /mcp: ${asserted.detail}`);
+          return refuseAssertion(res, asserted.code, "A valid MCPCP proxy assertion is required");
+        }
+        // Synchronous from here to the handler: of two requests with one jti, exactly one passes.
+        const admitted = seen.admit(asserted.id, asserted.usableUntil);
+        if (!admitted.ok && admitted.code === "replayed") {
+          log(`refused ${req.method} /mcp: assertion ${asserted.id} replayed`);
+          return refuseAssertion(
+            res,
+            "replayed",
+            "This MCPCP proxy assertion was already used: each one is good for one request",
+          );
+        }
+        if (!admitted.ok) {
+          log(`refused ${req.method} /mcp: ${seen.size} assertions in use, the most remembered`);
           return sendJson(
             res,
-            401,
-            { error: "invalid_token", message: "A valid MCPCP proxy assertion is required" },
+            503,
             {
-              "WWW-Authenticate": `Bearer error="invalid_token", error_description="${asserted.code} proxy assertion"`,
+              error: "assertion_memory_full",
+              message: `Too many requests in the last minute; retry in ${admitted.retryAfterSeconds} s`,
             },
+            { "Retry-After": String(admitted.retryAfterSeconds) },
           );
         }
         // toNodeHandler hands `req.auth` to the server factory as `authInfo`.
@@ -164,6 +186,18 @@ export async function startBackend(options: BackendOptions): Promise<RunningBack
       return closing;
     },
   };
+}
+
+/** 401 for an assertion refused for `reason` (missing, expired, invalid, replayed). */
+function refuseAssertion(res: ServerResponse, reason: string, message: string): void {
+  sendJson(
+    res,
+    401,
+    { error: "invalid_token", reason, message },
+    {
+      "WWW-Authenticate": `Bearer error="invalid_token", error_description="${reason} proxy assertion"`,
+    },
+  );
 }
 
 function sendJson(

@@ -5,7 +5,10 @@
 
 /** The limits and permissions `run_docker` enforces; see the README's mcp2 section. */
 export interface Mcp2Config {
-  /** Images `run` may start: `repo` (any tag or digest) or `repo:tag` (exactly that tag). */
+  /**
+   * Images `run` may start: `repo` (any tag the engine already has), `repo:tag` (that tag) or
+   * `repo@sha256:…` (that digest). Nothing is ever pulled (`--pull=never`).
+   */
   allowedImages: string[];
   /** `--memory` (and `--memory-swap`, so no swap on top) for every container, e.g. `256m`. */
   memory: string;
@@ -52,10 +55,14 @@ export const DEFAULT_CONFIG: Mcp2Config = {
 };
 
 // Docker's reference grammar, narrowed: lowercase path components, optional registry host[:port],
-// optional tag. No wildcards: an allow-list entry names images, it does not match patterns.
+// optional tag or sha256 digest. No wildcards: an allow-list entry names images, it does not match
+// patterns.
 const IMAGE_REPO =
   /^(?:[a-z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*$/;
-const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+/** A tag as Docker spells one. */
+export const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+/** A content digest: sha256 only, the one Docker computes for manifests. */
+export const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
 const SIZE = /^[0-9]+[bkmg]?$/i;
 const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const MIN_MEMORY_BYTES = 6 * 1024 * 1024; // Docker refuses less than 6 MiB.
@@ -83,7 +90,8 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       return bad.length === 0
         ? valid(images)
         : invalid(
-            `must list image references (repo or repo:tag, no wildcards); not: ${bad.join(", ")}`,
+            "must list image references (repo, repo:tag or repo@sha256:<64 hex digits>, no " +
+              `wildcards); not: ${bad.join(", ")}`,
           );
     }),
     memory: read("MCP2_MEMORY", DEFAULT_CONFIG.memory, (raw) => {
@@ -137,10 +145,15 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
   return errors.length === 0 ? { ok: true, config } : { ok: false, errors };
 }
 
-/** Whether `entry` is an allow-list entry: `repo` or `repo:tag`. */
+/**
+ * Whether `entry` is an allow-list entry: `repo`, `repo:tag` or `repo@sha256:…`. Not
+ * `repo:tag@digest`: Docker ignores the tag there, so the entry would say more than it means.
+ */
 function isImageEntry(entry: string): boolean {
-  const { repo, tag } = splitImage(entry);
-  return IMAGE_REPO.test(repo) && (tag === undefined || IMAGE_TAG.test(tag));
+  const { repo, tag, digest } = splitImage(entry);
+  if (!IMAGE_REPO.test(repo)) return false;
+  if (digest !== undefined) return tag === undefined && IMAGE_DIGEST.test(digest);
+  return tag === undefined || IMAGE_TAG.test(tag);
 }
 
 /** Splits `repo[:tag][@digest]`; a `:` before the last `/` belongs to a registry port. */

@@ -77,6 +77,15 @@ export class DockerEngine {
     return result.ok ? { status: "ok" } : { status: "degraded", reason: result.reason };
   }
 
+  /**
+   * Whether the engine already has `image`: `docker image inspect`, the same reference lookup
+   * `run` makes, so a tag absent here is one `run` would have had to pull.
+   */
+  async hasImage(image: string): Promise<boolean> {
+    const execution = await this.exec(["image", "inspect", "--format={{.Id}}", image]);
+    return execution.exitCode === 0 && execution.stdout.text.trim() !== "";
+  }
+
   /** The caller's containers, or the failed listing. */
   async listOwned(
     agent: string,

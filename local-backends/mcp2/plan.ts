@@ -7,7 +7,7 @@
  * that looks like a flag, a later duplicate) can smuggle anything past the checks. Pure: the
  * caller supplies the agent, the run id and the clock.
  */
-import { type Mcp2Config, splitImage } from "./config.ts";
+import { IMAGE_DIGEST, IMAGE_TAG, type Mcp2Config, splitImage } from "./config.ts";
 import {
   describeFlags,
   type FlagSpec,
@@ -24,8 +24,12 @@ export const FOREGROUND_REAPER_GRACE_SECONDS = 30;
 export type Plan =
   /** Runs as it is: version, info, images, ps (already narrowed to the caller's containers). */
   | { kind: "direct"; argv: string[] }
-  /** Starts a container; `runId` is its `mcpcp.run` label, to find and remove it after a timeout. */
-  | { kind: "run"; argv: string[]; detached: boolean; runId: string }
+  /**
+   * Starts a container; `runId` is its `mcpcp.run` label, to find and remove it after a timeout.
+   * `localImage` is set when only a tagless allow-list entry admits the image: it runs only if
+   * the engine already has that reference.
+   */
+  | { kind: "run"; argv: string[]; detached: boolean; runId: string; localImage?: string }
   /**
    * Acts on the caller's containers: each of `refs` (name, ID or ID prefix) must resolve to a
    * container the caller owns; the argv is `[...head, ...fullIds, ...tail]`.
@@ -108,9 +112,11 @@ export function planCommand(argv: string[], context: PlanContext): PlanResult {
       const [image, ...command] = operands;
       if (image === undefined)
         return refuse(`${usage("IMAGE [COMMAND] [ARG...]")}: the image is missing`);
-      if (!imageAllowed(image, config.allowedImages)) {
+      const admitted = admitImage(image, config.allowedImages);
+      if (admitted !== "listed" && admitted !== "if-local") {
+        const why = admitted === "unlisted-digest" ? ": only digests the list names run" : "";
         return refuse(
-          `the image "${image}" is not allowed. Allowed images: ${config.allowedImages.join(", ")}`,
+          `the image "${image}" is not allowed${why}. Allowed images: ${describeImages(config)}`,
         );
       }
       const detached = has("detach");
@@ -123,6 +129,9 @@ export function planCommand(argv: string[], context: PlanContext): PlanResult {
         // A foreground container goes when it ends; a detached one stays for `logs` until its
         // time limit, unless the agent asked for --rm.
         ...(detached && !has("rm") ? [] : ["--rm"]),
+        // The CLI pulls a missing image by default (--pull=missing): from a public registry, an
+        // image nobody chose. mcp2 runs only what the engine already has.
+        "--pull=never",
         `--network=${config.network}`,
         `--memory=${config.memory}`,
         `--memory-swap=${config.memory}`,
@@ -136,7 +145,8 @@ export function planCommand(argv: string[], context: PlanContext): PlanResult {
         `--label=${LABELS.deadline}=${context.nowSeconds + lifetime}`,
       ];
       const argv = ["run", ...emitted(["rm", "network"]), ...enforced, image, ...command];
-      return { ok: true, plan: { kind: "run", argv, detached, runId: context.runId } };
+      const local = admitted === "if-local" ? { localImage: image } : {};
+      return { ok: true, plan: { kind: "run", argv, detached, runId: context.runId, ...local } };
     }
     case "container-command":
     case "one-container":
@@ -265,18 +275,43 @@ function emit(flag: FlagSpec, value: string | undefined): string {
 }
 
 /**
- * Whether `image` is on the allow-list: an entry `repo` admits the repo at any tag or digest, an
- * entry `repo:tag` that tag only. A bare `repo` means `repo:latest`, as Docker reads it.
+ * How the allow-list admits `image`: `listed` (an entry names this tag, or this digest),
+ * `if-local` (only a tagless entry `repo` covers it: it may run if the engine already has that
+ * tag, never pulled), `unlisted-digest` (a digest no entry names), or `unlisted`. A bare `repo`
+ * means `repo:latest`, as Docker reads it. Pure: the engine is asked later (`run-docker.ts`).
  */
-export function imageAllowed(image: string, allowed: string[]): boolean {
-  if (image.startsWith("-")) return false;
+export function admitImage(
+  image: string,
+  allowed: string[],
+): "listed" | "if-local" | "unlisted-digest" | "unlisted" {
+  if (image.startsWith("-")) return "unlisted";
   const wanted = splitImage(image);
-  return allowed.some((entry) => {
-    const rule = splitImage(entry);
-    if (rule.repo !== wanted.repo) return false;
-    if (rule.tag === undefined) return true;
-    return wanted.digest === undefined && (wanted.tag ?? "latest") === rule.tag;
-  });
+  const rules = allowed.map(splitImage).filter((rule) => rule.repo === wanted.repo);
+  if (wanted.digest !== undefined) {
+    // `repo:tag@digest` is refused too: Docker would ignore the tag.
+    const named =
+      wanted.tag === undefined &&
+      IMAGE_DIGEST.test(wanted.digest) &&
+      rules.some((rule) => rule.digest === wanted.digest);
+    return named ? "listed" : "unlisted-digest";
+  }
+  const tag = wanted.tag ?? "latest";
+  if (!IMAGE_TAG.test(tag)) return "unlisted";
+  if (rules.some((rule) => rule.digest === undefined && rule.tag === tag)) return "listed";
+  const tagless = rules.some((rule) => rule.digest === undefined && rule.tag === undefined);
+  return tagless ? "if-local" : "unlisted";
+}
+
+/** The allow-list as an agent reads it: what each entry admits. */
+export function describeImages(config: Mcp2Config): string {
+  return config.allowedImages
+    .map((entry) => {
+      const { tag, digest } = splitImage(entry);
+      return tag === undefined && digest === undefined
+        ? `${entry} (tags this engine already has)`
+        : entry;
+    })
+    .join(", ");
 }
 
 function refuse(reason: string): { ok: false; reason: string } {

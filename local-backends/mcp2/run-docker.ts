@@ -13,7 +13,7 @@ import type { Execution } from "./docker-cli.ts";
 import type { DockerEngine } from "./engine.ts";
 import { SUBCOMMAND_NAMES } from "./flags.ts";
 import { resolveOwned } from "./ownership.ts";
-import { planCommand } from "./plan.ts";
+import { describeImages, planCommand } from "./plan.ts";
 import { EXECUTION_SCHEMA, executionResult, failed, refused } from "./results.ts";
 
 export interface RunDockerDeps {
@@ -69,6 +69,19 @@ export async function runDocker(
   if (!reachable.ok) return failed(reachable.reason);
 
   if (plan.kind === "direct") return finish(await engine.exec(plan.argv, { signal }), deps);
+
+  // A tagless allow-list entry admits the tags the engine has, not whatever a registry offers.
+  // `--pull=never` would stop the pull anyway; asking first gives the agent the reason.
+  if (plan.kind === "run" && plan.localImage !== undefined) {
+    if (!(await engine.hasImage(plan.localImage))) {
+      const now = await engine.reachable(true);
+      if (!now.ok) return failed(now.reason);
+      return refused(
+        `the image "${plan.localImage}" is not on this Docker engine, and mcp2 never pulls. ` +
+          `Allowed images: ${describeImages(config)}`,
+      );
+    }
+  }
 
   // planCommand has refused every command of these kinds without a valid agent.
   const owner = agent as string;
@@ -138,7 +151,7 @@ function describeTool(config: Mcp2Config): string {
     "redirections, `;`, `&&`, `$VAR`, `$(...)`, backticks and globs are refused; quote arguments",
     "as in a POSIX shell.",
     `Subcommands: ${SUBCOMMAND_NAMES.join(", ")}; flags outside each one's allow-list are refused.`,
-    `Images you may run: ${config.allowedImages.join(", ")}.`,
+    `Images you may run: ${describeImages(config)}; nothing is ever pulled.`,
     `Every container gets --network ${config.network}, --memory ${config.memory},`,
     `--cpus ${config.cpus}, --pids-limit ${config.pidsLimit}, no extra privileges, devices or`,
     "host mounts. Foreground runs are removed when they end (--rm);",

@@ -19,6 +19,13 @@ const TIMEOUT_SECONDS = 3;
 const DETACHED_TIMEOUT_SECONDS = 8;
 /** A name prefix for this run's containers, so cleanup touches nothing else. */
 const RUN = `e2e${Date.now().toString(36)}`;
+/** A digest the allow-list names, of an image the engine does not have. */
+const LISTED_DIGEST = `sha256:${"d".repeat(64)}`;
+/** A tag of the local image made for this run, so the tagless entry has one more to admit. */
+const LOCAL_TAG = `${IMAGE}:${RUN}`;
+
+/** Now, as `docker events --since/--until` read it (seconds, fractions allowed). */
+const engineNow = () => (Date.now() / 1000).toFixed(3);
 
 /** The host's docker CLI, for setting up and checking behind mcp2's back. */
 function host(...args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -100,6 +107,8 @@ describe.skipIf(!engineUp)("run_docker through the proxy, against a real engine"
     // The launcher hands its environment to mcp2: short limits keep the timeout cases quick.
     process.env.MCP2_TIMEOUT_SECONDS = String(TIMEOUT_SECONDS);
     process.env.MCP2_DETACHED_TIMEOUT_SECONDS = String(DETACHED_TIMEOUT_SECONDS);
+    process.env.MCP2_ALLOWED_IMAGES = `${IMAGE}, ${IMAGE}@${LISTED_DIGEST}`;
+    expect(host("tag", `${IMAGE}:latest`, LOCAL_TAG).status).toBe(0);
     system = await launch();
     agent2 = await connectAgent(system.proxyUrl, "agent_name2");
     clients.push(agent2);
@@ -112,6 +121,7 @@ describe.skipIf(!engineUp)("run_docker through the proxy, against a real engine"
     const intruder = host("ps", "-aq", "--filter", "label=mcpcp.agent=intruder").stdout.split("\n");
     const leftovers = [...ours, ...intruder.filter(Boolean)];
     if (leftovers.length > 0) host("rm", "-f", ...leftovers);
+    host("rmi", LOCAL_TAG);
   }, 60_000);
 
   describe("who sees the tool", () => {
@@ -295,6 +305,81 @@ describe.skipIf(!engineUp)("run_docker through the proxy, against a real engine"
       expect(text).toMatch(reason);
       expect(execution).toBeUndefined();
       expect(managedContainers()).toEqual(before);
+    });
+  });
+
+  describe("images: only what the engine has, never pulled", () => {
+    /**
+     * The engine's events since `since` that touch `image`: any image event (a pull, a tag), and
+     * container events for that image. Others' containers on a shared engine do not count.
+     */
+    function eventsSince(since: string, image: string): string[] {
+      const listed = host(
+        "events",
+        "--since",
+        since,
+        "--until",
+        engineNow(),
+        "--format",
+        '{{.Type}} {{.Action}} {{.Actor.ID}} {{index .Actor.Attributes "image"}}',
+      );
+      expect(listed.status).toBe(0);
+      return listed.stdout
+        .split("\n")
+        .filter((event) => event.startsWith("image ") || event.endsWith(` ${image}`));
+    }
+
+    it("refuses a tag the engine lacks before anything runs, and pulls nothing", async () => {
+      const since = engineNow();
+      const { isError, text, execution } = await docker(`run --rm ${IMAGE}:nope true`);
+      expect(isError).toBe(true);
+      expect(text).toBe(
+        `Refused, nothing was run: the image "${IMAGE}:nope" is not on this Docker engine, and ` +
+          `mcp2 never pulls. Allowed images: ${IMAGE} (tags this engine already has), ` +
+          `${IMAGE}@${LISTED_DIGEST}`,
+      );
+      expect(execution).toBeUndefined();
+      // No pull, no container: the engine saw nothing happen at all.
+      expect(eventsSince(since, `${IMAGE}:nope`)).toEqual([]);
+      expect(host("image", "inspect", `${IMAGE}:nope`).status).not.toBe(0);
+    });
+
+    it("refuses a digest the allow-list does not name, though its repo is listed", async () => {
+      const since = engineNow();
+      const other = `${IMAGE}@sha256:${"e".repeat(64)}`;
+      const { isError, text, execution } = await docker(`run --rm ${other} true`);
+      expect(isError).toBe(true);
+      expect(text).toMatch(
+        new RegExp(`^Refused, nothing was run: the image "${other}" is not allowed: only digests`),
+      );
+      expect(execution).toBeUndefined();
+      expect(eventsSince(since, other)).toEqual([]);
+    });
+
+    it("asks the engine for a listed digest with --pull=never: no such image, no pull", async () => {
+      const since = engineNow();
+      const { isError, execution } = await docker(`run --rm ${IMAGE}@${LISTED_DIGEST} true`);
+      expect(isError).toBe(true);
+      expect(execution?.argv).toContain("--pull=never");
+      expect(execution?.stderr).toMatch(/No such image/);
+      // What the CLI prints when it is about to pull.
+      expect(execution?.stderr).not.toMatch(/Unable to find image|Pulling/);
+      expect(eventsSince(since, `${IMAGE}@${LISTED_DIGEST}`)).toEqual([]);
+    });
+
+    it("runs a tag the engine has, under a tagless entry, with --pull=never", async () => {
+      const { isError, execution } = await docker(`run --rm ${LOCAL_TAG} echo local`);
+      expect(isError).toBe(false);
+      expect(execution).toMatchObject({ exitCode: 0, stdout: "local\n" });
+      expect(execution?.argv).toEqual(expect.arrayContaining(["--pull=never", LOCAL_TAG]));
+    });
+
+    it("lists the local tags the allow-list admits", async () => {
+      const { execution } = await docker("images --format '{{.Repository}}:{{.Tag}}'");
+      expect(execution?.exitCode).toBe(0);
+      expect(execution?.stdout.split("\n")).toEqual(
+        expect.arrayContaining([`${IMAGE}:latest`, LOCAL_TAG]),
+      );
     });
   });
 

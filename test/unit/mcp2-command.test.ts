@@ -7,8 +7,8 @@ import { splitCommandLine } from "../../local-backends/mcp2/command-line.ts";
 import { DEFAULT_CONFIG, type Mcp2Config } from "../../local-backends/mcp2/config.ts";
 import { SUBCOMMANDS } from "../../local-backends/mcp2/flags.ts";
 import {
+  admitImage,
   FOREGROUND_REAPER_GRACE_SECONDS,
-  imageAllowed,
   type PlanResult,
   planCommand,
 } from "../../local-backends/mcp2/plan.ts";
@@ -48,6 +48,7 @@ function argvOf(line: string, config?: Mcp2Config): string[] {
 /** The flags mcp2 adds to every `run` with the default configuration. */
 function enforced(lifetime: number): string[] {
   return [
+    "--pull=never",
     "--network=none",
     "--memory=256m",
     "--memory-swap=256m",
@@ -171,7 +172,7 @@ describe("abuse: refused with a reason, nothing planned", () => {
     [
       "an image not on the list",
       "run --rm alpine echo hi",
-      /image "alpine" is not allowed\. Allowed images: mcpcp\/busybox/,
+      /image "alpine" is not allowed\. Allowed images: mcpcp\/busybox \(tags this engine already has\)$/,
     ],
     ["an image by ID", "run --rm faff31161cf8 echo hi", /is not allowed/],
     ["a look-alike image", "run --rm mcpcp/busybox-evil echo hi", /is not allowed/],
@@ -312,6 +313,7 @@ describe("allowed: the argv that runs is rebuilt from what was checked", () => {
         kind: "run",
         detached: true,
         runId: RUN_ID,
+        localImage: "mcpcp/busybox",
         argv: [
           "run",
           "--detach",
@@ -410,17 +412,67 @@ describe("allowed: the argv that runs is rebuilt from what was checked", () => {
   });
 });
 
-describe("imageAllowed", () => {
-  it("admits a tagless entry at any tag or digest, a tagged entry at that tag only", () => {
-    const allowed = ["mcpcp/busybox", "registry.local:5000/tools/jq:1.7"];
-    expect(imageAllowed("mcpcp/busybox", allowed)).toBe(true);
-    expect(imageAllowed("mcpcp/busybox:1.36", allowed)).toBe(true);
-    expect(imageAllowed(`mcpcp/busybox@sha256:${"a".repeat(64)}`, allowed)).toBe(true);
-    expect(imageAllowed("registry.local:5000/tools/jq:1.7", allowed)).toBe(true);
-    expect(imageAllowed("registry.local:5000/tools/jq", allowed)).toBe(false);
-    expect(imageAllowed("registry.local:5000/tools/jq:latest", allowed)).toBe(false);
-    expect(imageAllowed("docker.io/mcpcp/busybox", allowed)).toBe(false);
-    expect(imageAllowed("busybox", allowed)).toBe(false);
+describe("admitImage: never anything a registry would have to supply", () => {
+  const digest = `sha256:${"a".repeat(64)}`;
+  const allowed = [
+    "mcpcp/busybox",
+    "registry.local:5000/tools/jq:1.7",
+    `registry.local:5000/tools/yq@${digest}`,
+  ];
+
+  it("admits a tagless entry's tags only if the engine has them (asked before the run)", () => {
+    expect(admitImage("mcpcp/busybox", allowed)).toBe("if-local");
+    expect(admitImage("mcpcp/busybox:latest", allowed)).toBe("if-local");
+    expect(admitImage("mcpcp/busybox:anything", allowed)).toBe("if-local");
+  });
+
+  it("admits a tagged entry at that tag only, a digest entry at that digest only", () => {
+    expect(admitImage("registry.local:5000/tools/jq:1.7", allowed)).toBe("listed");
+    expect(admitImage("registry.local:5000/tools/jq", allowed)).toBe("unlisted");
+    expect(admitImage("registry.local:5000/tools/jq:latest", allowed)).toBe("unlisted");
+    expect(admitImage(`registry.local:5000/tools/yq@${digest}`, allowed)).toBe("listed");
+    expect(admitImage("registry.local:5000/tools/yq", allowed)).toBe("unlisted");
+    expect(admitImage("registry.local:5000/tools/yq:latest", allowed)).toBe("unlisted");
+  });
+
+  it("refuses a digest no entry names, even under a tagless entry", () => {
+    expect(admitImage(`mcpcp/busybox@${digest}`, allowed)).toBe("unlisted-digest");
+    expect(admitImage(`mcpcp/busybox@sha256:${"b".repeat(64)}`, allowed)).toBe("unlisted-digest");
+    expect(admitImage(`registry.local:5000/tools/yq@sha256:${"b".repeat(64)}`, allowed)).toBe(
+      "unlisted-digest",
+    );
+    // Docker ignores the tag of `repo:tag@digest`; a listed digest spelled so is refused too.
+    expect(admitImage(`registry.local:5000/tools/yq:1@${digest}`, allowed)).toBe("unlisted-digest");
+  });
+
+  it("refuses other repositories, look-alikes and malformed references", () => {
+    expect(admitImage("docker.io/mcpcp/busybox", allowed)).toBe("unlisted");
+    expect(admitImage("busybox", allowed)).toBe("unlisted");
+    expect(admitImage("mcpcp/busybox-evil", allowed)).toBe("unlisted");
+    expect(admitImage("mcpcp/busybox:", allowed)).toBe("unlisted");
+    expect(admitImage("-mcpcp/busybox", allowed)).toBe("unlisted");
+  });
+
+  it("plans a run with --pull=never, and the tag the engine must already have", () => {
+    const config = { ...DEFAULT_CONFIG, allowedImages: allowed };
+    const tagless = plan("run --rm mcpcp/busybox:anything true", { config });
+    expect(tagless).toMatchObject({ ok: true, plan: { localImage: "mcpcp/busybox:anything" } });
+    expect(argvOf("run --rm mcpcp/busybox:anything true", config)).toContain("--pull=never");
+    for (const image of [
+      "registry.local:5000/tools/jq:1.7",
+      `registry.local:5000/tools/yq@${digest}`,
+    ]) {
+      const listed = plan(`run -d ${image}`, { config });
+      expect(listed.ok && listed.plan.kind === "run" && listed.plan.localImage).toBe(undefined);
+      expect(argvOf(`run -d ${image}`, config)).toContain("--pull=never");
+    }
+  });
+
+  it("says why a digest is refused, and what each entry admits", () => {
+    expect(refusal(`run --rm mcpcp/busybox@${digest} true`)).toBe(
+      `the image "mcpcp/busybox@${digest}" is not allowed: only digests the list names run. ` +
+        "Allowed images: mcpcp/busybox (tags this engine already has)",
+    );
   });
 });
 

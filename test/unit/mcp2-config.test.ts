@@ -59,6 +59,13 @@ describe("parseConfig", () => {
       /MCP2_ALLOWED_IMAGES must list image references.*not: mcpcp\/\*/,
     ],
     ["MCP2_ALLOWED_IMAGES", "Upper/Case", /MCP2_ALLOWED_IMAGES/],
+    ["MCP2_ALLOWED_IMAGES", "mcpcp/busybox@sha256:ab", /not: mcpcp\/busybox@sha256:ab, got/],
+    ["MCP2_ALLOWED_IMAGES", `mcpcp/busybox@md5:${"a".repeat(32)}`, /MCP2_ALLOWED_IMAGES/],
+    [
+      "MCP2_ALLOWED_IMAGES",
+      `mcpcp/busybox:1.36@sha256:${"a".repeat(64)}`,
+      /repo@sha256:<64 hex digits>.*not: mcpcp\/busybox:1\.36@sha256:/,
+    ],
     ["MCP2_MEMORY", "lots", /MCP2_MEMORY must be a size such as 256m or 1g, got "lots"/],
     ["MCP2_MEMORY", "1m", /MCP2_MEMORY must be at least 6m/],
     ["MCP2_CPUS", "0", /MCP2_CPUS must be a number of CPUs above 0/],
@@ -83,6 +90,14 @@ describe("parseConfig", () => {
     const result = parseConfig({ [name]: value });
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.errors.join("\n")).toMatch(message);
+  });
+
+  it("reads a digest entry, exactly that digest", () => {
+    const digest = `sha256:${"0f".repeat(32)}`;
+    expect(parseConfig({ MCP2_ALLOWED_IMAGES: `mcpcp/busybox@${digest}` })).toMatchObject({
+      ok: true,
+      config: { allowedImages: [`mcpcp/busybox@${digest}`] },
+    });
   });
 
   it("reports every bad variable at once", () => {

@@ -182,6 +182,43 @@ esac`,
     expect(calls()).toEqual([]);
   });
 
+  it("runs a tag a tagless entry admits only once the engine says it has it, never pulling", async () => {
+    const cli = fakeCli(
+      dir,
+      `case "$1" in
+  version) echo 20.10.24 ;;
+  image) [ "$4" = mcpcp/busybox:here ] && echo sha256:1 && exit 0
+         echo "Error response from daemon: No such image: $4" >&2; exit 1 ;;
+  ps) ;;
+  *) echo "ran $1" ;;
+esac`,
+    );
+    const config = { ...DEFAULT_CONFIG, dockerCli: cli };
+    const deps = { config, engine: createMcp2(config, { PATH: process.env.PATH }).engine };
+
+    const missing = await runDocker("run --rm mcpcp/busybox:nope true", "agent_a", {
+      ...deps,
+      starting: new Map(),
+    });
+    expect(missing.isError).toBe(true);
+    expect(text(missing)).toBe(
+      'Refused, nothing was run: the image "mcpcp/busybox:nope" is not on this Docker engine, ' +
+        "and mcp2 never pulls. Allowed images: mcpcp/busybox (tags this engine already has)",
+    );
+    expect(calls().filter((call) => !call.startsWith("version"))).toEqual([
+      "image inspect --format={{.Id}} mcpcp/busybox:nope",
+    ]);
+
+    rmSync(join(dir, "calls.log"), { force: true });
+    const present = await runDocker("run --rm mcpcp/busybox:here true", "agent_a", {
+      ...deps,
+      starting: new Map(),
+    });
+    expect(present.isError).toBe(false);
+    const run = calls().find((call) => call.startsWith("run "));
+    expect(run).toMatch(/^run --rm --pull=never --network=none .* mcpcp\/busybox:here true$/);
+  });
+
   it("caps output and returns a non-zero exit as a tool error with both streams", async () => {
     const cli = fakeCli(
       dir,
