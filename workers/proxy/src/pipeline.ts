@@ -304,7 +304,7 @@ export function operationsHandler(ctx: RequestContext): FastHandler {
     const params = {
       name: request.name ?? "",
       ...(request.arguments === undefined ? {} : { arguments: request.arguments }),
-      ...(request.meta === undefined ? {} : { _meta: request.meta }),
+      ...(request.trace === undefined ? {} : { _meta: request.trace }),
     };
     return OPERATIONS["tools/call"]({ ctx, signal, relay }, params);
   };

@@ -28,6 +28,7 @@ import { MODERN_REVISION, type Relay } from "../backend-side/direct.ts";
 import { type PlainRequest, parseEnvelope } from "../core/envelope.ts";
 import { isJsonObject } from "../core/json.ts";
 import { log } from "../core/log.ts";
+import { traceContextOf } from "../core/trace.ts";
 import { GatewayError, protocolError } from "../errors.ts";
 
 /** One request the hot path serves. */
@@ -39,8 +40,8 @@ export interface FastRequest {
   name?: string;
   arguments?: Record<string, unknown>;
   /** The agent's progress token, when it asked for progress. */
-  /** The request's `_meta` (its trace context goes on to the backend). */
-  meta?: Record<string, unknown>;
+  /** The W3C trace context in the request's `_meta`, which goes on to the backend. */
+  trace?: Record<string, string>;
   progressToken?: string | number;
 }
 
@@ -74,7 +75,8 @@ export function hotRequest(headers: Headers, plain: PlainRequest): FastRequest |
   if (plain.progressToken !== undefined) request.progressToken = plain.progressToken;
   if (plain.name !== undefined) request.name = plain.name;
   if (plain.arguments !== undefined) request.arguments = plain.arguments;
-  if (plain.meta !== undefined) request.meta = plain.meta;
+  const trace = traceContextOf(plain.meta);
+  if (trace !== undefined) request.trace = trace;
 
   const version = headers.get("mcp-protocol-version") ?? undefined;
   const methodHeader = headers.get("mcp-method") ?? undefined;

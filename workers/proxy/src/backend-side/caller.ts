@@ -42,11 +42,29 @@ export function fetchFor(backend: BackendSpec, caller: BackendCaller): FetchLike
       : (input, init) => fetch(input, init);
   if (backend.identity !== "assertion") return send;
   return async (input, init) => {
-    const headers = new Headers(input instanceof Request ? input.headers : undefined);
-    for (const [name, value] of new Headers(init?.headers)) headers.set(name, value);
-    headers.set("authorization", `Bearer ${await caller.signer.sign(caller.agent, backend.id)}`);
-    return send(input, { ...init, headers });
+    const assertion = `Bearer ${await caller.signer.sign(caller.agent, backend.id)}`;
+    return send(input, { ...init, headers: withAuthorization(input, init?.headers, assertion) });
   };
+}
+
+/** `headers` with `authorization` set, in the form they came in (a plain object stays one). */
+function withAuthorization(
+  input: string | URL | Request,
+  headers: HeadersInit | undefined,
+  authorization: string,
+): HeadersInit {
+  if (headers === undefined && input instanceof Request) headers = input.headers;
+  if (headers instanceof Headers || Array.isArray(headers)) {
+    const copy = new Headers(headers);
+    copy.set("authorization", authorization);
+    return copy;
+  }
+  const plain: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (name.toLowerCase() !== "authorization") plain[name] = value;
+  }
+  plain.authorization = authorization;
+  return plain;
 }
 
 /** Where `backend`'s upstream session for the caller is kept: networked backends only. */
