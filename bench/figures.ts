@@ -13,24 +13,35 @@ import {
   type Step,
 } from "./latency.ts";
 import type { Plan } from "./plan.ts";
-import type { BackendRequests, EchoFigure, ListFigure, ToolFigure } from "./results.ts";
+import type {
+  BackendRequests,
+  EchoFigure,
+  ListFigure,
+  ModernEchoFigure,
+  ToolFigure,
+} from "./results.ts";
 import { expectResult, RpcClient, toolText } from "./rpc.ts";
 import { summarize } from "./stats.ts";
 import type { System } from "./system.ts";
 
-/** Paired echo: proxy, pass-through and direct take turns, `pairs` rounds. */
+/**
+ * Paired echo: /mcp, the server's door, pass-through and direct take turns, `pairs` rounds. The
+ * door speaks the backend's own names (`echo`), so it sends what direct and pass-through send.
+ */
 export async function echoFigure(
   system: System,
   plan: Plan,
   server: "mcp1" | "mcp2",
 ): Promise<EchoFigure> {
   const proxyClient = new RpcClient(system.proxy);
+  const doorClient = new RpcClient(system.door[server]);
   const directClient = new RpcClient(system.direct[server]);
   const passClient = new RpcClient(system.passThrough[server]);
   try {
     const samples = await interleave(
       {
         proxy: echoStep(proxyClient, `${server}_echo`),
+        door: echoStep(doorClient, "echo"),
         direct: echoStep(directClient, "echo"),
         passThrough: echoStep(passClient, "echo"),
       },
@@ -42,37 +53,52 @@ export async function echoFigure(
       ...paired(samples.proxy ?? [], samples.direct ?? []),
       passThrough: pass.proxy,
       passThroughDiff: pass.diff,
+      door: {
+        overPassThrough: paired(samples.door ?? [], samples.passThrough ?? []),
+        overProxy: paired(samples.door ?? [], samples.proxy ?? []),
+        overDirect: paired(samples.door ?? [], samples.direct ?? []).diff,
+      },
     };
   } finally {
     proxyClient.close();
+    doorClient.close();
     directClient.close();
     passClient.close();
   }
 }
 
 /**
- * Echo as a 2026-07-28 agent sends it (JSON answers, no stream), proxy and direct in turn. The
- * proxy speaks 2026-07-28 to its backends whatever the agent speaks; this shows the agent's side.
+ * Echo as a 2026-07-28 agent sends it (JSON answers, no stream): /mcp, the server's door and
+ * direct in turn. The proxy speaks 2026-07-28 to its backends whatever the agent speaks; this
+ * shows the agent's side. Through the door the backend answers JSON too, so the door neither
+ * re-frames a stream nor numbers its events for resumption (2026-07-28 has none).
  */
 export async function modernEchoFigure(
   system: System,
   plan: Plan,
   server: "mcp1" | "mcp2",
-): Promise<PairedFigure> {
+): Promise<ModernEchoFigure> {
   const proxyClient = new RpcClient(system.proxy, 1, "2026-07-28");
+  const doorClient = new RpcClient(system.door[server], 1, "2026-07-28");
   const directClient = new RpcClient(system.direct[server], 1, "2026-07-28");
   try {
     const samples = await interleave(
       {
         proxy: echoStep(proxyClient, `${server}_echo`),
+        door: echoStep(doorClient, "echo"),
         direct: echoStep(directClient, "echo"),
       },
       plan.variantRounds,
       plan.warmup,
     );
-    return paired(samples.proxy ?? [], samples.direct ?? []);
+    return {
+      ...paired(samples.proxy ?? [], samples.direct ?? []),
+      door: paired(samples.door ?? [], samples.direct ?? []),
+      doorOverProxy: paired(samples.door ?? [], samples.proxy ?? []).diff,
+    };
   } finally {
     proxyClient.close();
+    doorClient.close();
     directClient.close();
   }
 }

@@ -41,6 +41,8 @@ export interface System {
   direct: { mcp1: Endpoint; mcp2: Endpoint; mcp3: Endpoint };
   /** The same backends through PASS_THROUGH_WORKER: the cost of any Worker hop, the floor. */
   passThrough: { mcp1: Endpoint; mcp2: Endpoint };
+  /** The proxy's per-server doors, `/servers/<id>/mcp`: one backend under its own tool names. */
+  door: { mcp1: Endpoint; mcp2: Endpoint };
   /** Proxies with one feature switched off (VARIANTS), by name. */
   variants: Record<string, Endpoint>;
   /**
@@ -234,7 +236,8 @@ export async function startSystem(
     );
     cleanups.push(() => mf.dispose());
     await mf.ready;
-    const proxyUrl = new URL("/mcp", await mf.unsafeGetDirectURL("mcpcp-proxy"));
+    const proxyBase = await mf.unsafeGetDirectURL("mcpcp-proxy");
+    const proxyUrl = new URL("/mcp", proxyBase);
     const mcp1Url = new URL("/mcp", await mf.unsafeGetDirectURL("mcpcp-mcp1"));
     const signingKey = proxySecrets.PROXY_SIGNING_KEY;
     const passThrough = await mf.unsafeGetDirectURL("bench-pass-through");
@@ -265,6 +268,16 @@ export async function startSystem(
       passThrough: {
         mcp1: await directEndpoint(new URL("/mcp1", passThrough), "mcp1", signingKey),
         mcp2: await directEndpoint(new URL("/mcp2", passThrough), "mcp2", signingKey),
+      },
+      door: {
+        mcp1: {
+          url: new URL("/servers/mcp1/mcp", proxyBase),
+          headers: { authorization: `Bearer ${token}` },
+        },
+        mcp2: {
+          url: new URL("/servers/mcp2/mcp", proxyBase),
+          headers: { authorization: `Bearer ${token}` },
+        },
       },
       pids: { mcp2: mcp2.pid, mcp3: mcp3.pid },
       token,
