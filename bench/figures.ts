@@ -3,6 +3,7 @@
  * run's plan: latency pairs against direct, backend requests per call, tools/list fan-out, slow
  * tools. run.ts calls them in order and keeps what they return; load.ts has the load figures.
  */
+import { readdir } from "node:fs/promises";
 import {
   echoStep,
   interleave,
@@ -175,14 +176,33 @@ export async function listFigure(
   }
 }
 
-/** What the recorder saw per proxied request, for each kind of request, after a warm-up. */
+/** The StreamLog Durable Objects the recorded proxy has made so far (one SQLite file each). */
+async function streamLogCount(dir: string): Promise<number> {
+  const files = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return [];
+    throw error;
+  });
+  return files.filter((name) => name.endsWith(".sqlite")).length;
+}
+
+/**
+ * What the recorder saw per proxied request, for each kind of request, after a warm-up, and the
+ * StreamLog objects each kind made. The doors' kinds come last: the lab replays the first
+ * `mcp2 POST tools/call` the recorder kept, which must be what /mcp sends.
+ */
 export async function backendRequests(system: System): Promise<BackendRequests> {
   const client = new RpcClient(system.recorded.proxy);
+  const doors = {
+    mcp1: new RpcClient(system.recorded.doors.mcp1),
+    mcp2: new RpcClient(system.recorded.doors.mcp2),
+  };
   const calls = 20;
   const kinds: [string, () => Promise<unknown>][] = [
     ["tools/call mcp1_echo", () => echoStep(client, "mcp1_echo")()],
     ["tools/call mcp2_echo", () => echoStep(client, "mcp2_echo")()],
     ["tools/list", () => listStep(client, undefined)()],
+    ["tools/call echo, door mcp1", () => echoStep(doors.mcp1, "echo")()],
+    ["tools/call echo, door mcp2", () => echoStep(doors.mcp2, "echo")()],
   ];
   const read = async () =>
     (await (await fetch(system.recorded.counts)).json()) as {
@@ -193,18 +213,24 @@ export async function backendRequests(system: System): Promise<BackendRequests> 
     for (const [, call] of kinds) for (let i = 0; i < 3; i++) await call();
     await read();
     const perCall: Record<string, Record<string, number>> = {};
+    const streamLogsPerCall: Record<string, number> = {};
     let samples: BackendRequests["samples"] = {};
     for (const [name, call] of kinds) {
+      const logsBefore = await streamLogCount(system.recorded.streamLogs);
       for (let i = 0; i < calls; i++) await call();
       const seen = await read();
       samples = seen.samples;
       perCall[name] = Object.fromEntries(
         Object.entries(seen.counts).map(([key, n]) => [key, n / calls]),
       );
+      streamLogsPerCall[name] =
+        ((await streamLogCount(system.recorded.streamLogs)) - logsBefore) / calls;
     }
-    return { perCall, samples };
+    return { perCall, streamLogsPerCall, samples };
   } finally {
     client.close();
+    doors.mcp1.close();
+    doors.mcp2.close();
   }
 }
 

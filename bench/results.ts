@@ -68,6 +68,8 @@ export interface ToolFigure {
 export interface BackendRequests {
   /** Requests per proxied request, by kind of proxied request, then by backend and method. */
   perCall: Record<string, Record<string, number>>;
+  /** StreamLog Durable Objects made per proxied request, by kind (doors log 2025-era streams). */
+  streamLogsPerCall: Record<string, number>;
   /** The first request of each kind a backend received: headers and body, as the proxy sent it. */
   samples: Record<string, { headers: Record<string, string>; body?: string }>;
 }

@@ -86,18 +86,30 @@ export function buildRows(results: Results, plan: Plan): Row[] {
   }
 
   const seen = ok(results.backendRequests);
+  const count = (n: number) => String(Math.round(n * 100) / 100);
   for (const [kind, counts] of Object.entries(seen?.perCall ?? {})) {
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
     const backends = kind === "tools/list" ? 3 : 1;
     rows.push({
       figure: `backend HTTP requests per ${kind}`,
-      proxy: String(Math.round(total * 100) / 100),
+      proxy: count(total),
       baseline: String(backends),
       delta: Object.entries(counts)
-        .map(([key, n]) => `${Math.round(n * 100) / 100}× ${key}`)
+        .map(([key, n]) => `${count(n)}× ${key}`)
         .join(", "),
       target: `${backends} (one per backend)`,
       met: total <= backends,
+    });
+  }
+  // What a door keeps per call so that a 2025-era agent can resume its stream; /mcp keeps none.
+  for (const [kind, logs] of Object.entries(seen?.streamLogsPerCall ?? {})) {
+    if (!kind.includes("door")) continue;
+    rows.push({
+      figure: `StreamLog Durable Objects made per ${kind}`,
+      proxy: count(logs),
+      baseline: `${count(seen?.streamLogsPerCall["tools/call mcp2_echo"] ?? Number.NaN)} (/mcp)`,
+      delta: "one SQLite database per numbered stream, on disk here",
+      target: "",
     });
   }
   if (results.backendRequests && "error" in results.backendRequests) {

@@ -47,9 +47,16 @@ export interface System {
   variants: Record<string, Endpoint>;
   /**
    * A proxy whose backends sit behind RECORDER_WORKER, and where to read (and reset) what it saw:
-   * the HTTP requests a proxied call really makes to each backend.
+   * the HTTP requests a proxied call really makes to each backend. `doors` are its per-server
+   * doors; `streamLogs` is where Miniflare keeps its StreamLog Durable Objects, one SQLite file
+   * each (a door numbers and logs a 2025-era agent's stream there, `relay/resume.ts`).
    */
-  recorded: { proxy: Endpoint; counts: URL };
+  recorded: {
+    proxy: Endpoint;
+    doors: { mcp1: Endpoint; mcp2: Endpoint };
+    counts: URL;
+    streamLogs: string;
+  };
   /** The Node backends' processes (the lab reads their CPU time from /proc). */
   pids: { mcp2: number | undefined; mcp3: number | undefined };
   token: string;
@@ -241,6 +248,7 @@ export async function startSystem(
     const mcp1Url = new URL("/mcp", await mf.unsafeGetDirectURL("mcpcp-mcp1"));
     const signingKey = proxySecrets.PROXY_SIGNING_KEY;
     const passThrough = await mf.unsafeGetDirectURL("bench-pass-through");
+    const recordedBase = await mf.unsafeGetDirectURL("mcpcp-proxy-recorded");
 
     const variants: Record<string, Endpoint> = {};
     for (const { name, worker } of variantWorkers) {
@@ -255,10 +263,22 @@ export async function startSystem(
       variants,
       recorded: {
         proxy: {
-          url: new URL("/mcp", await mf.unsafeGetDirectURL("mcpcp-proxy-recorded")),
+          url: new URL("/mcp", recordedBase),
           headers: { authorization: `Bearer ${token}` },
         },
+        doors: {
+          mcp1: {
+            url: new URL("/servers/mcp1/mcp", recordedBase),
+            headers: { authorization: `Bearer ${token}` },
+          },
+          mcp2: {
+            url: new URL("/servers/mcp2/mcp", recordedBase),
+            headers: { authorization: `Bearer ${token}` },
+          },
+        },
         counts: new URL("/counts", recorderBase),
+        // Miniflare's layout: <persistence path>/do/<worker name>-<class name>/<object id>.sqlite
+        streamLogs: join(build, "state", "do", "mcpcp-proxy-recorded-StreamLog"),
       },
       direct: {
         mcp1: await directEndpoint(mcp1Url, "mcp1", signingKey),
