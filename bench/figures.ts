@@ -3,6 +3,7 @@
  * run's plan: latency pairs against direct, backend requests per call, tools/list fan-out, slow
  * tools. run.ts calls them in order and keeps what they return; load.ts has the load figures.
  */
+import { readdir } from "node:fs/promises";
 import {
   echoStep,
   interleave,
@@ -13,24 +14,35 @@ import {
   type Step,
 } from "./latency.ts";
 import type { Plan } from "./plan.ts";
-import type { BackendRequests, EchoFigure, ListFigure, ToolFigure } from "./results.ts";
+import type {
+  BackendRequests,
+  EchoFigure,
+  ListFigure,
+  ModernEchoFigure,
+  ToolFigure,
+} from "./results.ts";
 import { expectResult, RpcClient, toolText } from "./rpc.ts";
 import { summarize } from "./stats.ts";
 import type { System } from "./system.ts";
 
-/** Paired echo: proxy, pass-through and direct take turns, `pairs` rounds. */
+/**
+ * Paired echo: /mcp, the server's door, pass-through and direct take turns, `pairs` rounds. The
+ * door speaks the backend's own names (`echo`), so it sends what direct and pass-through send.
+ */
 export async function echoFigure(
   system: System,
   plan: Plan,
   server: "mcp1" | "mcp2",
 ): Promise<EchoFigure> {
   const proxyClient = new RpcClient(system.proxy);
+  const doorClient = new RpcClient(system.door[server]);
   const directClient = new RpcClient(system.direct[server]);
   const passClient = new RpcClient(system.passThrough[server]);
   try {
     const samples = await interleave(
       {
         proxy: echoStep(proxyClient, `${server}_echo`),
+        door: echoStep(doorClient, "echo"),
         direct: echoStep(directClient, "echo"),
         passThrough: echoStep(passClient, "echo"),
       },
@@ -42,37 +54,52 @@ export async function echoFigure(
       ...paired(samples.proxy ?? [], samples.direct ?? []),
       passThrough: pass.proxy,
       passThroughDiff: pass.diff,
+      door: {
+        overPassThrough: paired(samples.door ?? [], samples.passThrough ?? []),
+        overProxy: paired(samples.door ?? [], samples.proxy ?? []),
+        overDirect: paired(samples.door ?? [], samples.direct ?? []).diff,
+      },
     };
   } finally {
     proxyClient.close();
+    doorClient.close();
     directClient.close();
     passClient.close();
   }
 }
 
 /**
- * Echo as a 2026-07-28 agent sends it (JSON answers, no stream), proxy and direct in turn. The
- * proxy speaks 2026-07-28 to its backends whatever the agent speaks; this shows the agent's side.
+ * Echo as a 2026-07-28 agent sends it (JSON answers, no stream): /mcp, the server's door and
+ * direct in turn. The proxy speaks 2026-07-28 to its backends whatever the agent speaks; this
+ * shows the agent's side. Through the door the backend answers JSON too, so the door neither
+ * re-frames a stream nor numbers its events for resumption (2026-07-28 has none).
  */
 export async function modernEchoFigure(
   system: System,
   plan: Plan,
   server: "mcp1" | "mcp2",
-): Promise<PairedFigure> {
+): Promise<ModernEchoFigure> {
   const proxyClient = new RpcClient(system.proxy, 1, "2026-07-28");
+  const doorClient = new RpcClient(system.door[server], 1, "2026-07-28");
   const directClient = new RpcClient(system.direct[server], 1, "2026-07-28");
   try {
     const samples = await interleave(
       {
         proxy: echoStep(proxyClient, `${server}_echo`),
+        door: echoStep(doorClient, "echo"),
         direct: echoStep(directClient, "echo"),
       },
       plan.variantRounds,
       plan.warmup,
     );
-    return paired(samples.proxy ?? [], samples.direct ?? []);
+    return {
+      ...paired(samples.proxy ?? [], samples.direct ?? []),
+      door: paired(samples.door ?? [], samples.direct ?? []),
+      doorOverProxy: paired(samples.door ?? [], samples.proxy ?? []).diff,
+    };
   } finally {
     proxyClient.close();
+    doorClient.close();
     directClient.close();
   }
 }
@@ -149,14 +176,33 @@ export async function listFigure(
   }
 }
 
-/** What the recorder saw per proxied request, for each kind of request, after a warm-up. */
+/** The StreamLog Durable Objects the recorded proxy has made so far (one SQLite file each). */
+async function streamLogCount(dir: string): Promise<number> {
+  const files = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return [];
+    throw error;
+  });
+  return files.filter((name) => name.endsWith(".sqlite")).length;
+}
+
+/**
+ * What the recorder saw per proxied request, for each kind of request, after a warm-up, and the
+ * StreamLog objects each kind made. The doors' kinds come last: the lab replays the first
+ * `mcp2 POST tools/call` the recorder kept, which must be what /mcp sends.
+ */
 export async function backendRequests(system: System): Promise<BackendRequests> {
   const client = new RpcClient(system.recorded.proxy);
+  const doors = {
+    mcp1: new RpcClient(system.recorded.doors.mcp1),
+    mcp2: new RpcClient(system.recorded.doors.mcp2),
+  };
   const calls = 20;
   const kinds: [string, () => Promise<unknown>][] = [
     ["tools/call mcp1_echo", () => echoStep(client, "mcp1_echo")()],
     ["tools/call mcp2_echo", () => echoStep(client, "mcp2_echo")()],
     ["tools/list", () => listStep(client, undefined)()],
+    ["tools/call echo, door mcp1", () => echoStep(doors.mcp1, "echo")()],
+    ["tools/call echo, door mcp2", () => echoStep(doors.mcp2, "echo")()],
   ];
   const read = async () =>
     (await (await fetch(system.recorded.counts)).json()) as {
@@ -167,18 +213,24 @@ export async function backendRequests(system: System): Promise<BackendRequests> 
     for (const [, call] of kinds) for (let i = 0; i < 3; i++) await call();
     await read();
     const perCall: Record<string, Record<string, number>> = {};
+    const streamLogsPerCall: Record<string, number> = {};
     let samples: BackendRequests["samples"] = {};
     for (const [name, call] of kinds) {
+      const logsBefore = await streamLogCount(system.recorded.streamLogs);
       for (let i = 0; i < calls; i++) await call();
       const seen = await read();
       samples = seen.samples;
       perCall[name] = Object.fromEntries(
         Object.entries(seen.counts).map(([key, n]) => [key, n / calls]),
       );
+      streamLogsPerCall[name] =
+        ((await streamLogCount(system.recorded.streamLogs)) - logsBefore) / calls;
     }
-    return { perCall, samples };
+    return { perCall, streamLogsPerCall, samples };
   } finally {
     client.close();
+    doors.mcp1.close();
+    doors.mcp2.close();
   }
 }
 

@@ -12,7 +12,10 @@ import { type LoadResult, runLoad } from "./wrk.ts";
 
 type Log = (line: string) => void;
 
-/** wrk at 1, 16 and 64 connections: proxy, pass-through and direct, into results.throughput. */
+/**
+ * wrk at 1, 16 and 64 connections: proxy, pass-through, mcp2's door and direct, into
+ * results.throughput.
+ */
 export async function throughput(
   system: System,
   plan: Plan,
@@ -20,13 +23,15 @@ export async function throughput(
   log: Log,
 ): Promise<void> {
   // [name, endpoint, tool, connection counts]; the pass-through Worker runs where the throughput
-  // target is read (64): its share of direct is the ceiling for any Worker hop.
+  // target is read (64): its share of direct is the ceiling for any Worker hop. mcp2's door runs
+  // there too, beside /mcp to the same backend.
   const targets: [string, Endpoint, string, number[]][] = [
     ["proxy→mcp1", system.proxy, "mcp1_echo", plan.connections],
     ["pass-through→mcp1", system.passThrough.mcp1, "echo", [64]],
     ["mcp1", system.direct.mcp1, "echo", plan.connections],
     ["proxy→mcp2", system.proxy, "mcp2_echo", plan.connections],
     ["pass-through→mcp2", system.passThrough.mcp2, "echo", [64]],
+    ["door→mcp2", system.door.mcp2, "echo", [64]],
     ["mcp2", system.direct.mcp2, "echo", plan.connections],
   ];
   // One unrecorded second per target first (the echo rounds have already warmed the JITs).

@@ -35,6 +35,17 @@ export interface EchoFigure extends PairedFigure {
   /** The same call through the pass-through Worker, and its round-by-round excess over direct. */
   passThrough: Summary;
   passThroughDiff: Summary;
+  /**
+   * The same call through the server's door (`/servers/<id>/mcp`, tool `echo`), paired with the
+   * pass-through Worker and with /mcp in the same rounds, and its excess over direct.
+   */
+  door: { overPassThrough: PairedFigure; overProxy: PairedFigure; overDirect: Summary };
+}
+
+export interface ModernEchoFigure extends PairedFigure {
+  /** The door against direct, and its round-by-round excess over /mcp. */
+  door: PairedFigure;
+  doorOverProxy: Summary;
 }
 
 export interface ListFigure {
@@ -57,6 +68,8 @@ export interface ToolFigure {
 export interface BackendRequests {
   /** Requests per proxied request, by kind of proxied request, then by backend and method. */
   perCall: Record<string, Record<string, number>>;
+  /** StreamLog Durable Objects made per proxied request, by kind (doors log 2025-era streams). */
+  streamLogsPerCall: Record<string, number>;
   /** The first request of each kind a backend received: headers and body, as the proxy sent it. */
   samples: Record<string, { headers: Record<string, string>; body?: string }>;
 }
@@ -71,7 +84,7 @@ export interface Results {
   toolsSeen: string[];
   echo: Partial<Record<"mcp1" | "mcp2", Outcome<EchoFigure>>>;
   /** The same echo from a 2026-07-28 agent: JSON answers instead of a stream. */
-  modernEcho: Partial<Record<"mcp1" | "mcp2", Outcome<PairedFigure>>>;
+  modernEcho: Partial<Record<"mcp1" | "mcp2", Outcome<ModernEchoFigure>>>;
   /**
    * HTTP requests each backend received per proxied request, by HTTP and JSON-RPC method, after
    * warm-up (the design says one round trip per backend call once the era verdict is cached).

@@ -57,7 +57,7 @@ async function measure(system: System, results: Results): Promise<void> {
   const directTools = await probe(system, results);
 
   for (const server of ["mcp1", "mcp2"] as const) {
-    log(`echo ${server}: ${plan.pairs} rounds of proxy, direct and pass-through in turn`);
+    log(`echo ${server}: ${plan.pairs} rounds of /mcp, door, direct and pass-through in turn`);
     results.echo[server] = await attempt(
       `echo ${server}`,
       () => echoFigure(system, plan, server),
@@ -65,7 +65,9 @@ async function measure(system: System, results: Results): Promise<void> {
     );
   }
   for (const server of ["mcp1", "mcp2"] as const) {
-    log(`echo ${server} from a 2026-07-28 agent: ${plan.variantRounds} rounds of proxy and direct`);
+    log(
+      `echo ${server} from a 2026-07-28 agent: ${plan.variantRounds} rounds of /mcp, door, direct`,
+    );
     results.modernEcho[server] = await attempt(
       `echo ${server} (2026-07-28)`,
       () => modernEchoFigure(system, plan, server),

@@ -41,13 +41,22 @@ export interface System {
   direct: { mcp1: Endpoint; mcp2: Endpoint; mcp3: Endpoint };
   /** The same backends through PASS_THROUGH_WORKER: the cost of any Worker hop, the floor. */
   passThrough: { mcp1: Endpoint; mcp2: Endpoint };
+  /** The proxy's per-server doors, `/servers/<id>/mcp`: one backend under its own tool names. */
+  door: { mcp1: Endpoint; mcp2: Endpoint };
   /** Proxies with one feature switched off (VARIANTS), by name. */
   variants: Record<string, Endpoint>;
   /**
    * A proxy whose backends sit behind RECORDER_WORKER, and where to read (and reset) what it saw:
-   * the HTTP requests a proxied call really makes to each backend.
+   * the HTTP requests a proxied call really makes to each backend. `doors` are its per-server
+   * doors; `streamLogs` is where Miniflare keeps its StreamLog Durable Objects, one SQLite file
+   * each (a door numbers and logs a 2025-era agent's stream there, `relay/resume.ts`).
    */
-  recorded: { proxy: Endpoint; counts: URL };
+  recorded: {
+    proxy: Endpoint;
+    doors: { mcp1: Endpoint; mcp2: Endpoint };
+    counts: URL;
+    streamLogs: string;
+  };
   /** The Node backends' processes (the lab reads their CPU time from /proc). */
   pids: { mcp2: number | undefined; mcp3: number | undefined };
   token: string;
@@ -234,10 +243,12 @@ export async function startSystem(
     );
     cleanups.push(() => mf.dispose());
     await mf.ready;
-    const proxyUrl = new URL("/mcp", await mf.unsafeGetDirectURL("mcpcp-proxy"));
+    const proxyBase = await mf.unsafeGetDirectURL("mcpcp-proxy");
+    const proxyUrl = new URL("/mcp", proxyBase);
     const mcp1Url = new URL("/mcp", await mf.unsafeGetDirectURL("mcpcp-mcp1"));
     const signingKey = proxySecrets.PROXY_SIGNING_KEY;
     const passThrough = await mf.unsafeGetDirectURL("bench-pass-through");
+    const recordedBase = await mf.unsafeGetDirectURL("mcpcp-proxy-recorded");
 
     const variants: Record<string, Endpoint> = {};
     for (const { name, worker } of variantWorkers) {
@@ -252,10 +263,22 @@ export async function startSystem(
       variants,
       recorded: {
         proxy: {
-          url: new URL("/mcp", await mf.unsafeGetDirectURL("mcpcp-proxy-recorded")),
+          url: new URL("/mcp", recordedBase),
           headers: { authorization: `Bearer ${token}` },
         },
+        doors: {
+          mcp1: {
+            url: new URL("/servers/mcp1/mcp", recordedBase),
+            headers: { authorization: `Bearer ${token}` },
+          },
+          mcp2: {
+            url: new URL("/servers/mcp2/mcp", recordedBase),
+            headers: { authorization: `Bearer ${token}` },
+          },
+        },
         counts: new URL("/counts", recorderBase),
+        // Miniflare's layout: <persistence path>/do/<worker name>-<class name>/<object id>.sqlite
+        streamLogs: join(build, "state", "do", "mcpcp-proxy-recorded-StreamLog"),
       },
       direct: {
         mcp1: await directEndpoint(mcp1Url, "mcp1", signingKey),
@@ -265,6 +288,16 @@ export async function startSystem(
       passThrough: {
         mcp1: await directEndpoint(new URL("/mcp1", passThrough), "mcp1", signingKey),
         mcp2: await directEndpoint(new URL("/mcp2", passThrough), "mcp2", signingKey),
+      },
+      door: {
+        mcp1: {
+          url: new URL("/servers/mcp1/mcp", proxyBase),
+          headers: { authorization: `Bearer ${token}` },
+        },
+        mcp2: {
+          url: new URL("/servers/mcp2/mcp", proxyBase),
+          headers: { authorization: `Bearer ${token}` },
+        },
       },
       pids: { mcp2: mcp2.pid, mcp3: mcp3.pid },
       token,
