@@ -7,7 +7,7 @@
 export interface SandboxLimits {
   /** Address space of each process (RLIMIT_AS), bytes. */
   memoryBytes: number;
-  /** Processes and threads of the sandbox user (RLIMIT_NPROC). */
+  /** Processes and threads of one run, whose slot has a uid of its own (RLIMIT_NPROC). */
   maxProcesses: number;
   /** Open file descriptors per process (RLIMIT_NOFILE). */
   maxOpenFiles: number;
@@ -37,7 +37,10 @@ export interface Mcp3Config {
   bwrap: string;
   prlimit: string;
   setpriv: string;
-  /** The unprivileged user and group the sandbox runs as when mcp3 itself runs as root. */
+  /**
+   * When mcp3 runs as root: the first of `concurrency` consecutive unused uids, one per pool
+   * slot (slot i runs as `uid + i`, `sandbox-users.ts`), and the group every run has.
+   */
   uid: number;
   gid: number;
 }
@@ -65,7 +68,7 @@ const INTEGERS = {
   MCP3_MAX_CODE_BYTES: { fallback: 100_000, min: 1024, max: 16 * MIB, unit: "bytes" },
   MCP3_CONCURRENCY: { fallback: 2, min: 1, max: 64 },
   MCP3_QUEUE: { fallback: 8, min: 0, max: 1024 },
-  MCP3_SANDBOX_UID: { fallback: 65534, min: 1, max: 2 ** 32 - 2 },
+  MCP3_SANDBOX_UID: { fallback: 70000, min: 1, max: 2 ** 32 - 2 },
   MCP3_SANDBOX_GID: { fallback: 65534, min: 1, max: 2 ** 32 - 2 },
 } satisfies Record<string, IntegerSpec>;
 
@@ -123,6 +126,16 @@ export function parseMcp3Config(env: NodeJS.ProcessEnv): ConfigResult {
         `MCP3_PYTHON must be under /usr (the sandbox sees only /usr), got "${python}"`,
       );
     }
+    const concurrency = integer(env, "MCP3_CONCURRENCY");
+    const uid = integer(env, "MCP3_SANDBOX_UID");
+    const lastUid = uid + concurrency - 1;
+    // 65535 is (uid_t)-1 to 16-bit interfaces, and 2^32-1 is "no change" to setresuid(2).
+    if (lastUid > INTEGERS.MCP3_SANDBOX_UID.max || (uid <= 65535 && lastUid >= 65535)) {
+      throw new ConfigError(
+        `MCP3_SANDBOX_UID (${uid}) starts MCP3_CONCURRENCY (${concurrency}) uids, one per ` +
+          `slot; ${uid}-${lastUid} must not include 65535 or go past ${INTEGERS.MCP3_SANDBOX_UID.max}`,
+      );
+    }
     const config: Mcp3Config = {
       limits: {
         memoryBytes: integer(env, "MCP3_MEMORY_MB") * MIB,
@@ -135,13 +148,13 @@ export function parseMcp3Config(env: NodeJS.ProcessEnv): ConfigResult {
       defaultTimeoutSeconds,
       maxTimeoutSeconds,
       maxCodeBytes: integer(env, "MCP3_MAX_CODE_BYTES"),
-      concurrency: integer(env, "MCP3_CONCURRENCY"),
+      concurrency,
       queueLimit: integer(env, "MCP3_QUEUE"),
       python,
       bwrap: path(env, "MCP3_BWRAP"),
       prlimit: path(env, "MCP3_PRLIMIT"),
       setpriv: path(env, "MCP3_SETPRIV"),
-      uid: integer(env, "MCP3_SANDBOX_UID"),
+      uid,
       gid: integer(env, "MCP3_SANDBOX_GID"),
     };
     return { ok: true, config };

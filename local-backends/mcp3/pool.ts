@@ -1,6 +1,7 @@
 /**
  * Bounded concurrency: at most `concurrency` tasks run at once, at most `queueLimit` wait, and one
- * more is refused at once instead of piling up. Knows nothing about sandboxes.
+ * more is refused at once instead of piling up. Each running task holds a numbered slot, from 0 to
+ * `concurrency - 1`, that no other task holds meanwhile. Knows nothing about sandboxes.
  */
 
 export type Admission<T> =
@@ -8,8 +9,11 @@ export type Admission<T> =
   | { ok: false; reason: "queue_full" | "cancelled" };
 
 export interface Pool {
-  /** Runs `task` when a slot is free; refuses when the queue is full or `signal` aborts first. */
-  submit<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<Admission<T>>;
+  /**
+   * Runs `task` with the number of the slot it holds, once one is free; refuses when the queue is
+   * full or `signal` aborts first.
+   */
+  submit<T>(task: (slot: number) => Promise<T>, signal?: AbortSignal): Promise<Admission<T>>;
   /** Tasks running now. */
   readonly running: number;
   /** Tasks waiting for a slot. */
@@ -18,31 +22,33 @@ export interface Pool {
 
 /** A pool of `concurrency` slots with a queue of `queueLimit` waiting tasks. */
 export function createPool(concurrency: number, queueLimit: number): Pool {
-  let running = 0;
-  // Each waiter is resumed with a slot already counted as its own.
-  const waiters: (() => void)[] = [];
+  // Lowest first, so a lone caller always gets slot 0.
+  const free = Array.from({ length: concurrency }, (_, slot) => slot);
+  // Each waiter is resumed with a slot already taken for it.
+  const waiters: ((slot: number) => void)[] = [];
 
-  const release = () => {
+  const release = (slot: number) => {
     const next = waiters.shift();
-    if (next) next();
-    else running -= 1;
+    if (next) next(slot);
+    else {
+      free.push(slot);
+      free.sort((a, b) => a - b);
+    }
   };
 
-  const acquire = (signal?: AbortSignal): Promise<boolean> => {
-    if (signal?.aborted) return Promise.resolve(false);
-    if (running < concurrency) {
-      running += 1;
-      return Promise.resolve(true);
-    }
+  const acquire = (signal?: AbortSignal): Promise<number | undefined> => {
+    if (signal?.aborted) return Promise.resolve(undefined);
+    const slot = free.shift();
+    if (slot !== undefined) return Promise.resolve(slot);
     return new Promise((resolve) => {
       const onAbort = () => {
         const index = waiters.indexOf(resume);
         if (index >= 0) waiters.splice(index, 1);
-        resolve(false);
+        resolve(undefined);
       };
-      const resume = () => {
+      const resume = (slot: number) => {
         signal?.removeEventListener("abort", onAbort);
-        resolve(true);
+        resolve(slot);
       };
       waiters.push(resume);
       signal?.addEventListener("abort", onAbort, { once: true });
@@ -50,19 +56,23 @@ export function createPool(concurrency: number, queueLimit: number): Pool {
   };
 
   return {
-    async submit<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<Admission<T>> {
-      if (running >= concurrency && waiters.length >= queueLimit) {
+    async submit<T>(
+      task: (slot: number) => Promise<T>,
+      signal?: AbortSignal,
+    ): Promise<Admission<T>> {
+      if (free.length === 0 && waiters.length >= queueLimit) {
         return { ok: false, reason: "queue_full" };
       }
-      if (!(await acquire(signal))) return { ok: false, reason: "cancelled" };
+      const slot = await acquire(signal);
+      if (slot === undefined) return { ok: false, reason: "cancelled" };
       try {
-        return { ok: true, value: await task() };
+        return { ok: true, value: await task(slot) };
       } finally {
-        release();
+        release(slot);
       }
     },
     get running() {
-      return running;
+      return concurrency - free.length;
     },
     get waiting() {
       return waiters.length;

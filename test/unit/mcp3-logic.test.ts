@@ -22,6 +22,7 @@ import {
   sandboxCommand,
   setprivArgs,
 } from "../../local-backends/mcp3/sandbox-argv.ts";
+import { checkSlotUids, slotUid } from "../../local-backends/mcp3/sandbox-users.ts";
 
 function defaults(): Mcp3Config {
   const parsed = parseMcp3Config({});
@@ -67,7 +68,7 @@ describe("parseMcp3Config", () => {
       queueLimit: 8,
       python: "/usr/bin/python3",
       bwrap: "/usr/bin/bwrap",
-      uid: 65534,
+      uid: 70000,
       gid: 65534,
     });
     expect(config.limits).toEqual({
@@ -126,6 +127,15 @@ describe("parseMcp3Config", () => {
     const parsed = parseMcp3Config({ [name]: value });
     expect(parsed.ok).toBe(false);
     expect(!parsed.ok && parsed.error).toContain(name);
+  });
+
+  it.each([
+    [{ MCP3_SANDBOX_UID: "65530", MCP3_CONCURRENCY: "8" }, /65530-65537 must not include 65535/],
+    [{ MCP3_SANDBOX_UID: String(2 ** 32 - 2), MCP3_CONCURRENCY: "2" }, /go past 4294967294/],
+  ])("refuses a range of slot uids that includes a reserved uid: %o", (env, message) => {
+    const parsed = parseMcp3Config(env);
+    expect(!parsed.ok && parsed.error).toMatch(/^MCP3_SANDBOX_UID \(\d+\) starts MCP3_CONCURRENCY/);
+    expect(!parsed.ok && parsed.error).toMatch(message);
   });
 
   it("refuses a default timeout above the maximum", () => {
@@ -236,6 +246,47 @@ describe("the sandbox command line", () => {
   });
 });
 
+describe("one user per slot", () => {
+  const PASSWD = [
+    "root:x:0:0:root:/root:/bin/bash",
+    "alice:x:1000:1000::/home/alice:/bin/bash",
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin",
+  ].join("\n");
+
+  it("gives slot i the uid MCP3_SANDBOX_UID + i", () => {
+    expect([0, 1, 2].map((slot) => slotUid(70000, slot))).toEqual([70000, 70001, 70002]);
+  });
+
+  it("accepts a range that no user and no subordinate range holds", () => {
+    const subuid = "alice:100000:65536\n";
+    expect(checkSlotUids(70000, 64, { passwd: PASSWD, subuid })).toEqual({ ok: true });
+    expect(checkSlotUids(70000, 2, { passwd: "", subuid: "" })).toEqual({ ok: true });
+  });
+
+  it("refuses a range that reaches a user of /etc/passwd, naming it", () => {
+    // As deployed before slots had their own uids: one system user, the next uid a person's.
+    const check = checkSlotUids(999, 2, { passwd: PASSWD, subuid: "" });
+    expect(!check.ok && check.reason).toBe(
+      "MCP3_SANDBOX_UID's range 999-1000 (one uid per MCP3_CONCURRENCY slot) includes uid 1000, " +
+        "the user alice in /etc/passwd",
+    );
+    expect(checkSlotUids(65533, 2, { passwd: PASSWD, subuid: "" }).ok).toBe(false);
+  });
+
+  it("refuses a range that overlaps a user's subordinate uids (their containers)", () => {
+    const check = checkSlotUids(99999, 2, { passwd: PASSWD, subuid: "alice:100000:65536\n" });
+    expect(!check.ok && check.reason).toMatch(
+      /overlaps alice's subordinate uids 100000-165535 in \/etc\/subuid$/,
+    );
+  });
+
+  it("builds each slot's command line with that slot's uid", () => {
+    const args = (uid: number) => sandboxCommand(plan({ dropTo: { uid, gid: 65534 } })).args;
+    expect(args(slotUid(70000, 1))).toContain("--reuid=70001");
+    expect(args(slotUid(70000, 1))).toContain("--regid=65534");
+  });
+});
+
 describe("createPool", () => {
   function gate() {
     let open: () => void = () => {};
@@ -270,6 +321,27 @@ describe("createPool", () => {
     ]);
     expect(started).toEqual([1, 2, 3]);
     expect(pool.running).toBe(0);
+  });
+
+  it("gives each running task a slot no other running task holds, lowest free first", async () => {
+    const pool = createPool(3, 4);
+    const gates = [gate(), gate(), gate(), gate()];
+    const slots: number[] = [];
+    const task = (n: number) => async (slot: number) => {
+      slots[n] = slot;
+      await gates[n]?.opened;
+    };
+    const runs = [0, 1, 2, 3].map((n) => pool.submit(task(n)));
+    await Promise.resolve();
+    expect(slots).toEqual([0, 1, 2]);
+    gates[1]?.open();
+    await runs[1];
+    // The fourth task waited, and gets the slot the second one gave back.
+    expect(slots[3]).toBe(1);
+    for (const g of gates) g.open();
+    await Promise.all(runs);
+    expect(pool.running).toBe(0);
+    expect(await pool.submit(async (slot) => slot)).toEqual({ ok: true, value: 0 });
   });
 
   it("drops a waiting task whose call is cancelled, and frees the slot of a failed one", async () => {
