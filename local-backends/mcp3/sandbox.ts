@@ -40,6 +40,8 @@ except OSError as e:
 print("sandbox ok")
 `;
 const PROBE_TIMEOUT_SECONDS = 10;
+/** Calls that name no agent (only tests that start mcp3 without keys) share one turn. */
+const UNKNOWN_AGENT = "(unknown agent)";
 /** A failed probe is retried on demand at most this often (the host may be fixed meanwhile). */
 const REPROBE_AFTER_MS = 30_000;
 
@@ -48,7 +50,7 @@ type State = { ok: true } | { ok: false; reason: string };
 export interface RunOptions {
   timeoutSeconds?: number;
   signal?: AbortSignal;
-  /** Who asked, for the log line. */
+  /** Who asked: the pool's turns and caps are per agent, and the log line names it. */
   agent?: string;
 }
 
@@ -80,7 +82,12 @@ export function createPythonSandbox(
   config: Mcp3Config,
   log: (line: string) => void = () => {},
 ): PythonSandbox {
-  const pool = createPool(config.concurrency, config.queueLimit);
+  const pool = createPool({
+    concurrency: config.concurrency,
+    queueLimit: config.queueLimit,
+    perAgentRunning: config.concurrencyPerAgent,
+    perAgentWaiting: config.queuePerAgent,
+  });
   // As root, each slot drops to its own user; otherwise mcp3 is already unprivileged, and every
   // run shares its user (and so its process limit).
   const root = process.getuid?.() === 0;
@@ -133,6 +140,23 @@ export function createPythonSandbox(
     return { ok: false, reason: `sandbox probe failed${exit}${who}: ${why}` };
   };
 
+  const refusalFor = (reason: "queue_full" | "agent_queue_full" | "cancelled"): string => {
+    switch (reason) {
+      case "queue_full":
+        return (
+          `mcp3 is busy: ${config.concurrency} programs are running and ` +
+          `${config.queueLimit} are waiting. Try again in a few seconds.`
+        );
+      case "agent_queue_full":
+        return (
+          `mcp3 is busy with your programs: you already have ${config.queuePerAgent} waiting ` +
+          "for a slot, the most one agent may have waiting. Try again when one has finished."
+        );
+      case "cancelled":
+        return "The call was cancelled before the program started.";
+    }
+  };
+
   let probedAt = Date.now();
   let state: Promise<State> = probe().then((verdict) => {
     log(verdict.ok ? "python sandbox ready" : `python sandbox UNAVAILABLE: ${verdict.reason}`);
@@ -178,8 +202,10 @@ export function createPythonSandbox(
         );
       }
       const timeoutSeconds = options.timeoutSeconds ?? config.defaultTimeoutSeconds;
+      const agent = options.agent ?? UNKNOWN_AGENT;
       const admission = await pool
         .submit(
+          agent,
           async (slot) => ({
             slot,
             raw: await runSandboxed(sandboxCommand(plan(timeoutSeconds, slot)), {
@@ -197,17 +223,12 @@ export function createPythonSandbox(
           log(`sandbox failure: ${String(admission.error)}`);
           return refusal("The sandbox could not be started for this run; try again shortly.");
         }
-        return refusal(
-          admission.reason === "queue_full"
-            ? `mcp3 is busy: ${config.concurrency} programs are running and ` +
-                `${config.queueLimit} are waiting. Try again in a few seconds.`
-            : "The call was cancelled before the program started.",
-        );
+        return refusal(refusalFor(admission.reason));
       }
       const { slot, raw } = admission.value;
       const result = interpret(raw, config.limits, timeoutSeconds);
       log(
-        `run for ${options.agent ?? "(unknown agent)"} in slot ${slot}: ` +
+        `run for ${agent} in slot ${slot}: ` +
           `${result.stopReason ?? `exit ${result.exitCode}`} in ${result.durationMs} ms`,
       );
       if (result.stopReason === "sandbox_failure") {

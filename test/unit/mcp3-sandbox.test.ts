@@ -176,6 +176,39 @@ describe("limits per run", () => {
   );
 });
 
+describe("a queue fair across agents", () => {
+  it("starts another agent's short run while one agent holds four sleeping runs", async () => {
+    const sandbox = createPythonSandbox(config({ MCP3_CONCURRENCY: "2" }));
+    expect((await sandbox.ready()).ok).toBe(true);
+    const sleepersCall = new AbortController();
+    const settled: number[] = [];
+    const sleepers = [0, 1, 2, 3].map((n) =>
+      sandbox
+        .run("import time\ntime.sleep(30)", {
+          agent: "sleeper",
+          timeoutSeconds: 8,
+          signal: sleepersCall.signal,
+        })
+        .finally(() => settled.push(n)),
+    );
+
+    const short = await sandbox.run("print('my turn')", { agent: "other" });
+    // It ran and finished while every sleeper was still asleep or waiting.
+    expect(facts(short)).toMatchObject({ exit_code: 0, stdout: "my turn\n" });
+    expect(settled).toEqual([]);
+
+    sleepersCall.abort();
+    const results = await Promise.all(sleepers);
+    // One agent held one of the two slots; its other calls waited and never started.
+    expect(results.map((r) => facts(r)?.stop_reason ?? text(r))).toEqual([
+      "cancelled",
+      "The call was cancelled before the program started.",
+      "The call was cancelled before the program started.",
+      "The call was cancelled before the program started.",
+    ]);
+  }, 30_000);
+});
+
 describe("bounded concurrency", () => {
   it("refuses a call at once when every slot is busy and the queue is full", async () => {
     const sandbox = createPythonSandbox(config({ MCP3_CONCURRENCY: "1", MCP3_QUEUE: "0" }));
@@ -187,6 +220,30 @@ describe("bounded concurrency", () => {
     expect(text(refused)).toMatch(/busy: 1 programs are running and 0 are waiting/);
     expect(facts(await slow).stdout).toBe("slow done\n");
     expect(facts(await sandbox.run("print('next')")).stdout).toBe("next\n");
+  });
+});
+
+describe("an agent's share of the queue", () => {
+  it("refuses an agent's call past its share, saying so, and queues another agent's", async () => {
+    const sandbox = createPythonSandbox(
+      config({ MCP3_CONCURRENCY: "1", MCP3_QUEUE: "2", MCP3_QUEUE_PER_AGENT: "1" }),
+    );
+    expect((await sandbox.ready()).ok).toBe(true);
+    const calls = new AbortController();
+    const options = { agent: "busy", timeoutSeconds: 8, signal: calls.signal };
+    const running = sandbox.run("import time\ntime.sleep(30)", options);
+    const waiting = sandbox.run("print('second')", options);
+    const refused = await sandbox.run("print('third')", options);
+    expect(refused.isError).toBe(true);
+    expect(text(refused)).toBe(
+      "mcp3 is busy with your programs: you already have 1 waiting for a slot, the most one " +
+        "agent may have waiting. Try again when one has finished.",
+    );
+    const other = sandbox.run("print('other')", { agent: "other" });
+    calls.abort();
+    expect(facts(await running).stop_reason).toBe("cancelled");
+    expect(text(await waiting)).toBe("The call was cancelled before the program started.");
+    expect(facts(await other).stdout).toBe("other\n");
   });
 });
 
