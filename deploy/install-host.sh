@@ -6,8 +6,9 @@
 #   sudo deploy/install-host.sh --proxy-jwks https://mcpcp-proxy-production.<you>.workers.dev/.well-known/jwks.json
 #
 # It installs bubblewrap, python3, util-linux (and docker.io and busybox-static for mcp2) from the
-# distribution; creates the users mcpcp-mcp2 (in the docker group) and mcpcp-sandbox (who runs the
-# agents' Python); copies the bundles and a Node 22 binary to /opt/mcpcp; writes
+# distribution; creates the users mcpcp-mcp2 (in the docker group) and mcpcp-sandbox (whose group
+# the agents' Python runs in; each run has a uid of its own from mcp3's range, 70000 up, which
+# belongs to no user); copies the bundles and a Node 22 binary to /opt/mcpcp; writes
 # /etc/mcpcp/mcp{2,3}.env; installs and starts deploy/systemd/*.service. Running it again updates
 # everything in place. The tunnel is set up separately (docs/deploy.md, "The tunnel").
 set -euo pipefail
@@ -257,8 +258,9 @@ if wants mcp2; then
   write_env mcp2 ${mcp2_env[@]+"${mcp2_env[@]}"}
 fi
 if wants mcp3; then
-  write_env mcp3 "MCP3_SANDBOX_UID=$(id -u mcpcp-sandbox)" "MCP3_SANDBOX_GID=$(id -g mcpcp-sandbox)" \
-    ${mcp3_env[@]+"${mcp3_env[@]}"}
+  # No MCP3_SANDBOX_UID: each pool slot runs as a uid of its own from mcp3's default range, which
+  # must belong to no user (mcp3 checks /etc/passwd and /etc/subuid, and refuses one that does).
+  write_env mcp3 "MCP3_SANDBOX_GID=$(id -g mcpcp-sandbox)" ${mcp3_env[@]+"${mcp3_env[@]}"}
 fi
 
 # ── mcp2's default image, built offline like CI's (.ci/docker.sh) ───────────────────────────

@@ -7,7 +7,7 @@
 export interface SandboxLimits {
   /** Address space of each process (RLIMIT_AS), bytes. */
   memoryBytes: number;
-  /** Processes and threads of the sandbox user (RLIMIT_NPROC). */
+  /** Processes and threads of one run, whose slot has a uid of its own (RLIMIT_NPROC). */
   maxProcesses: number;
   /** Open file descriptors per process (RLIMIT_NOFILE). */
   maxOpenFiles: number;
@@ -31,13 +31,20 @@ export interface Mcp3Config {
   concurrency: number;
   /** Calls allowed to wait for a free slot; one more is refused. */
   queueLimit: number;
+  /** Programs one agent may run at once (below `concurrency`, so no agent holds every slot). */
+  concurrencyPerAgent: number;
+  /** Calls one agent may have waiting (so no agent fills the queue). */
+  queuePerAgent: number;
   /** The interpreter, an absolute path under /usr (the only system tree the sandbox sees). */
   python: string;
   /** Absolute paths of the three programs that build the sandbox. */
   bwrap: string;
   prlimit: string;
   setpriv: string;
-  /** The unprivileged user and group the sandbox runs as when mcp3 itself runs as root. */
+  /**
+   * When mcp3 runs as root: the first of `concurrency` consecutive unused uids, one per pool
+   * slot (slot i runs as `uid + i`, `sandbox-users.ts`), and the group every run has.
+   */
   uid: number;
   gid: number;
 }
@@ -65,7 +72,10 @@ const INTEGERS = {
   MCP3_MAX_CODE_BYTES: { fallback: 100_000, min: 1024, max: 16 * MIB, unit: "bytes" },
   MCP3_CONCURRENCY: { fallback: 2, min: 1, max: 64 },
   MCP3_QUEUE: { fallback: 8, min: 0, max: 1024 },
-  MCP3_SANDBOX_UID: { fallback: 65534, min: 1, max: 2 ** 32 - 2 },
+  // Their defaults are half of MCP3_CONCURRENCY and MCP3_QUEUE, rounded up (`perAgent`).
+  MCP3_CONCURRENCY_PER_AGENT: { fallback: 1, min: 1, max: 64 },
+  MCP3_QUEUE_PER_AGENT: { fallback: 4, min: 0, max: 1024 },
+  MCP3_SANDBOX_UID: { fallback: 70000, min: 1, max: 2 ** 32 - 2 },
   MCP3_SANDBOX_GID: { fallback: 65534, min: 1, max: 2 ** 32 - 2 },
 } satisfies Record<string, IntegerSpec>;
 
@@ -81,10 +91,14 @@ export const CONFIG_VARIABLES = [...Object.keys(INTEGERS), ...Object.keys(PATHS)
 
 class ConfigError extends Error {}
 
-function integer(env: NodeJS.ProcessEnv, name: keyof typeof INTEGERS): number {
+function integer(
+  env: NodeJS.ProcessEnv,
+  name: keyof typeof INTEGERS,
+  fallback: number = INTEGERS[name].fallback,
+): number {
   const spec: IntegerSpec = INTEGERS[name];
   const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return spec.fallback;
+  if (raw === undefined || raw.trim() === "") return fallback;
   const value = Number(raw);
   if (!/^\s*\d+\s*$/.test(raw) || value < spec.min || value > spec.max) {
     const unit = spec.unit ? ` ${spec.unit}` : "";
@@ -105,6 +119,23 @@ function path(env: NodeJS.ProcessEnv, name: keyof typeof PATHS): string {
   return raw;
 }
 
+/**
+ * One agent's share of `total` slots or queue places: `name` when set, else half of `total`
+ * rounded up, so that with two or more slots one agent always leaves one to the others.
+ */
+function perAgent(
+  env: NodeJS.ProcessEnv,
+  name: "MCP3_CONCURRENCY_PER_AGENT" | "MCP3_QUEUE_PER_AGENT",
+  total: number,
+  totalName: string,
+): number {
+  const value = integer(env, name, Math.ceil(total / 2));
+  if (value > total) {
+    throw new ConfigError(`${name} (${value}) must not exceed ${totalName} (${total})`);
+  }
+  return value;
+}
+
 /** Reads and validates the `MCP3_*` variables; the error names the first bad one. */
 export function parseMcp3Config(env: NodeJS.ProcessEnv): ConfigResult {
   try {
@@ -123,6 +154,17 @@ export function parseMcp3Config(env: NodeJS.ProcessEnv): ConfigResult {
         `MCP3_PYTHON must be under /usr (the sandbox sees only /usr), got "${python}"`,
       );
     }
+    const concurrency = integer(env, "MCP3_CONCURRENCY");
+    const queueLimit = integer(env, "MCP3_QUEUE");
+    const uid = integer(env, "MCP3_SANDBOX_UID");
+    const lastUid = uid + concurrency - 1;
+    // 65535 is (uid_t)-1 to 16-bit interfaces, and 2^32-1 is "no change" to setresuid(2).
+    if (lastUid > INTEGERS.MCP3_SANDBOX_UID.max || (uid <= 65535 && lastUid >= 65535)) {
+      throw new ConfigError(
+        `MCP3_SANDBOX_UID (${uid}) starts MCP3_CONCURRENCY (${concurrency}) uids, one per ` +
+          `slot; ${uid}-${lastUid} must not include 65535 or go past ${INTEGERS.MCP3_SANDBOX_UID.max}`,
+      );
+    }
     const config: Mcp3Config = {
       limits: {
         memoryBytes: integer(env, "MCP3_MEMORY_MB") * MIB,
@@ -135,13 +177,20 @@ export function parseMcp3Config(env: NodeJS.ProcessEnv): ConfigResult {
       defaultTimeoutSeconds,
       maxTimeoutSeconds,
       maxCodeBytes: integer(env, "MCP3_MAX_CODE_BYTES"),
-      concurrency: integer(env, "MCP3_CONCURRENCY"),
-      queueLimit: integer(env, "MCP3_QUEUE"),
+      concurrency,
+      queueLimit,
+      concurrencyPerAgent: perAgent(
+        env,
+        "MCP3_CONCURRENCY_PER_AGENT",
+        concurrency,
+        "MCP3_CONCURRENCY",
+      ),
+      queuePerAgent: perAgent(env, "MCP3_QUEUE_PER_AGENT", queueLimit, "MCP3_QUEUE"),
       python,
       bwrap: path(env, "MCP3_BWRAP"),
       prlimit: path(env, "MCP3_PRLIMIT"),
       setpriv: path(env, "MCP3_SETPRIV"),
-      uid: integer(env, "MCP3_SANDBOX_UID"),
+      uid,
       gid: integer(env, "MCP3_SANDBOX_GID"),
     };
     return { ok: true, config };

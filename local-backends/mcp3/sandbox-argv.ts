@@ -61,7 +61,10 @@ export function cpuLimit(timeoutSeconds: number): { soft: number; hard: number }
   return { soft, hard: soft + 1 };
 }
 
-/** `prlimit` options; RLIMIT_NPROC counts every process and thread of the sandbox user. */
+/**
+ * `prlimit` options. RLIMIT_NPROC counts every process and thread of the run's host user, which is
+ * its slot's own (`sandbox-users.ts`) when mcp3 is root, and mcp3's own user otherwise.
+ */
 export function prlimitArgs(limits: SandboxLimits, timeoutSeconds: number): string[] {
   const cpu = cpuLimit(timeoutSeconds);
   return [

@@ -3,7 +3,7 @@
  * health, and runs programs through the bounded pool. It fails closed: until a probe has passed,
  * and whenever the last one failed, every call is refused. There is no unsandboxed fallback.
  */
-import { lstat, readlink } from "node:fs/promises";
+import { lstat, readFile, readlink } from "node:fs/promises";
 import type { CallToolResult } from "@modelcontextprotocol/server";
 import type { Health } from "../common/backend.ts";
 import type { Mcp3Config } from "./config.ts";
@@ -11,6 +11,7 @@ import { interpret, refusal, toToolResult } from "./outcome.ts";
 import { createPool } from "./pool.ts";
 import { runSandboxed } from "./runner.ts";
 import { type HostLayout, LAYOUT_PATHS, type SandboxPlan, sandboxCommand } from "./sandbox-argv.ts";
+import { checkSlotUids, slotUid } from "./sandbox-users.ts";
 
 /**
  * Run inside the sandbox at start. Exit 0 with "sandbox ok" only if the program is unprivileged,
@@ -39,6 +40,8 @@ except OSError as e:
 print("sandbox ok")
 `;
 const PROBE_TIMEOUT_SECONDS = 10;
+/** Calls that name no agent (only tests that start mcp3 without keys) share one turn. */
+const UNKNOWN_AGENT = "(unknown agent)";
 /** A failed probe is retried on demand at most this often (the host may be fixed meanwhile). */
 const REPROBE_AFTER_MS = 30_000;
 
@@ -47,7 +50,7 @@ type State = { ok: true } | { ok: false; reason: string };
 export interface RunOptions {
   timeoutSeconds?: number;
   signal?: AbortSignal;
-  /** Who asked, for the log line. */
+  /** Who asked: the pool's turns and caps are per agent, and the log line names it. */
   agent?: string;
 }
 
@@ -79,19 +82,26 @@ export function createPythonSandbox(
   config: Mcp3Config,
   log: (line: string) => void = () => {},
 ): PythonSandbox {
-  const pool = createPool(config.concurrency, config.queueLimit);
-  // As root, drop to the sandbox user; otherwise mcp3 is already unprivileged.
-  const dropTo = process.getuid?.() === 0 ? { uid: config.uid, gid: config.gid } : undefined;
+  const pool = createPool({
+    concurrency: config.concurrency,
+    queueLimit: config.queueLimit,
+    perAgentRunning: config.concurrencyPerAgent,
+    perAgentWaiting: config.queuePerAgent,
+  });
+  // As root, each slot drops to its own user; otherwise mcp3 is already unprivileged, and every
+  // run shares its user (and so its process limit).
+  const root = process.getuid?.() === 0;
+  const slots = Array.from({ length: config.concurrency }, (_, slot) => slot);
   let layout: HostLayout = { entries: [] };
 
-  const plan = (timeoutSeconds: number): SandboxPlan => ({
+  const plan = (timeoutSeconds: number, slot: number): SandboxPlan => ({
     python: config.python,
     bwrap: config.bwrap,
     prlimit: config.prlimit,
     setpriv: config.setpriv,
     limits: config.limits,
     timeoutSeconds,
-    dropTo,
+    dropTo: root ? { uid: slotUid(config.uid, slot), gid: config.gid } : undefined,
     layout,
   });
 
@@ -103,7 +113,19 @@ export function createPythonSandbox(
 
   const probeOnce = async (): Promise<State> => {
     layout = await readHostLayout();
-    const raw = await runSandboxed(sandboxCommand(plan(PROBE_TIMEOUT_SECONDS)), {
+    if (root) {
+      const read = (file: string) => readFile(file, "utf8").catch(() => "");
+      const files = { passwd: await read("/etc/passwd"), subuid: await read("/etc/subuid") };
+      const users = checkSlotUids(config.uid, config.concurrency, files);
+      if (!users.ok) return { ok: false, reason: `sandbox probe failed: ${users.reason}` };
+    }
+    // Every slot, each as its own user: one that cannot run fails the whole probe.
+    const verdicts = await Promise.all(slots.map(probeSlot));
+    return verdicts.find((verdict) => !verdict.ok) ?? { ok: true };
+  };
+
+  const probeSlot = async (slot: number): Promise<State> => {
+    const raw = await runSandboxed(sandboxCommand(plan(PROBE_TIMEOUT_SECONDS, slot)), {
       code: PROBE_CODE,
       timeoutSeconds: PROBE_TIMEOUT_SECONDS,
       maxOutputBytes: config.limits.maxOutputBytes,
@@ -114,7 +136,25 @@ export function createPythonSandbox(
       .filter(Boolean)
       .join(" ");
     const exit = result.exitCode === null ? "" : ` (exit ${result.exitCode})`;
-    return { ok: false, reason: `sandbox probe failed${exit}: ${why}` };
+    const who = root ? `, slot ${slot} as uid ${slotUid(config.uid, slot)}` : "";
+    return { ok: false, reason: `sandbox probe failed${exit}${who}: ${why}` };
+  };
+
+  const refusalFor = (reason: "queue_full" | "agent_queue_full" | "cancelled"): string => {
+    switch (reason) {
+      case "queue_full":
+        return (
+          `mcp3 is busy: ${config.concurrency} programs are running and ` +
+          `${config.queueLimit} are waiting. Try again in a few seconds.`
+        );
+      case "agent_queue_full":
+        return (
+          `mcp3 is busy with your programs: you already have ${config.queuePerAgent} waiting ` +
+          "for a slot, the most one agent may have waiting. Try again when one has finished."
+        );
+      case "cancelled":
+        return "The call was cancelled before the program started.";
+    }
   };
 
   let probedAt = Date.now();
@@ -162,15 +202,19 @@ export function createPythonSandbox(
         );
       }
       const timeoutSeconds = options.timeoutSeconds ?? config.defaultTimeoutSeconds;
+      const agent = options.agent ?? UNKNOWN_AGENT;
       const admission = await pool
         .submit(
-          () =>
-            runSandboxed(sandboxCommand(plan(timeoutSeconds)), {
+          agent,
+          async (slot) => ({
+            slot,
+            raw: await runSandboxed(sandboxCommand(plan(timeoutSeconds, slot)), {
               code,
               timeoutSeconds,
               maxOutputBytes: config.limits.maxOutputBytes,
               ...(options.signal ? { signal: options.signal } : {}),
             }),
+          }),
           options.signal,
         )
         .catch((error: unknown) => ({ ok: false as const, reason: "failed" as const, error }));
@@ -179,16 +223,12 @@ export function createPythonSandbox(
           log(`sandbox failure: ${String(admission.error)}`);
           return refusal("The sandbox could not be started for this run; try again shortly.");
         }
-        return refusal(
-          admission.reason === "queue_full"
-            ? `mcp3 is busy: ${config.concurrency} programs are running and ` +
-                `${config.queueLimit} are waiting. Try again in a few seconds.`
-            : "The call was cancelled before the program started.",
-        );
+        return refusal(refusalFor(admission.reason));
       }
-      const result = interpret(admission.value, config.limits, timeoutSeconds);
+      const { slot, raw } = admission.value;
+      const result = interpret(raw, config.limits, timeoutSeconds);
       log(
-        `run for ${options.agent ?? "(unknown agent)"}: ` +
+        `run for ${agent} in slot ${slot}: ` +
           `${result.stopReason ?? `exit ${result.exitCode}`} in ${result.durationMs} ms`,
       );
       if (result.stopReason === "sandbox_failure") {

@@ -49,7 +49,8 @@ export function registerRunPythonCode(
         `${mib(limits.memoryBytes)} MiB of memory per process, ` +
         `${limits.maxProcesses} processes/threads, files up to ${mib(limits.fileSizeBytes)} MiB, ` +
         `${limits.maxOutputBytes} bytes of output per stream. A program that fails or hits a ` +
-        "limit returns isError with its traceback or the limit it hit.",
+        "limit returns isError with its traceback or the limit it hit. " +
+        `At most ${config.concurrencyPerAgent} of your programs run at once; more wait their turn.`,
       inputSchema: runPythonCodeSchema(config),
       annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
     },

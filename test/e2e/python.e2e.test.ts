@@ -16,8 +16,10 @@ import { connectAgent, type Launched, launch, resultText } from "./launcher.ts";
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const TOOL = "mcp3_run_python_code";
-// mcp3 runs as root here and drops the sandbox to nobody (MCP3_SANDBOX_UID's default).
-const SANDBOX_UID = 65534;
+// mcp3 runs as root here and runs slot i as uid 70000 + i (MCP3_SANDBOX_UID's default), with
+// MCP3_CONCURRENCY's default of 2 slots.
+const SANDBOX_UIDS = [70000, 70001];
+const MAX_PROCESSES = 16; // MCP3_MAX_PROCESSES's default
 // The launcher passes its environment down to mcp3: the program must not see this.
 const SECRET = `mcp3-e2e-${randomBytes(12).toString("hex")}`;
 
@@ -43,8 +45,12 @@ let agent2: Client;
 /** Processes of the sandbox user that were there before the system started (not ours). */
 let foreign: number[] = [];
 
+async function sandboxProcesses(): Promise<number[]> {
+  return (await Promise.all(SANDBOX_UIDS.map(processesOf))).flat();
+}
+
 async function strays(): Promise<number[]> {
-  return (await processesOf(SANDBOX_UID)).filter((pid) => !foreign.includes(pid));
+  return (await sandboxProcesses()).filter((pid) => !foreign.includes(pid));
 }
 
 async function run(code: string, timeoutSeconds?: number, client = agent1): Promise<Run> {
@@ -68,7 +74,7 @@ async function probe(code: string, timeoutSeconds?: number): Promise<Record<stri
 
 beforeAll(async () => {
   process.env.MCPCP_TEST_SECRET = SECRET;
-  foreign = await processesOf(SANDBOX_UID);
+  foreign = await sandboxProcesses();
   system = await launch();
   agent1 = await connectAgent(system.proxyUrl, "agent_name1");
   agent2 = await connectAgent(system.proxyUrl, "agent_name2");
@@ -369,6 +375,60 @@ print(json.dumps(results))
     );
     expect(await strays()).toEqual([]);
     expect((await run("print(2)")).facts.stdout).toBe("2\n");
+  });
+
+  it("keeps a run that forks to its process limit from failing another agent's run", async () => {
+    // agent_name1 forks until its limit refuses, then holds every process it got.
+    const hogCall = new AbortController();
+    const hog = agent1.callTool(
+      {
+        name: TOOL,
+        arguments: {
+          code: `
+import os, time
+held = 0
+try:
+    while True:
+        if os.fork() == 0:
+            time.sleep(60)
+            os._exit(0)
+        held += 1
+except BlockingIOError:
+    pass
+time.sleep(60)
+`,
+          timeout_seconds: 8,
+        },
+      },
+      undefined,
+      { signal: hogCall.signal },
+    );
+    hog.catch(() => {}); // cancelled below
+    // It holds its whole limit: bwrap's monitor, the program and its children.
+    await expect
+      .poll(async () => (await strays()).length, { timeout: 6000, interval: 50 })
+      .toBeGreaterThanOrEqual(MAX_PROCESSES);
+
+    // Meanwhile agent_name2's program starts its own processes as if the other were not there.
+    const other = await run(
+      `
+import os
+children = []
+for _ in range(8):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+print("forked", len(children))
+`,
+      undefined,
+      agent2,
+    );
+    hogCall.abort();
+    expect(other.facts).toMatchObject({ exit_code: 0, stdout: "forked 8\n", stderr: "" });
+    await expect.poll(strays, { timeout: 4000, interval: 100 }).toEqual([]);
   });
 
   it("kills setsid children that try to outlive the program", async () => {

@@ -12,7 +12,12 @@ import {
   toToolResult,
   utf8Prefix,
 } from "../../local-backends/mcp3/outcome.ts";
-import { createPool } from "../../local-backends/mcp3/pool.ts";
+import {
+  type Admission,
+  createPool,
+  type Pool,
+  type PoolLimits,
+} from "../../local-backends/mcp3/pool.ts";
 import {
   bwrapArgs,
   type HostLayout,
@@ -22,6 +27,7 @@ import {
   sandboxCommand,
   setprivArgs,
 } from "../../local-backends/mcp3/sandbox-argv.ts";
+import { checkSlotUids, slotUid } from "../../local-backends/mcp3/sandbox-users.ts";
 
 function defaults(): Mcp3Config {
   const parsed = parseMcp3Config({});
@@ -58,16 +64,18 @@ function valuesOf(args: string[], flag: string, count = 1): string[][] {
 }
 
 describe("parseMcp3Config", () => {
-  it("has safe defaults: 5 s of 8, 256 MiB, 16 processes, 2 running, 8 waiting", () => {
+  it("has safe defaults: 5 s of 8, 256 MiB, 16 processes, 2 running (1 per agent), 8 waiting (4 per agent)", () => {
     const config = defaults();
     expect(config).toMatchObject({
       defaultTimeoutSeconds: 5,
       maxTimeoutSeconds: 8,
       concurrency: 2,
       queueLimit: 8,
+      concurrencyPerAgent: 1,
+      queuePerAgent: 4,
       python: "/usr/bin/python3",
       bwrap: "/usr/bin/bwrap",
-      uid: 65534,
+      uid: 70000,
       gid: 65534,
     });
     expect(config.limits).toEqual({
@@ -91,8 +99,10 @@ describe("parseMcp3Config", () => {
       MCP3_TMPFS_MB: "4",
       MCP3_MAX_OUTPUT_BYTES: "2048",
       MCP3_MAX_CODE_BYTES: "4096",
-      MCP3_CONCURRENCY: "1",
-      MCP3_QUEUE: "0",
+      MCP3_CONCURRENCY: "4",
+      MCP3_QUEUE: "6",
+      MCP3_CONCURRENCY_PER_AGENT: "3",
+      MCP3_QUEUE_PER_AGENT: "6",
       MCP3_SANDBOX_UID: "1234",
       MCP3_SANDBOX_GID: "1235",
       MCP3_PYTHON: "/usr/bin/python3.11",
@@ -102,8 +112,10 @@ describe("parseMcp3Config", () => {
       defaultTimeoutSeconds: 3,
       maxTimeoutSeconds: 30,
       maxCodeBytes: 4096,
-      concurrency: 1,
-      queueLimit: 0,
+      concurrency: 4,
+      queueLimit: 6,
+      concurrencyPerAgent: 3,
+      queuePerAgent: 6,
       uid: 1234,
       gid: 1235,
       python: "/usr/bin/python3.11",
@@ -126,6 +138,39 @@ describe("parseMcp3Config", () => {
     const parsed = parseMcp3Config({ [name]: value });
     expect(parsed.ok).toBe(false);
     expect(!parsed.ok && parsed.error).toContain(name);
+  });
+
+  it.each([
+    [{ MCP3_SANDBOX_UID: "65530", MCP3_CONCURRENCY: "8" }, /65530-65537 must not include 65535/],
+    [{ MCP3_SANDBOX_UID: String(2 ** 32 - 2), MCP3_CONCURRENCY: "2" }, /go past 4294967294/],
+  ])("refuses a range of slot uids that includes a reserved uid: %o", (env, message) => {
+    const parsed = parseMcp3Config(env);
+    expect(!parsed.ok && parsed.error).toMatch(/^MCP3_SANDBOX_UID \(\d+\) starts MCP3_CONCURRENCY/);
+    expect(!parsed.ok && parsed.error).toMatch(message);
+  });
+
+  it("gives one agent half the slots and half the queue by default, rounded up", () => {
+    const share = (env: NodeJS.ProcessEnv) => {
+      const parsed = parseMcp3Config(env);
+      if (!parsed.ok) throw new Error(parsed.error);
+      return [parsed.config.concurrencyPerAgent, parsed.config.queuePerAgent];
+    };
+    expect(share({ MCP3_CONCURRENCY: "1", MCP3_QUEUE: "0" })).toEqual([1, 0]);
+    expect(share({ MCP3_CONCURRENCY: "3", MCP3_QUEUE: "5" })).toEqual([2, 3]);
+    expect(share({ MCP3_CONCURRENCY: "8", MCP3_QUEUE: "16" })).toEqual([4, 8]);
+  });
+
+  it.each([
+    [
+      "MCP3_CONCURRENCY_PER_AGENT",
+      "3",
+      /MCP3_CONCURRENCY_PER_AGENT \(3\) must not exceed MCP3_CONCURRENCY \(2\)/,
+    ],
+    ["MCP3_CONCURRENCY_PER_AGENT", "0", /MCP3_CONCURRENCY_PER_AGENT must be a whole number from 1/],
+    ["MCP3_QUEUE_PER_AGENT", "9", /MCP3_QUEUE_PER_AGENT \(9\) must not exceed MCP3_QUEUE \(8\)/],
+  ])("refuses %s=%s beyond what the pool has", (name, value, message) => {
+    const parsed = parseMcp3Config({ [name]: value });
+    expect(!parsed.ok && parsed.error).toMatch(message);
   });
 
   it("refuses a default timeout above the maximum", () => {
@@ -236,6 +281,47 @@ describe("the sandbox command line", () => {
   });
 });
 
+describe("one user per slot", () => {
+  const PASSWD = [
+    "root:x:0:0:root:/root:/bin/bash",
+    "alice:x:1000:1000::/home/alice:/bin/bash",
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin",
+  ].join("\n");
+
+  it("gives slot i the uid MCP3_SANDBOX_UID + i", () => {
+    expect([0, 1, 2].map((slot) => slotUid(70000, slot))).toEqual([70000, 70001, 70002]);
+  });
+
+  it("accepts a range that no user and no subordinate range holds", () => {
+    const subuid = "alice:100000:65536\n";
+    expect(checkSlotUids(70000, 64, { passwd: PASSWD, subuid })).toEqual({ ok: true });
+    expect(checkSlotUids(70000, 2, { passwd: "", subuid: "" })).toEqual({ ok: true });
+  });
+
+  it("refuses a range that reaches a user of /etc/passwd, naming it", () => {
+    // As deployed before slots had their own uids: one system user, the next uid a person's.
+    const check = checkSlotUids(999, 2, { passwd: PASSWD, subuid: "" });
+    expect(!check.ok && check.reason).toBe(
+      "MCP3_SANDBOX_UID's range 999-1000 (one uid per MCP3_CONCURRENCY slot) includes uid 1000, " +
+        "the user alice in /etc/passwd",
+    );
+    expect(checkSlotUids(65533, 2, { passwd: PASSWD, subuid: "" }).ok).toBe(false);
+  });
+
+  it("refuses a range that overlaps a user's subordinate uids (their containers)", () => {
+    const check = checkSlotUids(99999, 2, { passwd: PASSWD, subuid: "alice:100000:65536\n" });
+    expect(!check.ok && check.reason).toMatch(
+      /overlaps alice's subordinate uids 100000-165535 in \/etc\/subuid$/,
+    );
+  });
+
+  it("builds each slot's command line with that slot's uid", () => {
+    const args = (uid: number) => sandboxCommand(plan({ dropTo: { uid, gid: 65534 } })).args;
+    expect(args(slotUid(70000, 1))).toContain("--reuid=70001");
+    expect(args(slotUid(70000, 1))).toContain("--regid=65534");
+  });
+});
+
 describe("createPool", () => {
   function gate() {
     let open: () => void = () => {};
@@ -245,51 +331,163 @@ describe("createPool", () => {
     return { open, opened };
   }
 
-  it("runs at most `concurrency` tasks and refuses one more than the queue holds", async () => {
-    const pool = createPool(2, 1);
-    const g = gate();
-    const started: number[] = [];
-    const task = (n: number) => async () => {
-      started.push(n);
-      await g.opened;
-      return n;
+  /** A pool whose caps do not get in the way unless a test sets them. */
+  function pool(limits: Partial<PoolLimits> = {}) {
+    return createPool({
+      concurrency: 2,
+      queueLimit: 8,
+      perAgentRunning: 2,
+      perAgentWaiting: 8,
+      ...limits,
+    });
+  }
+
+  /**
+   * Tasks that record their start ("a1 in slot 0") and finish when told: a deterministic scheduler
+   * for the pool, no clock.
+   */
+  function recorder(p: Pool) {
+    const started: string[] = [];
+    const gates = new Map<string, ReturnType<typeof gate>>();
+    const results = new Map<string, Promise<Admission<string>>>();
+    const submit = (agent: string, name: string, signal?: AbortSignal) => {
+      const g = gate();
+      gates.set(name, g);
+      const result = p.submit(
+        agent,
+        async (slot) => {
+          started.push(`${name} in slot ${slot}`);
+          await g.opened;
+          return name;
+        },
+        signal,
+      );
+      results.set(name, result);
+      return result;
     };
-    const a = pool.submit(task(1));
-    const b = pool.submit(task(2));
-    const c = pool.submit(task(3));
-    await Promise.resolve();
-    expect(started).toEqual([1, 2]);
-    expect(pool.running).toBe(2);
-    expect(pool.waiting).toBe(1);
-    expect(await pool.submit(task(4))).toEqual({ ok: false, reason: "queue_full" });
-    g.open();
-    expect(await Promise.all([a, b, c])).toEqual([
-      { ok: true, value: 1 },
-      { ok: true, value: 2 },
-      { ok: true, value: 3 },
+    /** Lets what the pool decided run: every task given a slot has started. */
+    const settle = () => new Promise((resolve) => setImmediate(resolve));
+    /** Lets `name` finish, and waits until the pool has handed its slot on. */
+    const finish = async (name: string) => {
+      gates.get(name)?.open();
+      await results.get(name);
+      await settle();
+    };
+    return { started, submit, finish, settle };
+  }
+
+  it("runs at most `concurrency` tasks and refuses one more than the queue holds", async () => {
+    const p = pool({ concurrency: 2, queueLimit: 1 });
+    const { started, submit, finish, settle } = recorder(p);
+    const runs = [submit("a", "a1"), submit("a", "a2"), submit("a", "a3")];
+    await settle();
+    expect(started).toEqual(["a1 in slot 0", "a2 in slot 1"]);
+    expect(p.running).toBe(2);
+    expect(p.waiting).toBe(1);
+    expect(await submit("b", "b1")).toEqual({ ok: false, reason: "queue_full" });
+    await finish("a1");
+    expect(started).toEqual(["a1 in slot 0", "a2 in slot 1", "a3 in slot 0"]);
+    await finish("a2");
+    await finish("a3");
+    expect(await Promise.all(runs)).toEqual([
+      { ok: true, value: "a1" },
+      { ok: true, value: "a2" },
+      { ok: true, value: "a3" },
     ]);
-    expect(started).toEqual([1, 2, 3]);
-    expect(pool.running).toBe(0);
+    expect(p.running).toBe(0);
+  });
+
+  it("gives each running task a slot no other running task holds, lowest free first", async () => {
+    const p = pool({ concurrency: 3 });
+    const { started, submit, finish, settle } = recorder(p);
+    for (const name of ["a1", "b1", "c1", "d1"]) submit(name[0] as string, name);
+    await settle();
+    expect(started).toEqual(["a1 in slot 0", "b1 in slot 1", "c1 in slot 2"]);
+    // The fourth waits, and gets the slot the second gives back.
+    await finish("b1");
+    expect(started.at(-1)).toBe("d1 in slot 1");
+    await Promise.all(["a1", "c1", "d1"].map(finish));
+    expect(p.running).toBe(0);
+    expect(await p.submit("e", async (slot) => slot)).toEqual({ ok: true, value: 0 });
+  });
+
+  it("lets waiting agents take turns instead of serving calls in arrival order", async () => {
+    const p = pool({ concurrency: 1 });
+    const { started, submit, finish } = recorder(p);
+    // a sends four calls, then b and c one each.
+    for (const name of ["a1", "a2", "a3", "a4", "b1", "c1"]) submit(name[0] as string, name);
+    for (const name of ["a1", "b1", "c1", "a2", "a3"]) await finish(name);
+    expect(started.map((s) => s.split(" ")[0])).toEqual(["a1", "b1", "c1", "a2", "a3", "a4"]);
+  });
+
+  it("serves a newcomer before an agent that has just had a turn, and no agent twice in a row while another waits", async () => {
+    const p = pool({ concurrency: 1 });
+    const { started, submit, finish } = recorder(p);
+    submit("a", "a1");
+    submit("a", "a2");
+    submit("b", "b1");
+    await finish("a1"); // b1 starts: a has had its turn
+    submit("b", "b2");
+    submit("c", "c1");
+    await finish("b1"); // c never started, a longest ago: c1, then a2, then b2
+    await finish("c1");
+    await finish("a2");
+    expect(started.map((s) => s.split(" ")[0])).toEqual(["a1", "b1", "c1", "a2", "b2"]);
+  });
+
+  it("keeps one agent to its cap of running tasks even while a slot is free", async () => {
+    const p = pool({ concurrency: 2, perAgentRunning: 1 });
+    const { started, submit, finish, settle } = recorder(p);
+    submit("a", "a1");
+    submit("a", "a2");
+    submit("a", "a3");
+    await settle();
+    expect(started).toEqual(["a1 in slot 0"]);
+    expect(p.running).toBe(1);
+    expect(p.waiting).toBe(2);
+    // Another agent gets the slot a may not take, at once.
+    submit("b", "b1");
+    await settle();
+    expect(started).toEqual(["a1 in slot 0", "b1 in slot 1"]);
+    await finish("b1");
+    expect(started).toHaveLength(2); // a is still at its cap
+    await finish("a1");
+    expect(started.at(-1)).toBe("a2 in slot 0");
+  });
+
+  it("refuses an agent's call past its share of the queue, and still queues another agent's", async () => {
+    const p = pool({ concurrency: 1, queueLimit: 4, perAgentWaiting: 2 });
+    const { submit } = recorder(p);
+    submit("a", "a1");
+    submit("a", "a2");
+    submit("a", "a3");
+    expect(await submit("a", "a4")).toEqual({ ok: false, reason: "agent_queue_full" });
+    submit("b", "b1");
+    expect(p.waiting).toBe(3);
   });
 
   it("drops a waiting task whose call is cancelled, and frees the slot of a failed one", async () => {
-    const pool = createPool(1, 4);
+    const p = pool({ concurrency: 1, queueLimit: 4 });
     const g = gate();
-    const first = pool.submit(async () => {
+    const first = p.submit("a", async () => {
       await g.opened;
       throw new Error("boom");
     });
     const controller = new AbortController();
     let ran = false;
-    const second = pool.submit(async () => {
-      ran = true;
-    }, controller.signal);
+    const second = p.submit(
+      "b",
+      async () => {
+        ran = true;
+      },
+      controller.signal,
+    );
     controller.abort();
     expect(await second).toEqual({ ok: false, reason: "cancelled" });
-    expect(pool.waiting).toBe(0);
+    expect(p.waiting).toBe(0);
     g.open();
     await expect(first).rejects.toThrow("boom");
-    expect(await pool.submit(async () => "next")).toEqual({ ok: true, value: "next" });
+    expect(await p.submit("b", async () => "next")).toEqual({ ok: true, value: "next" });
     expect(ran).toBe(false);
   });
 });
