@@ -15,8 +15,13 @@ export interface Endpoint {
   /** Headers every request carries besides the MCP ones: the proxy's token, or what the proxy
    * itself would send the backend (identity header, signed assertion). */
   headers: Record<string, string>;
-  /** Renews short-lived credentials in `headers` (the proxy's assertions live 60 s). */
+  /**
+   * Renews the credentials in `headers`. A backend takes each proxy assertion once (it remembers
+   * every `jti` until it expires), so an endpoint with assertions is renewed before every request.
+   */
   refresh?: () => Promise<void>;
+  /** `count` fresh `authorization` values, one per request, for a load generator to send in turn. */
+  assertions?: (count: number) => Promise<string[]>;
 }
 
 /** Backend endpoints carrying what the proxy sends: the agent header and, if keyed, assertions. */
@@ -29,11 +34,14 @@ export async function directEndpoint(
   const endpoint: Endpoint = { url, headers: { [AGENT_HEADER]: agent } };
   if (signingKey && backend !== "mcp1") {
     const signer = await createAssertionSigner(JSON.parse(signingKey) as JWK);
+    const fresh = async () => `Bearer ${await signer.sign(agent, backend)}`;
     endpoint.refresh = async () => {
-      endpoint.headers = {
-        [AGENT_HEADER]: agent,
-        authorization: `Bearer ${await signer.sign(agent, backend)}`,
-      };
+      endpoint.headers = { [AGENT_HEADER]: agent, authorization: await fresh() };
+    };
+    endpoint.assertions = async (count) => {
+      const values: string[] = [];
+      for (let i = 0; i < count; i++) values.push(await fresh());
+      return values;
     };
     await endpoint.refresh();
   }

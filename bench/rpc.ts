@@ -40,7 +40,6 @@ export class RpcClient {
   readonly endpoint: Endpoint;
   readonly #agent: Agent;
   #nextId = 1;
-  #refreshedAt = 0;
 
   readonly #modern: boolean;
 
@@ -57,11 +56,8 @@ export class RpcClient {
 
   /** Sends one request and reads the whole answer. Never throws for an HTTP or JSON-RPC error. */
   async call(method: string, params: unknown): Promise<RpcReply> {
-    // Renewed outside the timed part: the proxy's assertions live 60 s.
-    if (this.endpoint.refresh && Date.now() - this.#refreshedAt > 20_000) {
-      await this.endpoint.refresh();
-      this.#refreshedAt = Date.now();
-    }
+    // Renewed outside the timed part, before every request: a backend takes an assertion once.
+    if (this.endpoint.refresh) await this.endpoint.refresh();
     const id = this.#nextId++;
     const sent = this.#modern ? withEnvelope(params) : params;
     const body = JSON.stringify({ jsonrpc: "2.0", id, method, params: sent });
