@@ -132,14 +132,22 @@ describe("a launcher that dies", () => {
         expect(await serving(ports)).toEqual(ports);
 
         const killed = performance.now();
+        let closed: number | undefined;
         kill(system);
         await expect
-          .poll(async () => ({ serving: await serving(ports), running: stillRunning(tree) }), {
-            timeout: QUIET_WITHIN_MS,
-            interval: 50,
-          })
+          .poll(
+            async () => {
+              const open = await serving(ports);
+              if (open.length === 0) closed ??= performance.now() - killed;
+              return { serving: open, running: stillRunning(tree) };
+            },
+            { timeout: QUIET_WITHIN_MS, interval: 50 },
+          )
           .toEqual({ serving: [], running: [] });
-        console.log(`[e2e] ${how}: quiet ${Math.round(performance.now() - killed)} ms after`);
+        const gone = Math.round(performance.now() - killed);
+        console.log(
+          `[e2e] ${how}: ports closed after ${Math.round(closed ?? 0)} ms, all gone ${gone} ms`,
+        );
       } finally {
         // A failed check must not leave the system to the next test (or after the run).
         if (system.child.exitCode === null && system.child.signalCode === null) {
