@@ -2,11 +2,11 @@
  * `npm run keys [-- --force | --rotate]`: the RS256 key pair agent tokens are signed with, the
  * public JWKS the proxy verifies them against, and `.dev.vars` for `wrangler dev` of the proxy.
  * See keys/README.md. Everything written here is git-ignored; the private key must never be
- * committed.
+ * committed. Secrets are written 0600 in the 0700 keys/ (private-files.ts).
  */
 import { createPublicKey } from "node:crypto";
-import { chmod, mkdir, readFile, stat } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { readFile, stat } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { exportPKCS8, exportSPKI, generateKeyPair } from "jose";
 import { runMain } from "./cli.ts";
@@ -21,6 +21,7 @@ import {
   REPO_ROOT,
   readPrivateKey,
 } from "./key-files.ts";
+import { ensurePrivateDir, linkSecret, tightenSecretFile, writeSecret } from "./private-files.ts";
 import { ensureProxyKey } from "./proxy-key.ts";
 import { writeAtomic } from "./write-atomic.ts";
 
@@ -45,7 +46,8 @@ export interface EnsureKeysResult {
 export async function ensureKeys(options: EnsureKeysOptions = {}): Promise<EnsureKeysResult> {
   const dir = options.dir ?? KEYS_DIR;
   const paths = keyPaths(dir);
-  await mkdir(dir, { recursive: true });
+  // Before anything is read or written: the folder holds the private key (private-files.ts).
+  await ensurePrivateDir(dir);
   const existing = await readJwks(paths.jwks);
   const hasKey = await exists(paths.privateKey);
 
@@ -57,14 +59,14 @@ export async function ensureKeys(options: EnsureKeysOptions = {}): Promise<Ensur
     const jwks = { keys: [current, ...retired(existing, current.kid)] };
     await writeAtomic(paths.publicKey, pem(await exportSPKI(createPublicKey(key))));
     await writeAtomic(paths.jwks, `${JSON.stringify(jwks, null, 2)}\n`);
-    await chmod(paths.privateKey, 0o600);
+    await tightenSecretFile(paths.privateKey);
     return { action: "kept", kid: current.kid, paths, jwks };
   }
 
   const { publicKey, privateKey } = await generateKeyPair(ALGORITHM, { extractable: true });
   const current = await publicJwkOf(publicKey);
   const jwks = { keys: options.rotate ? [current, ...retired(existing, current.kid)] : [current] };
-  await writeAtomic(paths.privateKey, pem(await exportPKCS8(privateKey)), 0o600);
+  await writeSecret(paths.privateKey, pem(await exportPKCS8(privateKey)));
   await writeAtomic(paths.publicKey, pem(await exportSPKI(publicKey)));
   await writeAtomic(paths.jwks, `${JSON.stringify(jwks, null, 2)}\n`);
   const action = !hasKey ? "created" : options.rotate ? "rotated" : "replaced";
@@ -72,9 +74,10 @@ export async function ensureKeys(options: EnsureKeysOptions = {}): Promise<Ensur
 }
 
 export interface DevVarsOptions {
-  /** Where jwks.json is read from. */
+  /** Where jwks.json is read from, and where the files themselves are written (see devVarsFiles). */
   keysDir?: string;
   policyPath?: string;
+  /** Where wrangler dev reads the proxy's variables: a link to its file in `keysDir`. */
   devVarsPath?: string;
   /**
    * mcp1's `.dev.vars` (AGENT_JWKS only, to verify inspection tokens). Defaults to
@@ -85,6 +88,7 @@ export interface DevVarsOptions {
 }
 
 export interface DevVarsResult {
+  /** Where the proxy's variables are read (`devVarsPath`). */
   path: string;
   /** The minified JSON written as AGENT_JWKS. */
   agentJwks: string;
@@ -94,11 +98,21 @@ export interface DevVarsResult {
   mcp1Path?: string;
 }
 
+/**
+ * Where the contents of both `.dev.vars` live: in the keys folder, 0600 in 0700 like the keys,
+ * since the proxy's holds its private signing key. wrangler dev reads `.dev.vars` beside its
+ * config, so each `.dev.vars` is a link to its file here.
+ */
+export function devVarsFiles(keysDir: string = KEYS_DIR): { proxy: string; mcp1: string } {
+  return { proxy: join(keysDir, "proxy.dev.vars"), mcp1: join(keysDir, "mcp1.dev.vars") };
+}
+
 /** Writes `.dev.vars` (AGENT_JWKS from jwks.json, POLICY from policy.json) for `wrangler dev`. */
 export async function writeDevVars(options: DevVarsOptions = {}): Promise<DevVarsResult> {
   const jwksPath = keyPaths(options.keysDir).jwks;
   const policyPath = options.policyPath ?? join(REPO_ROOT, "policy.json");
   const path = options.devVarsPath ?? join(REPO_ROOT, ".dev.vars");
+  const files = devVarsFiles(options.keysDir);
 
   const jwks = await readJwks(jwksPath);
   if (jwks === undefined) throw new Error(`${jwksPath} does not exist: run \`npm run keys\` first`);
@@ -122,8 +136,8 @@ export async function writeDevVars(options: DevVarsOptions = {}): Promise<DevVar
     ...Object.entries(vars).map(([name, value]) => `${name}='${value}'`),
     "",
   ].join("\n");
-  // It holds the proxy's private signing key: readable by its owner only, from the first write.
-  await writeAtomic(path, text, 0o600);
+  await writeSecret(files.proxy, text);
+  await placeDevVars(path, files.proxy);
 
   const mcp1Path =
     options.mcp1DevVarsPath ??
@@ -137,9 +151,15 @@ export async function writeDevVars(options: DevVarsOptions = {}): Promise<DevVar
       `AGENT_JWKS='${agentJwks}'`,
       "",
     ].join("\n");
-    await writeAtomic(mcp1Path, mcp1Text, 0o600);
+    await writeSecret(files.mcp1, mcp1Text);
+    await placeDevVars(mcp1Path, files.mcp1);
   }
   return { path, agentJwks, policy, ...(mcp1Path === undefined ? {} : { mcp1Path }) };
+}
+
+/** Links `path` to `file`, unless the caller asked for the file itself there. */
+async function placeDevVars(path: string, file: string): Promise<void> {
+  if (resolve(path) !== resolve(file)) await linkSecret(path, file);
 }
 
 /** The JWKS at `path`, or undefined when there is none yet. */
@@ -232,8 +252,12 @@ async function main(args: string[]): Promise<number> {
   console.log(`  ${shown(keys.paths.publicKey)}  public, SPKI`);
   console.log(`  ${shown(keys.paths.jwks)}  public JWKS, ${keys.jwks.keys.length} key(s)`);
   const devVars = await writeDevVars();
-  console.log(`wrote ${shown(devVars.path)} (AGENT_JWKS, POLICY) for wrangler dev`);
-  if (devVars.mcp1Path) console.log(`wrote ${shown(devVars.mcp1Path)} (AGENT_JWKS) for mcp1`);
+  const files = devVarsFiles();
+  console.log(`wrote ${shown(files.proxy)} (AGENT_JWKS, POLICY, the proxy's keys), mode 0600`);
+  console.log(`  ${shown(devVars.path)} links to it, for wrangler dev`);
+  if (devVars.mcp1Path) {
+    console.log(`wrote ${shown(files.mcp1)} (AGENT_JWKS), linked from ${shown(devVars.mcp1Path)}`);
+  }
   return 0;
 }
 

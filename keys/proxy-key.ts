@@ -4,13 +4,14 @@
  * proxy, the proxy's assertions are checked by the backends, and neither key can stand in for the
  * other.
  *
- *   keys/proxy-signing.jwk.json   private JWK with kid, mode 0600: the proxy's PROXY_SIGNING_KEY
+ *   keys/proxy-signing.jwk.json   private JWK with kid, mode 0600 in the 0700 keys/: PROXY_SIGNING_KEY
  *   keys/proxy-jwks.json          public JWKS of every live proxy key: what backends verify with
  */
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from "jose";
 import { KEYS_DIR } from "./key-files.ts";
+import { ensurePrivateDir, tightenSecretFile, writeSecret } from "./private-files.ts";
 import { writeAtomic } from "./write-atomic.ts";
 
 export interface ProxyKeyPaths {
@@ -48,6 +49,8 @@ export async function ensureProxyKey(
   options: { dir?: string; rotate?: boolean; retire?: boolean } = {},
 ): Promise<ProxyKeys> {
   const paths = proxyKeyPaths(options.dir);
+  await ensurePrivateDir(dirname(paths.signingKey));
+  await tightenSecretFile(paths.signingKey);
   const existing = await readJson<JWK>(paths.signingKey);
   const published = (await readJson<{ keys: JWK[] }>(paths.jwks)) ?? { keys: [] };
   let signingKey = existing;
@@ -56,7 +59,7 @@ export async function ensureProxyKey(
     const publicJwk = await exportJWK(pair.publicKey);
     const kid = await calculateJwkThumbprint(publicJwk, "sha256");
     signingKey = { ...(await exportJWK(pair.privateKey)), kid, alg: "EdDSA", use: "sig" };
-    await writeAtomic(paths.signingKey, `${JSON.stringify(signingKey, null, 2)}\n`, 0o600);
+    await writeSecret(paths.signingKey, `${JSON.stringify(signingKey, null, 2)}\n`);
   }
   const { d: _private, ...current } = signingKey;
   const others = options.retire ? [] : published.keys.filter((k) => k.kid !== current.kid);

@@ -33,6 +33,7 @@ import { type Probe, probeBackend, probeLine } from "./backend-probe.ts";
 import { dockerHost } from "./docker-host.ts";
 import { checkLaunchConfig } from "./launch-config.ts";
 import { requestLine } from "./request-line.ts";
+import { prepareWranglerState } from "./wrangler-state.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
@@ -78,6 +79,8 @@ interface Service {
   port: number;
   args: string[];
   env?: Record<string, string>;
+  /** The server's umask; unset, it keeps the launcher's. */
+  umask?: string;
 }
 
 function wranglerDev(config: string, port: number, extra: string[] = []): string[] {
@@ -124,11 +127,14 @@ function services(base: number): Service[] {
         "--var",
         `EXTRA_BACKENDS:${EXTRA_BACKENDS}`,
       ]),
+      // What wrangler and workerd write (state, registry, builds) is the owner's alone.
+      umask: "077",
     },
     {
       name: "mcp1",
       port: mcp1,
       args: wranglerDev("workers/mcp1/wrangler.toml", mcp1, separateState),
+      umask: "077",
     },
     {
       name: "mcp2",
@@ -294,29 +300,59 @@ function follow(
   });
 }
 
+/**
+ * How a server is started so that nothing of it outlives the launcher, however the launcher ends
+ * (SIGKILL included, which no handler of ours sees). The server runs in its own process group
+ * beside a sentinel: a subshell of that group holding the read end of a pipe whose only write end
+ * is the launcher's (the child's stdin, which the server itself never gets). When the launcher
+ * dies the kernel closes that end, the sentinel's read sees end of file, and it ends the whole
+ * group: SIGTERM, then SIGKILL a second later. The group holds everything the server started
+ * (wrangler → wrangler's CLI → workerd and esbuild); PR_SET_PDEATHSIG on the server alone
+ * (`setpriv --pdeathsig`) reaches only wrangler's first process, and left workerd running. The
+ * sentinel ignores SIGINT and SIGTERM, so stopAll's SIGTERM reaches the server only and the
+ * sentinel goes with the group's final SIGKILL. `$1` is the server's umask ("" keeps ours).
+ */
+const SUPERVISED = [
+  // In sh without job control a background list's stdin is /dev/null: keep the pipe as fd 3.
+  "exec 3<&0",
+  "(trap '' INT TERM; while read -r _ <&3; do :; done; kill -s TERM 0; sleep 1; kill -s KILL 0) &",
+  '[ -z "$1" ] || umask "$1"',
+  "shift",
+  'exec "$@" </dev/null 3<&-',
+].join("\n");
+
 function start(service: Service): ChildProcess {
-  const child = spawn(process.execPath, service.args, {
-    cwd: ROOT,
-    // Its own process group, so stopping it also stops what it started (workerd under wrangler).
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      ...service.env,
-      WRANGLER_SEND_METRICS: "false",
-      // One registry per system, inside the repo: service bindings find this system's mcp1 only.
-      WRANGLER_REGISTRY_PATH: join(ROOT, ".wrangler", `registry-${PORT_BASE}`),
-      FORCE_COLOR: "0",
-      // Miniflare fetches workers.cloudflare.com/cf.json for `request.cf` on every start and
-      // prints a stack when offline; the Workers never read `request.cf`, so its placeholder does.
-      CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false",
+  const child = spawn(
+    "/bin/sh",
+    ["-c", SUPERVISED, service.name, service.umask ?? "", process.execPath, ...service.args],
+    {
+      cwd: ROOT,
+      // Its own process group, so stopping it also stops what it started (workerd under wrangler).
+      detached: true,
+      // stdin is the sentinel's pipe (SUPERVISED): the launcher never writes to it.
+      stdio: ["pipe", "pipe", "pipe"],
+      env: {
+        ...process.env,
+        ...service.env,
+        WRANGLER_SEND_METRICS: "false",
+        // One registry per system, inside the repo: service bindings find this system's mcp1 only.
+        WRANGLER_REGISTRY_PATH: join(ROOT, ".wrangler", `registry-${PORT_BASE}`),
+        FORCE_COLOR: "0",
+        // Miniflare fetches workers.cloudflare.com/cf.json for `request.cf` on every start and
+        // prints a stack when offline; the Workers never read `request.cf`, so its placeholder does.
+        CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false",
+      },
     },
-  });
+  );
+  // Nothing is written to the sentinel's pipe, so an error on it can only mean it has gone.
+  child.stdin?.on("error", () => {});
   const output = openLog(service);
   follow(child.stdout, service, output, process.stdout);
   follow(child.stderr, service, output, process.stderr);
   child.on("exit", (code, signal) => {
     running.delete(service.name);
+    // The sentinel then ends whatever the server left in its group (workerd after wrangler).
+    child.stdin?.destroy();
     output.file.write(`[launcher] ${service.name} exited (${signal ?? `exit code ${code}`})\n`);
     if (stopping || !ready) return;
     alarm(
@@ -434,6 +470,7 @@ async function main(): Promise<void> {
   // Before .dev.vars is written: a policy the proxy would refuse never reaches it.
   const extraBackends = checkConfiguration();
   await writeDevVars({ policyPath: POLICY_FILE });
+  await prepareWranglerState(ROOT, log);
   await checkPortsFree();
 
   for (const signal of ["SIGINT", "SIGTERM"] as const) {

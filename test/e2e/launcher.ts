@@ -78,6 +78,11 @@ export interface LaunchOptions {
   timeoutMs?: number;
   /** More of the launcher's environment, as a user would set it (`EXTRA_BACKENDS`, `MCPCP_POLICY`). */
   env?: Record<string, string>;
+  /**
+   * Runs the launcher in a process group of its own, as a shell runs `npm start`, so a test can
+   * signal that whole group without signalling the test runner.
+   */
+  detached?: boolean;
 }
 
 /** Starts the launcher and resolves once it prints its ready banner. */
@@ -85,11 +90,13 @@ export function launch({
   portBase = DEFAULT_PORT_BASE,
   timeoutMs = 120_000,
   env = {},
+  detached = false,
 }: LaunchOptions = {}): Promise<Launched> {
   const ports = { proxy: portBase, mcp1: portBase + 1, mcp2: portBase + 2, mcp3: portBase + 3 };
   const logDir = nextLogDir();
   const child = spawn(process.execPath, ["scripts/start.ts"], {
     cwd: ROOT,
+    detached,
     stdio: ["ignore", "pipe", "pipe"],
     env: {
       ...process.env,
