@@ -18,6 +18,9 @@ export default defineConfig({
   ],
   test: {
     name: "mcp1-workers",
+    // A file's first request starts its isolate (seconds when many files start at once on two
+    // cores): 5 s is too close for the first test of a file.
+    testTimeout: 15_000,
     include: ["test/workers/mcp1/**/*.test.ts"],
     globalSetup: ["test/workers/mcp1/global-setup.ts"],
   },
