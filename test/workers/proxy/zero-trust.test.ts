@@ -214,6 +214,38 @@ describe("body limits", () => {
     const batch = Array.from({ length: 33 }, () => rpc("ping"));
     expect((await post(batch, await token("agent_name1"))).status).toBe(400);
   });
+
+  it("refuses a batch whose requests share an id, before any of it runs", async () => {
+    const batch = (second: number | string) => [
+      { ...echo("first"), id: 7 },
+      { ...echo("second"), id: second },
+    ];
+    const bearer = await token("agent_name1");
+    // 2025-03-26 is the era with batches.
+    const era = { "mcp-protocol-version": "2025-03-26" };
+    for (const repeated of [7, "7"]) {
+      const before = await backendHits();
+      const response = await post(batch(repeated), bearer, era);
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({
+        jsonrpc: "2.0",
+        id: null,
+        error: {
+          code: -32600,
+          message: "Invalid request: the requests of a batch must have distinct ids",
+        },
+      });
+      expect(await backendHits()).toBe(before);
+    }
+    // (control) with distinct ids both calls run, and both are answered.
+    const before = await backendHits();
+    const response = await post(batch(8), bearer, era);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text).toContain("Echo: first");
+    expect(text).toContain("Echo: second");
+    expect(await backendHits()).toBeGreaterThan(before);
+  }, 20_000);
 });
 
 describe("rate limits", () => {
