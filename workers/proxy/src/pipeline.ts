@@ -15,13 +15,21 @@
  *    (`agent-side/hot-path.ts`), anything else by the SDK server (`agent-side/sdk-server.ts`); both
  *    serve the same operations (`operations/table.ts`).
  * 6. Audit: once the answer has been sent in full (or abandoned), slots are given back and the
- *    records, made of the context's outcomes, are stored (`state/audit-store.ts`).
+ *    records, made of the context's outcomes, are stored (`state/audit-store.ts`). An agent that
+ *    leaves before ends its calls at once: `agent-side/http.ts` keeps a silent answer stream
+ *    tested with comments, so the runtime notices a closed connection, and aborts `ctx.signal`.
  *
  * Every refusal is a `GatewayError`, answered by the funnel in `errors.ts`.
  */
 import type { McpHttpHandler } from "@modelcontextprotocol/server";
 import { type FastHandler, hotRequest, serveFast } from "./agent-side/hot-path.ts";
-import { observeBody, readBody, withHeader } from "./agent-side/http.ts";
+import {
+  readBody,
+  streamWhenSlow,
+  underSignal,
+  watchAnswer,
+  withHeader,
+} from "./agent-side/http.ts";
 import { createSdkHandler, SERVER_INFO } from "./agent-side/sdk-server.ts";
 import { relayListChanges } from "./backend-side/listen.ts";
 import { authInfoFor, type Outcome, RequestContext } from "./context.ts";
@@ -132,7 +140,12 @@ export async function serveMcp(
 
   // From here on the request is authenticated: it leaves a record per message, or one.
   const defer = (work: Promise<unknown>) => exec.waitUntil(work);
-  const ctx = new RequestContext(gateway.config, env, identity, request.signal, defer);
+  // The agent is gone when the runtime says so (request.signal, which workerd aborts only once a
+  // write to the agent has failed) or when the answer's stream is cancelled: either aborts the
+  // work, on every path (the operations', the SDK's, a door's), and ends the answer.
+  const left = new AbortController();
+  const signal = AbortSignal.any([request.signal, left.signal]);
+  const ctx = new RequestContext(gateway.config, env, identity, signal, defer);
   if (door) ctx.outcome.server = door.id;
   const record = beginRecord(
     identity.agent,
@@ -158,7 +171,11 @@ export async function serveMcp(
     await Promise.all(recordsOf(ctx, record).map((each) => writeRecord(env.AUDIT_DB, each)));
   };
   response = withHeader(response, "mcpcp-request-id", record.request_id);
-  return observeBody(response, (bytes) => defer(finish(bytes)));
+  return watchAnswer(response, {
+    signal,
+    gone: (reason) => left.abort(reason),
+    done: (bytes) => defer(finish(bytes)),
+  });
 }
 
 /** What a request asks for, read before anything acts on it (step 3). */
@@ -228,11 +245,12 @@ async function operate(
   // to admit, so anything else can be refused here only by the agent's rate.
   await admitCalls(ctx, asked.kind === "messages" ? asked.calls : [], releases);
   if (asked.kind === "refused") return fail(asked.failure);
-  if (asked.kind === "stream") return gateway.mcp.fetch(request, { authInfo: authInfoFor(ctx) });
+  const authInfo = authInfoFor(ctx);
+  if (asked.kind === "stream")
+    return gateway.mcp.fetch(underSignal(request, ctx.signal), { authInfo });
   if (asked.kind === "not_json") {
     ctx.refused("deny_input");
-    const authInfo = authInfoFor(ctx);
-    return gateway.mcp.fetch(new Request(request, { body: asked.text }), { authInfo });
+    return gateway.mcp.fetch(underSignal(request, ctx.signal, asked.text), { authInfo });
   }
 
   const { body, envelope, calls } = asked;
@@ -248,8 +266,8 @@ async function operate(
   const plain = ctx.config.fastPath ? envelope.plain : undefined;
   const fast = plain && hotRequest(request.headers, plain);
   if (fast) {
-    const signal = ctx.signalFor(fast.id, request.signal);
-    return serveFast(fast, operationsHandler(ctx), SERVER_INFO, signal);
+    const signal = ctx.signalFor(fast.id, ctx.signal);
+    return streamWhenSlow(serveFast(fast, operationsHandler(ctx), SERVER_INFO, signal));
   }
   for (const message of envelope.messages) {
     if (!message.listen) continue;
@@ -260,7 +278,9 @@ async function operate(
       relayListChanges(ctx.config, ctx, message.listen, listening.signal, gateway.mcp.notify),
     );
   }
-  return gateway.mcp.fetch(request, { authInfo: authInfoFor(ctx), parsedBody: body });
+  return streamWhenSlow(
+    gateway.mcp.fetch(underSignal(request, ctx.signal), { authInfo, parsedBody: body }),
+  );
 }
 
 /**
@@ -302,7 +322,9 @@ async function operateDoor(
       { status: 400 },
     );
   }
-  return serveDoor(request, ctx, backend, asked.kind === "messages" ? asked.body : undefined);
+  // The door's own timers and upstream requests follow the agent's exchange (`ctx.signal`).
+  const body = asked.kind === "messages" ? asked.body : undefined;
+  return serveDoor(underSignal(request, ctx.signal), ctx, backend, body);
 }
 
 /** The handler that serves hot-path requests from the operations table, for `ctx`. */
