@@ -513,7 +513,7 @@ describe("audit", () => {
     expect(JSON.stringify(records)).not.toContain(secret);
   });
 
-  it("gives a request refused whole a record naming what it asked for", async () => {
+  it("gives a request refused whole a record for each of its messages, naming what it asked for", async () => {
     const response = await post(
       rpc("tools/call", { name: "mcp1_echo", arguments: { message: "x" } }),
       await token("agent_name1", { scope: "list_tools" }),
@@ -527,6 +527,41 @@ describe("audit", () => {
         tool: "echo",
         decision: "deny_scope",
         outcome: "http_403",
+      }),
+    ]);
+
+    // A batch refused for its scope: the refusal is on each message's record.
+    const lister = await token("batcher", { scope: "list_tools" });
+    const era = { "mcp-protocol-version": "2025-03-26" };
+    const batch = await post([rpc("tools/list"), echo("x")], lister, era);
+    expect(batch.status).toBe(403);
+    expect(await recordsOf(batch, 2)).toEqual([
+      expect.objectContaining({ message_index: 0, method: "tools/list", decision: "deny_scope" }),
+      expect.objectContaining({
+        message_index: 1,
+        method: "tools/call",
+        server: "mcp3",
+        tool: "echo",
+        decision: "deny_scope",
+      }),
+    ]);
+    // A batch refused as a body (its ids repeat) is one record, for the batch.
+    const repeated = await post(
+      [
+        { ...echo("a"), id: 3 },
+        { ...echo("b"), id: 3 },
+      ],
+      lister,
+      era,
+    );
+    expect(repeated.status).toBe(400);
+    expect(await recordsOf(repeated)).toEqual([
+      expect.objectContaining({
+        message_index: null,
+        method: "batch",
+        tool: null,
+        decision: "deny_input",
+        outcome: "http_400",
       }),
     ]);
   });
