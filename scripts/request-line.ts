@@ -1,14 +1,19 @@
 /**
- * The launcher's one line per request, made from the proxy's audit log line (workers/proxy/src/
- * audit.ts prints `{"event":"audit",...}` with console.log for every authenticated request):
+ * The launcher's one line per request, made from the proxy's audit log lines (workers/proxy/src/
+ * state/audit-store.ts prints `{"event":"audit",...}` for every record: one per authenticated
+ * request, or one per message of a batch):
  *
  *   14:03:27  agent_name1   initialize                 -                           200     36 ms
  *   14:03:27  agent_name1   tools/call                 mcp1_echo                   200     28 ms
+ *   14:03:28  agent_name1   tools/call [0]             mcp1_report_on_battle_end   200     41 ms
+ *   14:03:28  agent_name1   tools/call [1]             mcp1_echo                   200     41 ms
  *
- * Time (local), agent, method, server_tool, status and duration; then the decision and the
- * outcome, only when they are not `allow` and `ok` (`deny_policy  rpc_error`). A request refused
- * before it has an agent (401) has no audit record: wrangler's own line for it stands in, as agent
- * `?`, method `POST /mcp` and the note `unauthenticated`.
+ * Time (local), agent, method (with the message's place in its batch, from 0), server_tool,
+ * status and duration (a batch's lines share the request's); then the decision and the outcome,
+ * only when they are not `allow` and `ok` (`deny_policy  rpc_error`). A request refused before it
+ * has an agent (401) has no audit record: wrangler's own line for it stands in, as agent `?`,
+ * method `POST /mcp` and the note `unauthenticated`. Names an agent wrote (a refused tool's) are
+ * shown with control characters escaped and cut to fit, so they cannot drive the terminal.
  */
 
 interface AuditLine {
@@ -16,6 +21,7 @@ interface AuditLine {
   at: string;
   agent: string;
   method: string | null;
+  message_index?: number | null;
   server: string | null;
   tool: string | null;
   decision?: string;
@@ -36,14 +42,27 @@ function isAuditLine(value: unknown): value is AuditLine {
     typeof v.duration_ms === "number" &&
     nullableString(v.method) &&
     nullableString(v.server) &&
-    nullableString(v.tool)
+    nullableString(v.tool) &&
+    (v.message_index === null || v.message_index === undefined || Number.isInteger(v.message_index))
   );
+}
+
+/** The longest name a line shows whole. */
+const SHOWN = 40;
+
+/** `text` safe for a terminal: control and format (direction) characters escaped, cut to SHOWN. */
+function printable(text: string): string {
+  const escaped = text.replace(
+    /[\p{Cc}\p{Cf}]/gu,
+    (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`,
+  );
+  return escaped.length > SHOWN ? `${escaped.slice(0, SHOWN - 1)}…` : escaped;
 }
 
 /** `server_tool` as the agent named it, the server alone, or `-` (initialize, ping, batch...). */
 function target(server: string | null, tool: string | null): string {
-  if (server && tool) return `${server}_${tool}`;
-  return server || tool || "-";
+  if (server && tool) return printable(`${server}_${tool}`);
+  return printable(server || tool || "-");
 }
 
 function clock(at: string): string {
@@ -106,10 +125,11 @@ export function requestLine(line: string, now: Date = new Date()): string | unde
     record.decision && record.decision !== "allow" ? record.decision : "",
     record.outcome && record.outcome !== "ok" ? record.outcome : "",
   ].filter(Boolean);
+  const index = typeof record.message_index === "number" ? ` [${record.message_index}]` : "";
   return columns(
     clock(record.at),
-    record.agent,
-    record.method ?? "-",
+    printable(record.agent),
+    `${printable(record.method ?? "-")}${index}`,
     target(record.server, record.tool),
     record.status,
     record.duration_ms,

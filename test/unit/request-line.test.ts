@@ -60,6 +60,47 @@ describe("requestLine", () => {
     );
   });
 
+  it("gives each message of a batch its own line, with its place in the batch", () => {
+    const lines = [
+      audit({ message_index: 0, tool: "report_on_battle_end", outcome: "tool_error" }),
+      audit({ message_index: 1 }),
+      audit({ message_index: 2, server: "mcp2", decision: "deny_policy", outcome: "rpc_error" }),
+    ].map((line) => fields(requestLine(line)));
+    expect(lines).toEqual([
+      [
+        "14:03:27",
+        "agent_name1",
+        "tools/call [0]",
+        "mcp1_report_on_battle_end",
+        "200",
+        "28 ms",
+        "tool_error",
+      ],
+      ["14:03:27", "agent_name1", "tools/call [1]", "mcp1_echo", "200", "28 ms"],
+      [
+        "14:03:27",
+        "agent_name1",
+        "tools/call [2]",
+        "mcp2_echo",
+        "200",
+        "28 ms",
+        "deny_policy",
+        "rpc_error",
+      ],
+    ]);
+    // A request that is not a batch has no place to show, as before records had one.
+    expect(fields(requestLine(audit({ message_index: null })))[2]).toBe("tools/call");
+  });
+
+  it("escapes control characters in names an agent wrote, and cuts long ones", () => {
+    const line = requestLine(audit({ server: null, tool: "\u001b[2Jmcp9_x" })) ?? "";
+    expect(line).not.toContain("\u001b");
+    expect(fields(line)[3]).toBe("\\u{1b}[2Jmcp9_x");
+    const long = fields(requestLine(audit({ server: null, tool: "t".repeat(200) })))[3] ?? "";
+    expect(long).toHaveLength(40);
+    expect(long.endsWith("…")).toBe(true);
+  });
+
   it("finds the record behind a prefix", () => {
     expect(requestLine(`[proxy] ${audit({})}`)).toBe(requestLine(audit({})));
   });
@@ -89,6 +130,7 @@ describe("requestLine", () => {
       "[wrangler:info] GET /battles 401 Unauthorized (2ms)",
       '{"event":"auth_failed","code":"invalid_token"}',
       '{"event":"audit","agent":"a"}',
+      audit({ message_index: "0" }),
       '{"event":"audit",',
       "Your Worker has access to the following bindings:",
     ]) {

@@ -8,6 +8,8 @@ export const TEST_POLICY = {
   watcher: { dyn: "*" },
   ext_narrow: { ext: ["echo"] },
   sleeper: { ext: "*", mcp2: "*", slow: "*" },
+  // zero-trust.test.ts: batches, on an agent of their own (a test's slots can outlive it).
+  batcher: { mcp1: "*", mcp3: "*" },
   // door-exchanges.test.ts: an agent on the exchange backends, and another beside it.
   asker: { ref: "*", exch: "*", mrtr: "*" },
   bystander: { exch: "*", mrtr: "*" },

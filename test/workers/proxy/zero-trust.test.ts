@@ -214,6 +214,38 @@ describe("body limits", () => {
     const batch = Array.from({ length: 33 }, () => rpc("ping"));
     expect((await post(batch, await token("agent_name1"))).status).toBe(400);
   });
+
+  it("refuses a batch whose requests share an id, before any of it runs", async () => {
+    const batch = (second: number | string) => [
+      { ...echo("first"), id: 7 },
+      { ...echo("second"), id: second },
+    ];
+    const bearer = await token("batcher");
+    // 2025-03-26 is the era with batches.
+    const era = { "mcp-protocol-version": "2025-03-26" };
+    for (const repeated of [7, "7"]) {
+      const before = await backendHits();
+      const response = await post(batch(repeated), bearer, era);
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({
+        jsonrpc: "2.0",
+        id: null,
+        error: {
+          code: -32600,
+          message: "Invalid request: the requests of a batch must have distinct ids",
+        },
+      });
+      expect(await backendHits()).toBe(before);
+    }
+    // (control) with distinct ids both calls run, and both are answered.
+    const before = await backendHits();
+    const response = await post(batch(8), bearer, era);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text).toContain("Echo: first");
+    expect(text).toContain("Echo: second");
+    expect(await backendHits()).toBeGreaterThan(before);
+  }, 20_000);
 });
 
 describe("rate limits", () => {
@@ -372,6 +404,7 @@ describe("audit", () => {
       decision: "allow",
       outcome: "ok",
       status: 200,
+      message_index: null,
       bytes_in: expect.any(Number),
       bytes_out: expect.any(Number),
       duration_ms: expect.any(Number),
@@ -379,10 +412,193 @@ describe("audit", () => {
     const denied = (
       (await (await audit("agent=auditee")).json()) as { records: Record<string, unknown>[] }
     ).records;
-    expect(denied[0]).toMatchObject({ decision: "deny_policy", outcome: "rpc_error" });
+    // A refused call keeps the name the agent asked for.
+    expect(denied[0]).toMatchObject({
+      method: "tools/call",
+      server: "mcp3",
+      tool: "echo",
+      decision: "deny_policy",
+      outcome: "rpc_error",
+    });
     const everything = JSON.stringify(body) + JSON.stringify(denied);
     expect(everything).not.toContain(secret);
     expect(everything).not.toContain(agent1);
+  });
+
+  /** The records of the request `response` answers, once `count` of them are stored. */
+  async function recordsOf(response: Response, count = 1): Promise<Record<string, unknown>[]> {
+    const requestId = response.headers.get("mcpcp-request-id") ?? "";
+    await response.text();
+    let records: Record<string, unknown>[] = [];
+    await expect
+      .poll(
+        async () => {
+          const found = (await (await audit(`request_id=${requestId}`)).json()) as {
+            records: Record<string, unknown>[];
+          };
+          records = found.records;
+          return records.length;
+        },
+        { timeout: 5000 },
+      )
+      .toBeGreaterThanOrEqual(count);
+    return records;
+  }
+
+  it("gives each message of a batch its own record, under the request's id", async () => {
+    const secret = `s3cret-${crypto.randomUUID()}`;
+    const call = (id: number, name: string, args: object) => ({
+      jsonrpc: "2.0",
+      id,
+      method: "tools/call",
+      params: { name, arguments: args },
+    });
+    const response = await post(
+      [
+        call(1, "mcp1_report_on_battle_end", {}), // breaks the tool's schema: a tool error
+        call(2, "mcp1_echo", { message: secret }),
+        call(3, "mcp1_echo", { message: secret }),
+        call(4, "mcp2_echo", { message: secret }), // outside batcher's policy
+        { jsonrpc: "2.0", id: 5, method: "\u001b[2J rm -rf /" },
+        { jsonrpc: "2.0", method: "notifications/initialized" },
+      ],
+      await token("batcher"),
+      { "mcp-protocol-version": "2025-03-26" },
+    );
+    expect(response.status).toBe(200);
+    const records = await recordsOf(response, 6);
+    const shared = {
+      request_id: response.headers.get("mcpcp-request-id"),
+      agent: "batcher",
+      status: 200,
+    };
+    expect(records).toEqual([
+      expect.objectContaining({
+        ...shared,
+        message_index: 0,
+        method: "tools/call",
+        server: "mcp1",
+        tool: "report_on_battle_end",
+        decision: "allow",
+        outcome: "tool_error",
+      }),
+      ...[1, 2].map((index) =>
+        expect.objectContaining({
+          ...shared,
+          message_index: index,
+          method: "tools/call",
+          server: "mcp1",
+          tool: "echo",
+          decision: "allow",
+          outcome: "ok",
+        }),
+      ),
+      expect.objectContaining({
+        ...shared,
+        message_index: 3,
+        method: "tools/call",
+        server: "mcp2",
+        tool: "echo",
+        decision: "deny_policy",
+        outcome: "rpc_error",
+      }),
+      // The agent's own method string is never written down.
+      expect.objectContaining({ ...shared, message_index: 4, method: "unknown", tool: null }),
+      expect.objectContaining({
+        ...shared,
+        message_index: 5,
+        method: "notifications/initialized",
+      }),
+    ]);
+    expect(JSON.stringify(records)).not.toContain(secret);
+  });
+
+  it("gives a request refused whole a record for each of its messages, naming what it asked for", async () => {
+    const response = await post(
+      rpc("tools/call", { name: "mcp1_echo", arguments: { message: "x" } }),
+      await token("agent_name1", { scope: "list_tools" }),
+    );
+    expect(response.status).toBe(403);
+    expect(await recordsOf(response)).toEqual([
+      expect.objectContaining({
+        message_index: null,
+        method: "tools/call",
+        server: "mcp1",
+        tool: "echo",
+        decision: "deny_scope",
+        outcome: "http_403",
+      }),
+    ]);
+
+    // A batch refused for its scope: the refusal is on each message's record.
+    const lister = await token("batcher", { scope: "list_tools" });
+    const era = { "mcp-protocol-version": "2025-03-26" };
+    const batch = await post([rpc("tools/list"), echo("x")], lister, era);
+    expect(batch.status).toBe(403);
+    expect(await recordsOf(batch, 2)).toEqual([
+      expect.objectContaining({ message_index: 0, method: "tools/list", decision: "deny_scope" }),
+      expect.objectContaining({
+        message_index: 1,
+        method: "tools/call",
+        server: "mcp3",
+        tool: "echo",
+        decision: "deny_scope",
+      }),
+    ]);
+    // A batch refused as a body (its ids repeat) is one record, for the batch.
+    const repeated = await post(
+      [
+        { ...echo("a"), id: 3 },
+        { ...echo("b"), id: 3 },
+      ],
+      lister,
+      era,
+    );
+    expect(repeated.status).toBe(400);
+    expect(await recordsOf(repeated)).toEqual([
+      expect.objectContaining({
+        message_index: null,
+        method: "batch",
+        tool: null,
+        decision: "deny_input",
+        outcome: "http_400",
+      }),
+    ]);
+  });
+
+  it("gives each message of a batch through a door its own record", async () => {
+    const echoAt = (id: number) => ({
+      jsonrpc: "2.0",
+      id,
+      method: "tools/call",
+      params: { name: "echo", arguments: { message: `door ${id}` } },
+    });
+    const response = await exports.default.fetch(
+      new Request(`${ORIGIN}/servers/mcp1/mcp`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          "mcp-protocol-version": "2025-03-26",
+          authorization: `Bearer ${await token("narrow")}`,
+        },
+        body: JSON.stringify([echoAt(1), echoAt(2)]),
+      }),
+    );
+    expect(response.status).toBe(200);
+    const records = await recordsOf(response, 2);
+    expect(records).toEqual(
+      [0, 1].map((index) =>
+        expect.objectContaining({
+          message_index: index,
+          agent: "narrow",
+          method: "tools/call",
+          server: "mcp1",
+          tool: "echo",
+          decision: "allow",
+        }),
+      ),
+    );
   });
 
   it("needs the audit_read scope", async () => {

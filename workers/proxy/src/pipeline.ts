@@ -5,7 +5,8 @@
  *
  * 1. Origin: a browser page from elsewhere is refused (DNS rebinding; `core/origin.ts`).
  * 2. Token: the bearer token is verified with jose (`core/auth.ts`, remembered per isolate by
- *    `state/token-cache.ts`); from here on the request has an identity and leaves one audit record.
+ *    `state/token-cache.ts`); from here on the request has an identity and leaves audit records:
+ *    one per message of its body (each of a batch its own), or one for the request.
  * 3. Envelope: the body is read (at most 4 MiB) and parsed once (`core/envelope.ts`); a body over
  *    the shape limits, or a method the token lacks the scope for, is refused after admission.
  * 4. Admission: one call to the agent's AgentGate decides its rate, each tool's rate and its
@@ -14,21 +15,36 @@
  *    (`agent-side/hot-path.ts`), anything else by the SDK server (`agent-side/sdk-server.ts`); both
  *    serve the same operations (`operations/table.ts`).
  * 6. Audit: once the answer has been sent in full (or abandoned), slots are given back and the
- *    record, made of the context's outcome, is stored (`state/audit-store.ts`).
+ *    records, made of the context's outcomes, are stored (`state/audit-store.ts`). An agent that
+ *    leaves before ends its calls at once: `agent-side/http.ts` keeps a silent answer stream
+ *    tested with comments, so the runtime notices a closed connection, and aborts `ctx.signal`.
  *
  * Every refusal is a `GatewayError`, answered by the funnel in `errors.ts`.
  */
 import type { McpHttpHandler } from "@modelcontextprotocol/server";
 import { type FastHandler, hotRequest, serveFast } from "./agent-side/hot-path.ts";
-import { observeBody, readBody, withHeader } from "./agent-side/http.ts";
+import {
+  readBody,
+  streamWhenSlow,
+  underSignal,
+  watchAnswer,
+  withHeader,
+} from "./agent-side/http.ts";
 import { createSdkHandler, SERVER_INFO } from "./agent-side/sdk-server.ts";
 import { relayListChanges } from "./backend-side/listen.ts";
-import { authInfoFor, RequestContext } from "./context.ts";
+import { authInfoFor, type Outcome, RequestContext } from "./context.ts";
 import { type AgentIdentity, type AuthResult, extractBearer } from "./core/auth.ts";
 import { type BackendSpec, type GatewayConfig, loadConfig } from "./core/config.ts";
-import { callsOf, type Envelope, parseEnvelope, type RequestId } from "./core/envelope.ts";
+import {
+  callsOf,
+  type Envelope,
+  type Message,
+  parseEnvelope,
+  type RequestId,
+} from "./core/envelope.ts";
 import { log } from "./core/log.ts";
-import { prefixToolName } from "./core/names.ts";
+import { methodLabel } from "./core/methods.ts";
+import { prefixToolName, splitToolName } from "./core/names.ts";
 import { originAllowed } from "./core/origin.ts";
 import { missingScope } from "./core/scopes.ts";
 import {
@@ -41,7 +57,7 @@ import {
 import { OPERATIONS } from "./operations/table.ts";
 import { serveDoor } from "./relay/door.ts";
 import { admit, RATE_WINDOW_MS } from "./state/admission.ts";
-import { type AuditRecord, beginRecord, writeRecord } from "./state/audit-store.ts";
+import { type AuditRecord, beginRecord, NAME_LIMIT, writeRecord } from "./state/audit-store.ts";
 import { oncePerEnv } from "./state/gateways.ts";
 import { cancelCall, cancellationsIn, trackCall } from "./state/in-flight.ts";
 import { cachingVerifier } from "./state/token-cache.ts";
@@ -122,9 +138,14 @@ export async function serveMcp(
     return httpResponse(e, origin, metadata);
   }
 
-  // From here on the request is authenticated, and it leaves exactly one audit record.
+  // From here on the request is authenticated: it leaves a record per message, or one.
   const defer = (work: Promise<unknown>) => exec.waitUntil(work);
-  const ctx = new RequestContext(gateway.config, env, identity, request.signal, defer);
+  // The agent is gone when the runtime says so (request.signal, which workerd aborts only once a
+  // write to the agent has failed) or when the answer's stream is cancelled: either aborts the
+  // work, on every path (the operations', the SDK's, a door's), and ends the answer.
+  const left = new AbortController();
+  const signal = AbortSignal.any([request.signal, left.signal]);
+  const ctx = new RequestContext(gateway.config, env, identity, signal, defer);
   if (door) ctx.outcome.server = door.id;
   const record = beginRecord(
     identity.agent,
@@ -143,22 +164,18 @@ export async function serveMcp(
   }
 
   const finish = async (bytesOut: number) => {
-    const { outcome } = ctx;
-    record.decision = outcome.decision;
-    record.server = outcome.server;
-    record.tool = outcome.tool;
     record.status = response.status;
     record.bytes_out = bytesOut;
     record.duration_ms = Math.round((performance.now() - began) * 1000) / 1000;
-    record.outcome =
-      outcome.result === "ok" && response.status >= 400
-        ? `http_${response.status}`
-        : outcome.result;
     await Promise.allSettled(releases.map((release) => release()));
-    await writeRecord(env.AUDIT_DB, record);
+    await Promise.all(recordsOf(ctx, record).map((each) => writeRecord(env.AUDIT_DB, each)));
   };
   response = withHeader(response, "mcpcp-request-id", record.request_id);
-  return observeBody(response, (bytes) => defer(finish(bytes)));
+  return watchAnswer(response, {
+    signal,
+    gone: (reason) => left.abort(reason),
+    done: (bytes) => defer(finish(bytes)),
+  });
 }
 
 /** What a request asks for, read before anything acts on it (step 3). */
@@ -175,7 +192,15 @@ type Asked =
       calls: { id: RequestId | null; name: string }[];
     };
 
-async function askedBy(request: Request, ctx: RequestContext, record: AuditRecord): Promise<Asked> {
+/** How a record names the tool of a call: the server it names, and the tool, as the agent asked. */
+type Naming = (name: string) => { server: string | null; tool: string };
+
+async function askedBy(
+  request: Request,
+  ctx: RequestContext,
+  record: AuditRecord,
+  naming: Naming,
+): Promise<Asked> {
   if (request.method === "GET" || request.method === "DELETE") return { kind: "stream" };
   if (request.method !== "POST") {
     return fail({ kind: "no_route", method: request.method, path: new URL(request.url).pathname });
@@ -190,6 +215,7 @@ async function askedBy(request: Request, ctx: RequestContext, record: AuditRecor
   }
   const envelope = parseEnvelope(body);
   record.method = envelope.label;
+  if (envelope.ok) noteMessages(ctx, envelope.messages, Array.isArray(body), naming);
   if (!envelope.ok) {
     const failure: Failure = {
       kind: "invalid_request",
@@ -214,16 +240,17 @@ async function operate(
   record: AuditRecord,
   releases: (() => Promise<void>)[],
 ): Promise<Response> {
-  const asked = await askedBy(request, ctx, record);
+  const asked = await askedBy(request, ctx, record, (name) => requestedTool(ctx.config, name));
   // Admission comes first: an agent over its rate learns nothing else. Only messages carry calls
   // to admit, so anything else can be refused here only by the agent's rate.
   await admitCalls(ctx, asked.kind === "messages" ? asked.calls : [], releases);
   if (asked.kind === "refused") return fail(asked.failure);
-  if (asked.kind === "stream") return gateway.mcp.fetch(request, { authInfo: authInfoFor(ctx) });
+  const authInfo = authInfoFor(ctx);
+  if (asked.kind === "stream")
+    return gateway.mcp.fetch(underSignal(request, ctx.signal), { authInfo });
   if (asked.kind === "not_json") {
     ctx.refused("deny_input");
-    const authInfo = authInfoFor(ctx);
-    return gateway.mcp.fetch(new Request(request, { body: asked.text }), { authInfo });
+    return gateway.mcp.fetch(underSignal(request, ctx.signal, asked.text), { authInfo });
   }
 
   const { body, envelope, calls } = asked;
@@ -239,8 +266,8 @@ async function operate(
   const plain = ctx.config.fastPath ? envelope.plain : undefined;
   const fast = plain && hotRequest(request.headers, plain);
   if (fast) {
-    const signal = ctx.signalFor(fast.id, request.signal);
-    return serveFast(fast, operationsHandler(ctx), SERVER_INFO, signal);
+    const signal = ctx.signalFor(fast.id, ctx.signal);
+    return streamWhenSlow(serveFast(fast, operationsHandler(ctx), SERVER_INFO, signal));
   }
   for (const message of envelope.messages) {
     if (!message.listen) continue;
@@ -251,7 +278,9 @@ async function operate(
       relayListChanges(ctx.config, ctx, message.listen, listening.signal, gateway.mcp.notify),
     );
   }
-  return gateway.mcp.fetch(request, { authInfo: authInfoFor(ctx), parsedBody: body });
+  return streamWhenSlow(
+    gateway.mcp.fetch(underSignal(request, ctx.signal), { authInfo, parsedBody: body }),
+  );
 }
 
 /**
@@ -276,7 +305,9 @@ async function operateDoor(
   record: AuditRecord,
   releases: (() => Promise<void>)[],
 ): Promise<Response> {
-  const asked = await askedBy(request, ctx, record);
+  // A door's names are the backend's own.
+  const naming = (name: string) => ({ server: backend.id, tool: name.slice(0, NAME_LIMIT) });
+  const asked = await askedBy(request, ctx, record, naming);
   // Admission counts each call under the gateway-wide name its limits are written for.
   const calls =
     asked.kind === "messages"
@@ -291,23 +322,85 @@ async function operateDoor(
       { status: 400 },
     );
   }
-  if (asked.kind === "messages" && asked.calls.length === 1) {
-    ctx.routed(backend.id, asked.calls[0]?.name ?? "");
-  }
-  return serveDoor(request, ctx, backend, asked.kind === "messages" ? asked.body : undefined);
+  // The door's own timers and upstream requests follow the agent's exchange (`ctx.signal`).
+  const body = asked.kind === "messages" ? asked.body : undefined;
+  return serveDoor(underSignal(request, ctx.signal), ctx, backend, body);
 }
 
 /** The handler that serves hot-path requests from the operations table, for `ctx`. */
 export function operationsHandler(ctx: RequestContext): FastHandler {
   return (request, relay, signal) => {
-    if (request.method === "tools/list") return OPERATIONS["tools/list"]({ ctx, signal });
+    const outcome = ctx.outcomeFor(request.id);
+    if (request.method === "tools/list") return OPERATIONS["tools/list"]({ ctx, outcome, signal });
     const params = {
       name: request.name ?? "",
       ...(request.arguments === undefined ? {} : { arguments: request.arguments }),
       ...(request.trace === undefined ? {} : { _meta: request.trace }),
     };
-    return OPERATIONS["tools/call"]({ ctx, signal, relay }, params);
+    return OPERATIONS["tools/call"]({ ctx, outcome, signal, relay }, params);
   };
+}
+
+/**
+ * Notes each message of the body in `ctx`, so that each leaves its own record: its method, and
+ * for a call the tool as the agent asked for it (kept when the call is refused; the operation
+ * replaces it with the backend's tool when it routes the call).
+ */
+function noteMessages(
+  ctx: RequestContext,
+  messages: readonly Message[],
+  batch: boolean,
+  naming: Naming,
+): void {
+  ctx.batch = batch;
+  for (const message of messages) {
+    const outcome = ctx.noteMessage(methodLabel(message.method), message.id);
+    if (message.call) {
+      const { server, tool } = naming(message.call.name);
+      outcome.server = server;
+      outcome.tool = tool;
+    }
+  }
+}
+
+/**
+ * A call's tool as the agent asked for it on /mcp: split into server and tool when the prefix
+ * names a server the gateway has, else the whole name, with no server.
+ */
+function requestedTool(
+  config: GatewayConfig,
+  name: string,
+): { server: string | null; tool: string } {
+  const target = splitToolName(name);
+  if (target && config.backends.has(target.server)) {
+    return { server: target.server, tool: target.tool.slice(0, NAME_LIMIT) };
+  }
+  return { server: null, tool: name.slice(0, NAME_LIMIT) };
+}
+
+/**
+ * The request's audit records, made of the context's outcomes: one per message of the body (the
+ * message's own outcome first, then the request's, for what holds for all of them), or one for a
+ * request without messages.
+ */
+function recordsOf(ctx: RequestContext, request: AuditRecord): AuditRecord[] {
+  const whole = ctx.outcome;
+  const made = (outcome: Outcome): AuditRecord => {
+    const result = outcome.result === "ok" ? whole.result : outcome.result;
+    return {
+      ...request,
+      server: outcome.server ?? whole.server,
+      tool: outcome.tool ?? whole.tool,
+      decision: outcome.decision === "allow" ? whole.decision : outcome.decision,
+      outcome: result === "ok" && request.status >= 400 ? `http_${request.status}` : result,
+    };
+  };
+  if (ctx.messages.length === 0) return [made(whole)];
+  return ctx.messages.map(({ method, outcome }, index) => ({
+    ...made(outcome),
+    method,
+    message_index: ctx.batch ? index : null,
+  }));
 }
 
 /**

@@ -30,6 +30,7 @@ import { isJsonObject } from "../core/json.ts";
 import { log } from "../core/log.ts";
 import { traceContextOf } from "../core/trace.ts";
 import { GatewayError, protocolError } from "../errors.ts";
+import { SSE_HEADERS } from "./http.ts";
 
 /** One request the hot path serves. */
 export interface FastRequest {
@@ -157,12 +158,6 @@ function errorOf(e: unknown, request: FastRequest, cancelled: boolean): Record<s
   if (!cancelled) log("error", "handler_failed", { method: request.method, error: message });
   return { code: -32_603, message };
 }
-
-const SSE_HEADERS = {
-  "content-type": "text/event-stream",
-  "cache-control": "no-cache, no-transform",
-  "x-accel-buffering": "no",
-};
 
 const encoder = new TextEncoder();
 

@@ -1,58 +1,216 @@
 /**
- * The HTTP edges of an agent's exchange: its request body read within a limit, and its response
- * body watched to the end (so the audit record knows when the answer was sent in full).
+ * The HTTP edges of an agent's exchange: its request body read within a limit, and its answer
+ * watched to the end (so the audit record knows when the answer was sent in full, and the call
+ * is cancelled when the agent goes away before).
  */
+import { log } from "../core/log.ts";
 import { fail } from "../errors.ts";
 
 /** The largest request body the gateway reads (the SDK's own default). */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 /**
- * Watches a response body to its end without holding it: counts the bytes as they pass and calls
- * back once, when the stream finishes, fails, or the client goes away. SSE answers can last as
- * long as a tool runs, so "the request is done" means this, not "the handler returned".
+ * How often the gateway writes an SSE comment into an answer stream that has been silent: the
+ * only way workerd (under `wrangler dev`, and workerd itself) notices that the agent closed its
+ * connection is a write that fails. The agent's SSE parser ignores comments (WHATWG HTML,
+ * "server-sent events", lines that start with a colon).
  */
-export function observeBody(response: Response, onDone: (bytes: number) => void): Response {
+export const HEARTBEAT_MS = 250;
+
+/**
+ * How long an answer may be pending before it becomes an SSE stream: a call still running after
+ * this has an open stream that heartbeats keep testing, so that an agent that leaves is noticed.
+ */
+export const STREAM_AFTER_MS = 500;
+
+/** The headers of an SSE answer, as the SDK sends them. */
+export const SSE_HEADERS = {
+  "content-type": "text/event-stream",
+  "cache-control": "no-cache, no-transform",
+  "x-accel-buffering": "no",
+};
+
+const encoder = new TextEncoder();
+const HEARTBEAT = encoder.encode(": keepalive\n\n");
+const BEAT = Symbol("beat");
+
+function isEventStream(headers: Headers): boolean {
+  return (headers.get("content-type") ?? "").includes("text/event-stream");
+}
+
+/** What the watcher of an answer is told, and whom it tells. */
+export interface Watch {
+  /** Aborted once the agent is known to be gone, by the runtime or by the gateway itself. */
+  signal: AbortSignal;
+  /** The agent went away before its answer ended: its stream was cancelled. Called at most once. */
+  gone: (reason: unknown) => void;
+  /** The answer is over: sent in full, failed, or abandoned. Called once, with the bytes sent. */
+  done: (bytes: number) => void;
+}
+
+/**
+ * Watches an answer to its end without holding it: counts the bytes as they pass, calls `done`
+ * once when the stream finishes, fails, or the agent goes away, and `gone` when the agent went
+ * away first. An SSE answer that has been silent for HEARTBEAT_MS between two events gets a
+ * comment, so that a closed connection shows (the write fails and the runtime cancels the
+ * stream). SSE answers can last as long as a tool runs, so "the request is done" means this, not
+ * "the handler returned".
+ */
+export function watchAnswer(response: Response, watch: Watch): Response {
   if (!response.body) {
-    onDone(0);
+    watch.done(0);
     return response;
   }
-  // A body of known length is already whole (the hot path's buffered answers): nothing to watch.
+  // A body of known length is already whole (buffered answers): nothing to watch.
   const length = Number(response.headers.get("content-length") ?? Number.NaN);
   if (Number.isSafeInteger(length)) {
-    onDone(length);
+    watch.done(length);
     return response;
   }
   const reader = response.body.getReader();
+  const beating = isEventStream(response.headers);
   let bytes = 0;
+  /** The last bytes sent, to tell when an event has ended and a comment may go between. */
+  let tail: number[] = [];
   let finished = false;
+  let pending: ReturnType<typeof reader.read> | undefined;
+  let forget = () => {};
   const finish = () => {
     if (finished) return;
     finished = true;
-    onDone(bytes);
+    forget();
+    watch.done(bytes);
+  };
+  const leave = (reason: unknown) => {
+    if (finished) return;
+    watch.gone(reason);
+    finish();
+    reader.cancel(reason).catch(() => {});
   };
   const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      // The runtime's word that the agent left (request.signal) ends the answer even where
+      // nobody reads it any more.
+      const onAbort = () => {
+        if (finished) return;
+        leave(watch.signal.reason);
+        controller.error(watch.signal.reason);
+      };
+      if (watch.signal.aborted) return onAbort();
+      watch.signal.addEventListener("abort", onAbort, { once: true });
+      forget = () => watch.signal.removeEventListener("abort", onAbort);
+    },
     async pull(controller) {
       try {
-        const { done, value } = await reader.read();
-        if (done) {
+        pending ??= reader.read();
+        const next = beating && betweenEvents(bytes, tail) ? await beatOr(pending) : await pending;
+        if (next === BEAT) {
+          bytes += HEARTBEAT.byteLength;
+          tail = [...HEARTBEAT.subarray(-4)];
+          controller.enqueue(HEARTBEAT);
+          return;
+        }
+        pending = undefined;
+        if (next.done) {
           controller.close();
           finish();
           return;
         }
-        bytes += value.byteLength;
-        controller.enqueue(value);
+        bytes += next.value.byteLength;
+        tail = [...tail, ...next.value.subarray(-4)].slice(-4);
+        controller.enqueue(next.value);
       } catch (e) {
-        controller.error(e);
+        if (!finished) controller.error(e);
         finish();
       }
     },
-    async cancel(reason) {
-      finish();
-      await reader.cancel(reason);
+    cancel(reason) {
+      leave(reason ?? new Error("The agent closed the stream"));
     },
   });
   return new Response(body, response);
+}
+
+/** Whether what has been sent ends between two SSE events (or nothing has been sent yet). */
+function betweenEvents(bytes: number, tail: readonly number[]): boolean {
+  if (bytes === 0) return true;
+  const end = tail.slice(-2).join();
+  return end === "10,10" || end === "13,13" || tail.join() === "13,10,13,10";
+}
+
+/** `read`'s result, or BEAT if it takes longer than HEARTBEAT_MS. */
+async function beatOr<T>(read: Promise<T>): Promise<T | typeof BEAT> {
+  const [beat, stop] = after(HEARTBEAT_MS, BEAT);
+  try {
+    return await Promise.race([read, beat]);
+  } finally {
+    stop();
+  }
+}
+
+/** A promise of `value` in `ms`, and what stops the timer. */
+function after<T>(ms: number, value: T): [Promise<T>, () => void] {
+  let stop = () => {};
+  const promise = new Promise<T>((resolve) => {
+    const timer = setTimeout(() => resolve(value), ms);
+    stop = () => clearTimeout(timer);
+  });
+  return [promise, stop];
+}
+
+/**
+ * The answer `pending` will be: itself if it comes within STREAM_AFTER_MS, else an SSE stream,
+ * opened then, that carries the answer's messages as events once it comes (a JSON answer's
+ * message, or each of a batch's; an SSE answer's bytes as they are). An answer that is a JSON
+ * body until the end has nothing to write while the call runs, so nobody would notice an agent
+ * that leaves; MCP lets a server answer any request with a stream instead (Streamable HTTP,
+ * "Sending Messages to the Server"), as it does once a call reports progress.
+ */
+export async function streamWhenSlow(pending: Promise<Response>): Promise<Response> {
+  const [slow, stop] = after(STREAM_AFTER_MS, undefined);
+  const first = await Promise.race([pending, slow]).finally(stop);
+  if (first !== undefined) return first;
+
+  let inner: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let cancelled: { reason: unknown } | undefined;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!inner) {
+        const events = await eventsOf(await pending);
+        inner = events.getReader();
+        if (cancelled) {
+          await inner.cancel(cancelled.reason).catch(() => {});
+          return;
+        }
+      }
+      const { done, value } = await inner.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel(reason) {
+      cancelled = { reason };
+      if (inner) await inner.cancel(reason).catch(() => {});
+      else pending.then((answer) => answer.body?.cancel(reason)).catch(() => {});
+    },
+  });
+  return new Response(body, { status: 200, headers: SSE_HEADERS });
+}
+
+/** An answer's messages as SSE events, for an agent that has been given a stream already. */
+async function eventsOf(answer: Response): Promise<ReadableStream<Uint8Array>> {
+  if (answer.body && isEventStream(answer.headers)) return answer.body;
+  const text = await answer.text();
+  let messages: unknown[] = [];
+  try {
+    const parsed: unknown = text === "" ? [] : JSON.parse(text);
+    messages = Array.isArray(parsed) ? parsed : [parsed];
+  } catch {
+    log("error", "answer_not_json", { status: answer.status });
+  }
+  // The stream began as 200: a later status cannot be sent any more, only what it said.
+  if (answer.status >= 400) log("warn", "answer_status_dropped", { status: answer.status });
+  const frames = messages.map((m) => `event: message\ndata: ${JSON.stringify(m)}\n\n`).join("");
+  return new Response(frames).body ?? new ReadableStream();
 }
 
 /** The request's body as text, refusing one over `MAX_BODY_BYTES` without reading it all. */
@@ -87,4 +245,18 @@ export function withHeader(response: Response, name: string, value: string): Res
     copy.headers.set(name, value);
     return copy;
   }
+}
+
+/**
+ * The request as the MCP layer is handed it: the agent's method, URL and headers, under `signal`
+ * (the agent's exchange, which the gateway can end itself), without the body the pipeline has
+ * read already (it hands over the parsed body instead).
+ */
+export function underSignal(request: Request, signal: AbortSignal, body?: string): Request {
+  return new Request(request.url, {
+    method: request.method,
+    headers: request.headers,
+    signal,
+    ...(body === undefined ? {} : { body }),
+  });
 }

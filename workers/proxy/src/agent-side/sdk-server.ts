@@ -43,8 +43,10 @@ export function createSdkServer(ctx: RequestContext): Server {
     instructions:
       "MCPCP gateway. Tools and prompts are named <server>_<name>, resource URIs <server>+<uri>; you see only what your policy allows.",
   });
+  // Each message's outcome, by its request id: a batch's records tell its messages apart.
   const call = (sdk: ServerContext, signal = sdk.mcpReq.signal): OperationCall => ({
     ctx,
+    outcome: ctx.outcomeFor(sdk.mcpReq.id),
     signal,
   });
 

@@ -9,6 +9,7 @@
  */
 import { LOG_LEVEL_META_KEY } from "@modelcontextprotocol/server";
 import { z } from "zod";
+import { methodLabel } from "./methods.ts";
 import { LIMITS, shapeViolation } from "./shape.ts";
 
 export type RequestId = string | number;
@@ -56,7 +57,7 @@ export interface PlainRequest {
 export type Envelope =
   | {
       ok: true;
-      /** What the audit record names: the method, `batch`, or null. */
+      /** What the audit record names: an MCP method, `unknown`, `batch`, or null (`methods.ts`). */
       label: string | null;
       messages: readonly Message[];
       plain?: PlainRequest;
@@ -105,12 +106,19 @@ const PlainList = z.strictObject({
 });
 const Plain = z.discriminatedUnion("method", [PlainCall, PlainList]);
 
-/** Parses a request body that is valid JSON. A body over the shape limits is refused whole. */
+/**
+ * Parses a request body that is valid JSON. A body over the shape limits is refused whole, and so
+ * is a batch in which two requests share an id.
+ */
 export function parseEnvelope(body: unknown): Envelope {
   if (Array.isArray(body)) {
     const violation = shapeViolation(body, LIMITS);
     if (violation) return { ok: false, label: "batch", id: null, violation };
-    return { ok: true, label: "batch", messages: messagesOf(body) };
+    const messages = messagesOf(body);
+    if (repeatsAnId(messages)) {
+      return { ok: false, label: "batch", id: null, violation: DUPLICATE_IDS };
+    }
+    return { ok: true, label: "batch", messages };
   }
   // The common case first: one plain request, read by one strict schema.
   const plain = Plain.safeParse(body);
@@ -123,13 +131,31 @@ export function parseEnvelope(body: unknown): Envelope {
     }
   }
   const loose = Loose.safeParse(body);
-  const method = loose.success ? loose.data.method : undefined;
-  const label = method === undefined ? null : method.slice(0, 100);
+  const label = methodLabel(loose.success ? loose.data.method : undefined);
   const violation = shapeViolation(body, LIMITS);
   if (violation) {
     return { ok: false, label, id: loose.success ? (loose.data.id ?? null) : null, violation };
   }
   return { ok: true, label, messages: [messageOf(loose)] };
+}
+
+const DUPLICATE_IDS = "the requests of a batch must have distinct ids";
+
+/**
+ * Whether two requests of a batch share an id. Answers are matched to requests by id alone
+ * (JSON-RPC 2.0, section 6), so with two alike one call runs unanswered, or answered as the other.
+ * Ids are compared by their text: 1 and "1" count as the same, as servers that key requests by
+ * the id's text would take them.
+ */
+function repeatsAnId(messages: readonly Message[]): boolean {
+  const seen = new Set<string>();
+  for (const { method, id } of messages) {
+    if (method === undefined || id === null) continue;
+    const key = String(id);
+    if (seen.has(key)) return true;
+    seen.add(key);
+  }
+  return false;
 }
 
 function plainOf(body: unknown, request: z.infer<typeof Plain>): PlainRequest {

@@ -1,16 +1,18 @@
 /**
- * What every operation is handed: the request context, the abort signal of the one message it
- * serves, and where to relay what a backend says while it works. Both agent-side adapters (the SDK
+ * What every operation is handed: the request context, the outcome and the abort signal of the
+ * one message it serves, and where to relay what a backend says while it works. Both agent-side adapters (the SDK
  * server and the hot path) build one per message; the operations never see which did.
  */
 import { ProtocolError, ProtocolErrorCode } from "@modelcontextprotocol/server";
 import { type Ask, type ListMethod, listAll } from "../backend-side/backends.ts";
 import type { CallLimits } from "../backend-side/caller.ts";
 import type { Relay } from "../backend-side/direct.ts";
-import type { RequestContext } from "../context.ts";
+import type { Outcome, RequestContext } from "../context.ts";
 
 export interface OperationCall {
   ctx: RequestContext;
+  /** Where the operation records what it did, for the audit record of its message. */
+  outcome: Outcome;
   signal: AbortSignal;
   relay?: Relay;
 }

@@ -51,7 +51,7 @@ export async function forwardOne<T>(
     return await withBackend(backend, ctx, callLimits(call), ask);
   } catch (e) {
     if (e instanceof GatewayError && e.failure.kind === "backend_timeout") {
-      ctx.ended("backend_timeout");
+      call.outcome.ended("backend_timeout");
     }
     if (e instanceof GatewayError) throw e;
     if (e instanceof ProtocolError) {

@@ -41,7 +41,7 @@ export interface CallParams {
 
 /** Routes one `tools/call` to its backend, if the policy lets the agent see the tool. */
 export async function callTool(call: OperationCall, params: CallParams): Promise<CallToolResult> {
-  const { ctx } = call;
+  const { ctx, outcome } = call;
   const { config, agent } = ctx;
   const { name } = params;
   const limits = callLimits(call);
@@ -56,10 +56,11 @@ export async function callTool(call: OperationCall, params: CallParams): Promise
   }
   // Deny by hiding: a tool the agent may not use is answered exactly like one that does not exist.
   if (!target || !backend || !allows(config.policy, agent, target.server, target.tool)) {
-    ctx.refused("deny_policy", "rpc_error");
+    // The record keeps the name the agent asked for (noted with the message, `pipeline.ts`).
+    outcome.refused("deny_policy", "rpc_error");
     return fail({ kind: "unknown_tool", name });
   }
-  ctx.routed(target.server, target.tool);
+  outcome.routed(target.server, target.tool);
   const trace = traceContextOf(params._meta);
   const forwarded = {
     name: target.tool,
@@ -78,12 +79,12 @@ export async function callTool(call: OperationCall, params: CallParams): Promise
         throw e;
       }
     })) as CallToolResult;
-    if (result.isError) ctx.ended("tool_error");
+    if (result.isError) outcome.ended("tool_error");
     return result;
   } catch (e) {
-    ctx.ended("rpc_error");
+    outcome.ended("rpc_error");
     if (e instanceof GatewayError && e.failure.kind === "backend_timeout") {
-      ctx.ended("backend_timeout");
+      outcome.ended("backend_timeout");
       log("warn", "backend_call_timed_out", {
         server: target.server,
         agent,
@@ -97,7 +98,7 @@ export async function callTool(call: OperationCall, params: CallParams): Promise
       return fail({ kind: "backend_error", code: e.code, message: e.message, data: e.data });
     }
     if (limits.signal?.aborted) throw e;
-    ctx.ended("backend_unavailable");
+    outcome.ended("backend_unavailable");
     log("warn", "backend_call_failed", {
       server: target.server,
       agent,

@@ -155,11 +155,13 @@ class Exchange {
     const method = id === undefined ? undefined : this.outstanding.get(id);
     if (id !== undefined) this.outstanding.delete(id);
     if (!isJsonObject(message.result)) {
-      if ("error" in message && method !== undefined) this.ctx.ended("rpc_error");
+      if ("error" in message && method !== undefined) this.ctx.outcomeFor(id).ended("rpc_error");
       return undefined;
     }
     let result = message.result;
-    if (method === "tools/call" && result.isError === true) this.ctx.ended("tool_error");
+    if (method === "tools/call" && result.isError === true) {
+      this.ctx.outcomeFor(id).ended("tool_error");
+    }
     const screened = screenResult(this.viewer, method, result);
     if (screened) result = screened;
     const state = stateToSeal(result);
@@ -179,8 +181,10 @@ class Exchange {
   failOutstanding(how: "timeout" | "unavailable", detail: string): Answer[] {
     const server = this.backend.id;
     const question = how === "timeout" ? this.awaitingAgent : undefined;
-    this.ctx.ended(how === "timeout" ? "backend_timeout" : "backend_unavailable");
+    const result = how === "timeout" ? "backend_timeout" : "backend_unavailable";
+    this.ctx.ended(result);
     return [...this.outstanding].map(([id, method]): Answer => {
+      this.ctx.outcomeFor(id).ended(result);
       if (question !== undefined) {
         const seconds = Math.round(this.ctx.config.agentAnswerTimeoutMs / 100) / 10;
         const text = `No answer from the agent to ${server}'s ${question} after ${seconds} s; the call was cancelled.`;
@@ -278,7 +282,9 @@ export async function serveDoor(
     if (inbound.action === "drop") continue;
     if (inbound.action === "answer") {
       answers.push({ jsonrpc: "2.0", id: inbound.id, error: inbound.error });
-      if (methodOf(message) === "tools/call") ctx.refused("deny_policy", "rpc_error");
+      if (methodOf(message) === "tools/call") {
+        ctx.outcomeFor(inbound.id ?? undefined).refused("deny_policy", "rpc_error");
+      }
       continue;
     }
     let sent = inbound.message;
@@ -290,7 +296,7 @@ export async function serveDoor(
       );
       if (state === undefined) {
         answers.push({ jsonrpc: "2.0", id: idOf(message) ?? null, error: FOREIGN_STATE });
-        ctx.refused("deny_input", "rpc_error");
+        ctx.outcomeFor(idOf(message)).refused("deny_input", "rpc_error");
         continue;
       }
       sent = withRequestState(inbound.message, state);

@@ -1,16 +1,22 @@
 /**
- * Audit: one structured record per authenticated request, written as a JSON log line and into D1
- * where an operator can query it by agent, tool and time (`GET /admin/audit`).
+ * Audit: one structured record per message of each authenticated request (one for a request
+ * without messages), written as a JSON log line and into D1 where an operator can query it by
+ * agent, tool, server, request and time (`GET /admin/audit`).
  *
  * A record holds who asked for what, what the gateway decided, and how it went. It never holds a
  * token, tool arguments or results: those can carry secrets.
  */
 import { z } from "zod";
-import schema from "../../migrations/0001_audit.sql";
+import audit from "../../migrations/0001_audit.sql";
+import messages from "../../migrations/0002_audit_messages.sql";
 import { log } from "../core/log.ts";
+import { applyMigrations, type Migration } from "./migrations.ts";
 
 /** The scope that may read the audit log at GET /admin/audit. */
 export const AUDIT_SCOPE = "audit_read";
+
+/** The longest name a record keeps (the agent's text, as it asked): what the query filters on. */
+export const NAME_LIMIT = 200;
 
 export type Decision =
   | "allow"
@@ -20,11 +26,18 @@ export type Decision =
   | "deny_concurrency"
   | "deny_input";
 
-/** The record of one request; the request path fills it in as it learns more. */
+/**
+ * The record of one message, or of a request without messages; the request path fills it in as
+ * it learns more. The records of a batch share `request_id` (and `at`, `status`, `duration_ms`,
+ * `bytes_in`, `bytes_out`, which are the whole request's); `message_index` is each message's
+ * place in the batch, from 0, and null for a request that is not a batch.
+ */
 export interface AuditRecord {
   at: string;
   request_id: string;
+  message_index: number | null;
   agent: string;
+  /** An MCP method, `unknown` (`core/methods.ts`), `batch` for a batch refused whole, or null. */
   method: string | null;
   server: string | null;
   tool: string | null;
@@ -41,6 +54,7 @@ export function beginRecord(agent: string, requestId: string, bytesIn: number): 
   return {
     at: new Date().toISOString(),
     request_id: requestId,
+    message_index: null,
     agent,
     method: null,
     server: null,
@@ -57,6 +71,7 @@ export function beginRecord(agent: string, requestId: string, bytesIn: number): 
 const COLUMNS = [
   "at",
   "request_id",
+  "message_index",
   "agent",
   "method",
   "server",
@@ -69,18 +84,19 @@ const COLUMNS = [
   "bytes_out",
 ] as const satisfies readonly (keyof AuditRecord)[];
 
-// The schema applies itself once per isolate: wrangler dev and fresh databases need no manual step.
+/** The audit table's migrations, in order, under the names wrangler records them by. */
+const MIGRATIONS: readonly Migration[] = [
+  ["0001_audit.sql", audit],
+  ["0002_audit_messages.sql", messages],
+];
+
+// Once per isolate: wrangler dev and fresh databases need no manual step (`migrations.ts`).
 const ready = new WeakMap<D1Database, Promise<unknown>>();
 
 function ensureSchema(db: D1Database): Promise<unknown> {
   let done = ready.get(db);
   if (!done) {
-    const statements = schema
-      .replace(/--.*$/gm, "")
-      .split(";")
-      .map((sql) => sql.trim())
-      .filter(Boolean);
-    done = db.batch(statements.map((sql) => db.prepare(sql)));
+    done = applyMigrations(db, MIGRATIONS);
     ready.set(db, done);
     done.catch(() => ready.delete(db));
   }
@@ -135,14 +151,15 @@ async function flush(db: D1Database, batch: AuditRecord[]): Promise<void> {
 /** The filters `GET /admin/audit` accepts. */
 export const AuditQuery = z.object({
   agent: z.string().min(1).max(200).optional(),
-  tool: z.string().min(1).max(200).optional(),
+  request_id: z.string().min(1).max(200).optional(),
+  tool: z.string().min(1).max(NAME_LIMIT).optional(),
   server: z.string().min(1).max(64).optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   until: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
-/** Reads records matching `query`, newest first. */
+/** Reads records matching `query`, newest first; a batch's records in the order of its messages. */
 export async function queryRecords(
   db: D1Database,
   query: z.infer<typeof AuditQuery>,
@@ -156,11 +173,12 @@ export async function queryRecords(
     values.push(value);
   };
   add("agent = ?", query.agent);
+  add("request_id = ?", query.request_id);
   add("tool = ?", query.tool);
   add("server = ?", query.server);
   add("at >= ?", query.since && new Date(query.since).toISOString());
   add("at <= ?", query.until && new Date(query.until).toISOString());
-  const sql = `SELECT ${COLUMNS.join(", ")} FROM audit ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY at DESC, id DESC LIMIT ?`;
+  const sql = `SELECT ${COLUMNS.join(", ")} FROM audit ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY at DESC, request_id, message_index, id LIMIT ?`;
   const { results } = await db
     .prepare(sql)
     .bind(...values, query.limit)
