@@ -6,7 +6,7 @@
  */
 import { createPublicKey } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
-import { join, relative, resolve } from "node:path";
+import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { exportPKCS8, exportSPKI, generateKeyPair } from "jose";
 import { runMain } from "./cli.ts";
@@ -21,7 +21,7 @@ import {
   REPO_ROOT,
   readPrivateKey,
 } from "./key-files.ts";
-import { ensurePrivateDir, linkSecret, tightenSecretFile, writeSecret } from "./private-files.ts";
+import { ensurePrivateDir, tightenSecretFile, writeSecret } from "./private-files.ts";
 import { ensureProxyKey } from "./proxy-key.ts";
 import { writeAtomic } from "./write-atomic.ts";
 
@@ -98,21 +98,11 @@ export interface DevVarsResult {
   mcp1Path?: string;
 }
 
-/**
- * Where the contents of both `.dev.vars` live: in the keys folder, 0600 in 0700 like the keys,
- * since the proxy's holds its private signing key. wrangler dev reads `.dev.vars` beside its
- * config, so each `.dev.vars` is a link to its file here.
- */
-export function devVarsFiles(keysDir: string = KEYS_DIR): { proxy: string; mcp1: string } {
-  return { proxy: join(keysDir, "proxy.dev.vars"), mcp1: join(keysDir, "mcp1.dev.vars") };
-}
-
 /** Writes `.dev.vars` (AGENT_JWKS from jwks.json, POLICY from policy.json) for `wrangler dev`. */
 export async function writeDevVars(options: DevVarsOptions = {}): Promise<DevVarsResult> {
   const jwksPath = keyPaths(options.keysDir).jwks;
   const policyPath = options.policyPath ?? join(REPO_ROOT, "policy.json");
   const path = options.devVarsPath ?? join(REPO_ROOT, ".dev.vars");
-  const files = devVarsFiles(options.keysDir);
 
   const jwks = await readJwks(jwksPath);
   if (jwks === undefined) throw new Error(`${jwksPath} does not exist: run \`npm run keys\` first`);
@@ -136,8 +126,7 @@ export async function writeDevVars(options: DevVarsOptions = {}): Promise<DevVar
     ...Object.entries(vars).map(([name, value]) => `${name}='${value}'`),
     "",
   ].join("\n");
-  await writeSecret(files.proxy, text);
-  await placeDevVars(path, files.proxy);
+  await writeDevVarsFile(path, text);
 
   const mcp1Path =
     options.mcp1DevVarsPath ??
@@ -151,15 +140,19 @@ export async function writeDevVars(options: DevVarsOptions = {}): Promise<DevVar
       `AGENT_JWKS='${agentJwks}'`,
       "",
     ].join("\n");
-    await writeSecret(files.mcp1, mcp1Text);
-    await placeDevVars(mcp1Path, files.mcp1);
+    await writeDevVarsFile(mcp1Path, mcp1Text);
   }
   return { path, agentJwks, policy, ...(mcp1Path === undefined ? {} : { mcp1Path }) };
 }
 
-/** Links `path` to `file`, unless the caller asked for the file itself there. */
-async function placeDevVars(path: string, file: string): Promise<void> {
-  if (resolve(path) !== resolve(file)) await linkSecret(path, file);
+/**
+ * Writes a `.dev.vars` where wrangler reads it, beside its config: a regular file, 0600 from its
+ * creation on (the proxy's holds its private signing key), replacing in one rename whatever was
+ * there (an older copy, or the link an earlier version put there). Its folder is the repository's
+ * own, so it is not narrowed: the file's mode alone keeps other users out.
+ */
+async function writeDevVarsFile(path: string, text: string): Promise<void> {
+  await writeAtomic(path, text, 0o600);
 }
 
 /** The JWKS at `path`, or undefined when there is none yet. */
@@ -252,12 +245,8 @@ async function main(args: string[]): Promise<number> {
   console.log(`  ${shown(keys.paths.publicKey)}  public, SPKI`);
   console.log(`  ${shown(keys.paths.jwks)}  public JWKS, ${keys.jwks.keys.length} key(s)`);
   const devVars = await writeDevVars();
-  const files = devVarsFiles();
-  console.log(`wrote ${shown(files.proxy)} (AGENT_JWKS, POLICY, the proxy's keys), mode 0600`);
-  console.log(`  ${shown(devVars.path)} links to it, for wrangler dev`);
-  if (devVars.mcp1Path) {
-    console.log(`wrote ${shown(files.mcp1)} (AGENT_JWKS), linked from ${shown(devVars.mcp1Path)}`);
-  }
+  console.log(`wrote ${shown(devVars.path)} (AGENT_JWKS, POLICY, the proxy's keys), mode 0600`);
+  if (devVars.mcp1Path) console.log(`wrote ${shown(devVars.mcp1Path)} (AGENT_JWKS), mode 0600`);
   return 0;
 }
 

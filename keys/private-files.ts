@@ -1,13 +1,5 @@
-/**
- * Where secrets go on disk: every file holding one (the agent-token private key, the proxy's
- * signing key, both `.dev.vars`) is created 0600 inside a folder that is 0700 before the first
- * secret goes in, so no other local user can read one, list them, or open one while it is
- * written. Modes an older version left looser are tightened the next time, with one notice each
- * (once tight, there is nothing more to say).
- */
-import { randomBytes } from "node:crypto";
-import { chmod, lstat, mkdir, readlink, rename, stat, symlink, unlink } from "node:fs/promises";
-import { dirname, relative } from "node:path";
+import { chmod, lstat, mkdir, stat } from "node:fs/promises";
+import { dirname } from "node:path";
 import { writeAtomic } from "./write-atomic.ts";
 
 /** Where a tightened mode is reported. */
@@ -46,33 +38,4 @@ export async function tightenSecretFile(path: string, notice: Notice = warn): Pr
 export async function writeSecret(path: string, content: string, notice: Notice = warn) {
   await ensurePrivateDir(dirname(path), notice);
   await writeAtomic(path, content, 0o600);
-}
-
-/**
- * Puts a relative symbolic link at `linkPath` to the secret at `secretPath`, so a tool that
- * insists on a file elsewhere (wrangler's `.dev.vars` beside its config) reads the secret through
- * its 0700 folder. Replaces whatever was at `linkPath` in one rename; replacing a copy of the
- * secret (what older versions wrote there) is reported.
- */
-export async function linkSecret(linkPath: string, secretPath: string, notice: Notice = warn) {
-  const target = relative(dirname(linkPath), secretPath);
-  const old = await lstat(linkPath).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "ENOENT") return undefined;
-    throw error;
-  });
-  if (old?.isSymbolicLink() && (await readlink(linkPath)) === target) return;
-  const temp = `${linkPath}.${randomBytes(6).toString("hex")}.tmp`;
-  await symlink(target, temp);
-  try {
-    await rename(temp, linkPath);
-  } catch (error) {
-    await unlink(temp).catch(() => {});
-    throw error;
-  }
-  if (old?.isFile()) {
-    const readable = loose(old.mode)
-      ? `, mode ${octal(old.mode)}: other local users could read it`
-      : "";
-    notice(`replaced ${linkPath} (a copy of the secret${readable}) with a link to ${secretPath}`);
-  }
 }

@@ -14,13 +14,12 @@ import {
   mkdtemp,
   readdir,
   readFile,
-  realpath,
   rm,
   stat,
   writeFile,
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ensureKeys, writeDevVars } from "../../keys/generate.ts";
@@ -88,23 +87,18 @@ async function npmRunKeys() {
 const PUBLIC_FILES = ["jwks.json", "proxy-jwks.json", "public.pem"];
 
 describe("npm run keys", () => {
-  it("writes every secret 0600 inside a 0700 folder, and wrangler's .dev.vars resolve into it", async () => {
+  it("writes every secret 0600 inside a 0700 folder, and wrangler's .dev.vars 0600 beside its config", async () => {
     const { keysDir, devVars } = await npmRunKeys();
 
     expect(await mode(keysDir)).toBe(0o700);
     const secrets = (await readdir(keysDir)).filter((name) => !PUBLIC_FILES.includes(name));
-    expect(secrets.sort()).toEqual([
-      "mcp1.dev.vars",
-      "private.pem",
-      "proxy-signing.jwk.json",
-      "proxy.dev.vars",
-    ]);
+    expect(secrets.sort()).toEqual(["private.pem", "proxy-signing.jwk.json"]);
     for (const name of secrets) expect(await mode(join(keysDir, name)), name).toBe(0o600);
 
-    // wrangler reads .dev.vars beside its config: each is a link to its file in keys/.
+    // wrangler reads .dev.vars beside its config: each a regular file, 0600, not a link.
     for (const path of devVars) {
-      expect((await lstat(path)).isSymbolicLink(), path).toBe(true);
-      expect(dirname(await realpath(path))).toBe(await realpath(keysDir));
+      expect((await lstat(path)).isFile(), path).toBe(true);
+      expect(await mode(path), path).toBe(0o600);
     }
     expect(await readFile(devVars[0] as string, "utf8")).toMatch(/^PROXY_SIGNING_KEY='\{.*"d":/m);
   });
@@ -138,13 +132,13 @@ describe("npm run keys", () => {
     expect(await mode(keysDir)).toBe(0o700);
     expect(await mode(join(keysDir, "private.pem"))).toBe(0o600);
     expect(await mode(proxyKeyPaths(keysDir).signingKey)).toBe(0o600);
-    expect((await lstat(join(root, ".dev.vars"))).isSymbolicLink()).toBe(true);
+    expect((await lstat(join(root, ".dev.vars"))).isFile()).toBe(true);
+    expect(await mode(join(root, ".dev.vars"))).toBe(0o600);
     expect(await readFile(join(root, ".dev.vars"), "utf8")).not.toContain("old copy");
     expect(notices).toEqual([
       expect.stringMatching(/keys.* from 0755 to 0700/),
       expect.stringMatching(/private\.pem from 0644 to 0600/),
       expect.stringMatching(/proxy-signing\.jwk\.json from 0644 to 0600/),
-      expect.stringMatching(/\.dev\.vars .*0644.*link to .*proxy\.dev\.vars/),
     ]);
     if (CAN_SWITCH_USER) {
       for (const path of [join(keysDir, "private.pem"), ...devVars]) {
