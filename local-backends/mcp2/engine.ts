@@ -12,6 +12,8 @@ import type { Mcp2Config } from "./config.ts";
 import { type Execution, execCli } from "./docker-cli.ts";
 import { LABELS } from "./labels.ts";
 import { type OwnedContainer, ownedListArgv, parseOwned } from "./ownership.ts";
+import { imageFilters } from "./plan.ts";
+import { parseVersionFacts, VERSION_FACTS_FORMAT, type VersionView } from "./views.ts";
 
 export type Reachability = { ok: true } | { ok: false; reason: string };
 
@@ -93,6 +95,29 @@ export class DockerEngine {
     const execution = await this.exec(ownedListArgv(agent));
     if (execution.exitCode !== 0 || execution.stdout.truncated) return { ok: false, execution };
     return { ok: true, owned: parseOwned(execution.stdout.text, agent) };
+  }
+
+  /** The versions and platform `docker version` would show an agent (views.ts), or the failure. */
+  async version(): Promise<
+    { ok: true; version: VersionView } | { ok: false; execution: Execution }
+  > {
+    const execution = await this.exec(["version", `--format=${VERSION_FACTS_FORMAT}`]);
+    const version = execution.exitCode === 0 ? parseVersionFacts(execution.stdout.text) : undefined;
+    return version ? { ok: true, version } : { ok: false, execution };
+  }
+
+  /** IDs of the images the allow-list admits that the engine has, as `docker images` finds them. */
+  async allowedImageIds(): Promise<
+    { ok: true; ids: string[] } | { ok: false; execution: Execution }
+  > {
+    const execution = await this.exec([
+      "images",
+      "--no-trunc",
+      "--format={{.ID}}",
+      ...imageFilters(this.config),
+    ]);
+    if (execution.exitCode !== 0 || execution.stdout.truncated) return { ok: false, execution };
+    return { ok: true, ids: execution.stdout.text.split("\n").filter(Boolean) };
   }
 
   /** Kills and removes whatever container a `run` created (after its CLI was killed). */

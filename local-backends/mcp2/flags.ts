@@ -98,8 +98,9 @@ const publish: ValueCheck = (value, config) => {
 };
 
 /**
- * `--format`: a Go template evaluated by the CLI over data the command already returns. Its short
- * form `-f` exists only where `-f` is not `--filter` (version, info, inspect).
+ * `--format`: a Go template evaluated by the CLI over data the command already returns, or, for
+ * version and info, by mcp2 over its own view (template.ts, checked when planned). Its short form
+ * `-f` exists only where `-f` is not `--filter` (version, info, inspect).
  */
 const format: FlagSpec = { long: "format", value: { placeholder: "TEMPLATE", check: any(4096) } };
 const formatF: FlagSpec = { ...format, short: "f" };
@@ -172,7 +173,8 @@ export const SUBCOMMANDS: Record<string, SubcommandSpec> = {
     refused: {},
     interspersed: true,
     operands: "none",
-    needsAgent: false,
+    // Answered by mcp2 from the caller's own containers (views.ts), so it needs the caller.
+    needsAgent: true,
   },
   ps: {
     flags: [

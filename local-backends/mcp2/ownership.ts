@@ -11,12 +11,14 @@ export interface OwnedContainer {
   id: string;
   names: string[];
   agent: string;
+  /** Docker's state: created, running, paused, restarting, removing, exited or dead. */
+  state: string;
 }
 
 export type ResolveResult = { ok: true; ids: string[] } | { ok: false; reason: string };
 
-/** `docker ps --format` for `parseOwned`: full ID, names, owner label, tab-separated. */
-export const OWNED_FORMAT = `{{.ID}}\t{{.Names}}\t{{.Label "${LABELS.agent}"}}`;
+/** `docker ps --format` for `parseOwned`: full ID, names, owner label, state, tab-separated. */
+export const OWNED_FORMAT = `{{.ID}}\t{{.Names}}\t{{.Label "${LABELS.agent}"}}\t{{.State}}`;
 
 /** `docker ps -a` arguments listing `agent`'s containers (the engine filters by label). */
 export function ownedListArgv(agent: string): string[] {
@@ -37,9 +39,9 @@ export function ownedListArgv(agent: string): string[] {
 export function parseOwned(stdout: string, agent: string): OwnedContainer[] {
   const owned: OwnedContainer[] = [];
   for (const line of stdout.split("\n")) {
-    const [id, names, owner] = line.split("\t");
+    const [id, names, owner, state = ""] = line.split("\t");
     if (!id || !/^[0-9a-f]{64}$/.test(id) || owner !== agent) continue;
-    owned.push({ id, names: names ? names.split(",") : [], agent: owner });
+    owned.push({ id, names: names ? names.split(",") : [], agent: owner, state });
   }
   return owned;
 }

@@ -17,13 +17,20 @@ import {
   stopGraceCap,
 } from "./flags.ts";
 import { LABELS } from "./labels.ts";
+import { parseTemplate, type Template } from "./template.ts";
+import { VIEW_SHAPES, type ViewName } from "./views.ts";
 
 /** How long after a foreground run's time limit the reaper may take its container. */
 export const FOREGROUND_REAPER_GRACE_SECONDS = 30;
 
 export type Plan =
-  /** Runs as it is: version, info, images, ps (already narrowed to the caller's containers). */
+  /** Runs as it is: images, ps (already narrowed to the caller's containers), `--help`. */
   | { kind: "direct"; argv: string[] }
+  /**
+   * Answered by mcp2 from its own view (views.ts), never by the engine: `argv` is the command as
+   * checked, `format` its `--format`, undefined for Docker's plain layout.
+   */
+  | { kind: "view"; view: ViewName; argv: string[]; format?: Template }
   /**
    * Starts a container; `runId` is its `mcpcp.run` label, to find and remove it after a timeout.
    * `localImage` is set when only a tagless allow-list entry admits the image: it runs only if
@@ -74,7 +81,7 @@ export function planCommand(argv: string[], context: PlanContext): PlanResult {
   const { agent, config } = context;
   if (spec.needsAgent && (agent === undefined || !AGENT_ID.test(agent))) {
     return refuse(
-      `docker ${subcommand} acts on the calling agent's own containers, and this request does ` +
+      `docker ${subcommand} concerns the calling agent's own containers, and this request does ` +
         "not say which agent is calling (call through the MCPCP proxy)",
     );
   }
@@ -96,16 +103,25 @@ export function planCommand(argv: string[], context: PlanContext): PlanResult {
         return refuse(`docker ${subcommand} takes no arguments here, got "${operands[0]}"`);
       }
       const argv = [subcommand, ...emitted()];
+      if (subcommand === "version" || subcommand === "info") {
+        const source = flags.find((f) => f.spec.long === "format")?.value;
+        if (source === undefined) {
+          return { ok: true, plan: { kind: "view", view: subcommand, argv } };
+        }
+        const parsed = parseTemplate(source, VIEW_SHAPES[subcommand], `docker ${subcommand}`);
+        if (!parsed.ok) return parsed;
+        return {
+          ok: true,
+          plan: { kind: "view", view: subcommand, argv, format: parsed.template },
+        };
+      }
       if (subcommand === "ps") {
         argv.push(
           `--filter=label=${LABELS.managed}=true`,
           `--filter=label=${LABELS.agent}=${agent}`,
         );
       }
-      if (subcommand === "images") {
-        // Several reference filters match any of them: the list shows the runnable images only.
-        argv.push(...config.allowedImages.map((image) => `--filter=reference=${image}`));
-      }
+      if (subcommand === "images") argv.push(...imageFilters(config));
       return { ok: true, plan: { kind: "direct", argv } };
     }
     case "image-command": {
@@ -266,6 +282,12 @@ function parseFlags(
     }
   }
   return { ok: true, flags, operands };
+}
+
+/** `docker images` filters that show the images the allow-list admits, and no others. */
+export function imageFilters(config: Mcp2Config): string[] {
+  // Several reference filters match any of them.
+  return config.allowedImages.map((image) => `--filter=reference=${image}`);
 }
 
 /** One validated flag as the CLI gets it: `--long` or `--long=value` (or its `emit` spelling). */

@@ -16,6 +16,12 @@ export const EXECUTION_SCHEMA = z.object({
   durationMs: z.number(),
   ending: z.enum(["exited", "timed-out", "aborted"]),
   truncated: z.object({ stdout: z.boolean(), stderr: z.boolean() }),
+  answeredBy: z
+    .literal("mcp2")
+    .optional()
+    .describe(
+      "Set when mcp2 answered itself (info, version) from what concerns you, instead of the engine",
+    ),
 });
 
 /** A command refused before anything ran. */
@@ -34,7 +40,7 @@ export function failed(message: string): CallToolResult {
 /** A command that ran: exit code, duration, both streams. */
 export function executionResult(
   execution: Execution,
-  options: { timeoutSeconds: number; removedContainer: boolean },
+  options: { timeoutSeconds: number; removedContainer: boolean; answeredByMcp2?: boolean },
 ): CallToolResult {
   const seconds = (execution.durationMs / 1000).toFixed(2);
   const removed = options.removedContainer ? "; its container was killed and removed" : "";
@@ -43,7 +49,7 @@ export function executionResult(
       ? `timed out after ${options.timeoutSeconds} s: the command was killed${removed}`
       : execution.ending === "aborted"
         ? `cancelled by the caller after ${seconds} s: the command was killed${removed}`
-        : `exit code ${execution.exitCode} after ${seconds} s`;
+        : `exit code ${execution.exitCode} after ${seconds} s${options.answeredByMcp2 ? ", answered by mcp2" : ""}`;
   const stream = (name: string, text: string) => (text === "" ? [] : [`--- ${name} ---`, text]);
   const text = [
     status,
@@ -61,6 +67,7 @@ export function executionResult(
       durationMs: execution.durationMs,
       ending,
       truncated: { stdout: execution.stdout.truncated, stderr: execution.stderr.truncated },
+      ...(options.answeredByMcp2 ? { answeredBy: "mcp2" as const } : {}),
     } satisfies z.infer<typeof EXECUTION_SCHEMA>,
     isError: execution.exitCode !== 0,
   };

@@ -12,9 +12,12 @@ import type { Mcp2Config } from "./config.ts";
 import type { Execution } from "./docker-cli.ts";
 import type { DockerEngine } from "./engine.ts";
 import { SUBCOMMAND_NAMES } from "./flags.ts";
+import { CappedOutput, type CappedText } from "./output.ts";
 import { resolveOwned } from "./ownership.ts";
-import { describeImages, planCommand } from "./plan.ts";
+import { describeImages, type Plan, planCommand } from "./plan.ts";
 import { EXECUTION_SCHEMA, executionResult, failed, refused } from "./results.ts";
+import { renderTemplate, type ViewValue } from "./template.ts";
+import { infoText, infoView, type ViewName, versionText } from "./views.ts";
 
 export interface RunDockerDeps {
   config: Mcp2Config;
@@ -69,6 +72,7 @@ export async function runDocker(
   if (!reachable.ok) return failed(reachable.reason);
 
   if (plan.kind === "direct") return finish(await engine.exec(plan.argv, { signal }), deps);
+  if (plan.kind === "view") return answerView(plan, agent, deps);
 
   // A tagless allow-list entry admits the tags the engine has, not whatever a registry offers.
   // `--pull=never` would stop the pull anyway; asking first gives the agent the reason.
@@ -125,6 +129,61 @@ export async function runDocker(
   }
 }
 
+/**
+ * `docker info` or `docker version` answered by mcp2 from what concerns the caller (views.ts);
+ * the engine's own answers, which describe the host and every agent, are never run for it.
+ */
+async function answerView(
+  plan: Extract<Plan, { kind: "view" }>,
+  agent: string | undefined,
+  { config, engine }: RunDockerDeps,
+): Promise<CallToolResult> {
+  const started = performance.now();
+  const answer = await viewOf(plan.view, agent, engine);
+  if (answer === undefined) {
+    // What mcp2 asked the engine for itself is not the agent's to read, so only the reason.
+    const now = await engine.reachable(true);
+    return failed(
+      now.ok ? `mcp2 could not read what docker ${plan.view} shows; try again` : now.reason,
+    );
+  }
+  const stdout = new CappedOutput(config.outputLimitBytes);
+  stdout.push(Buffer.from(plan.format ? renderTemplate(plan.format, answer.view) : answer.text));
+  const nothing: CappedText = { text: "", truncated: false, droppedBytes: 0 };
+  return executionResult(
+    {
+      argv: plan.argv,
+      exitCode: 0,
+      stdout: stdout.result(),
+      stderr: nothing,
+      durationMs: Math.round(performance.now() - started),
+      ending: "exited",
+    },
+    { timeoutSeconds: config.timeoutSeconds, removedContainer: false, answeredByMcp2: true },
+  );
+}
+
+/** The view and its plain text, from the engine's facts; undefined when they cannot be read. */
+async function viewOf(
+  name: ViewName,
+  agent: string | undefined,
+  engine: DockerEngine,
+): Promise<{ view: ViewValue; text: string } | undefined> {
+  if (name === "version") {
+    const version = await engine.version();
+    return version.ok ? { view: version.version, text: versionText(version.version) } : undefined;
+  }
+  // planCommand has refused info without a valid agent.
+  const [version, listed, images] = await Promise.all([
+    engine.version(),
+    engine.listOwned(agent as string),
+    engine.allowedImageIds(),
+  ]);
+  if (!version.ok || !listed.ok || !images.ok) return undefined;
+  const info = infoView(listed.owned, images.ids, version.version);
+  return { view: info, text: infoText(info) };
+}
+
 /** The result of a command that ran (or tried to), told apart from the engine going away. */
 async function finish(
   execution: Execution,
@@ -158,6 +217,7 @@ function describeTool(config: Mcp2Config): string {
     `a command is killed after ${config.timeoutSeconds} s, and its container with it;`,
     `detached containers (-d) are killed and removed after ${config.detachedTimeoutSeconds} s.`,
     "You see and act only on containers you started: ps, logs, inspect, stop, rm, exec.",
+    "info and version are answered by mcp2: your containers, your images, the versions.",
     `At most ${config.maxContainersPerAgent} containers at a time.`,
   ].join(" ");
 }

@@ -66,6 +66,8 @@ describe.skipIf(!engineUp)("run_docker through the proxy, against a real engine"
   let system: Launched;
   let agent2: Client;
   const clients: Client[] = [];
+  /** mcp2's clients by agent, called directly (beyond the proxy's rate limits); afterAll removes their containers. */
+  const directClients = new Map<string, Client>();
   const hostContainer = `${RUN}-host`;
 
   /** Calls mcp2_run_docker as agent_name2 (or `client`). */
@@ -86,6 +88,8 @@ describe.skipIf(!engineUp)("run_docker through the proxy, against a real engine"
    * with the dev proxy key, and the older `mcpcp-agent` header (whichever the backend reads).
    */
   async function direct(agent: string): Promise<Client> {
+    const known = directClients.get(agent);
+    if (known) return known;
     const signer = await createAssertionSigner((await ensureProxyKey()).signingKey);
     const asProxy: typeof fetch = async (url, init) => {
       const headers = new Headers(init?.headers);
@@ -100,6 +104,7 @@ describe.skipIf(!engineUp)("run_docker through the proxy, against a real engine"
       }),
     );
     clients.push(client);
+    directClients.set(agent, client);
     return client;
   }
 
@@ -118,8 +123,10 @@ describe.skipIf(!engineUp)("run_docker through the proxy, against a real engine"
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
     if (system?.child.exitCode === null) await system.stop();
     const ours = host("ps", "-aq", "--filter", `name=${RUN}`).stdout.split("\n").filter(Boolean);
-    const intruder = host("ps", "-aq", "--filter", "label=mcpcp.agent=intruder").stdout.split("\n");
-    const leftovers = [...ours, ...intruder.filter(Boolean)];
+    const theirs = [...directClients.keys()].flatMap((agent) =>
+      host("ps", "-aq", "--filter", `label=mcpcp.agent=${agent}`).stdout.split("\n"),
+    );
+    const leftovers = [...ours, ...theirs.filter(Boolean)];
     if (leftovers.length > 0) host("rm", "-f", ...leftovers);
     host("rmi", LOCAL_TAG);
   }, 60_000);
@@ -420,6 +427,7 @@ describe.skipIf(!engineUp)("run_docker through the proxy, against a real engine"
         `stop ${name}`,
         `rm -f ${theirId}`,
         `logs ${name}`,
+        `inspect ${name}`,
         `exec ${name} id`,
       ]) {
         const { text } = await docker(command);
@@ -438,6 +446,141 @@ describe.skipIf(!engineUp)("run_docker through the proxy, against a real engine"
 
       await docker(`rm -f ${name}`, intruder);
       await docker(`rm -f ${RUN}-mine`);
+    });
+  });
+
+  describe("engine-wide facts: only what concerns the caller", () => {
+    /** What `docker info` tells the host about itself, none of which an agent may read. */
+    function hostFacts(): string[] {
+      const info = JSON.parse(host("info", "--format", "{{json .}}").stdout) as Record<
+        string,
+        unknown
+      >;
+      const version = JSON.parse(host("version", "--format", "{{json .}}").stdout) as {
+        Server: Record<string, string>;
+      };
+      const facts = [
+        info.Name,
+        info.ID,
+        info.KernelVersion,
+        info.OperatingSystem,
+        info.DockerRootDir,
+        String(info.MemTotal),
+        version.Server.GoVersion,
+        version.Server.GitCommit,
+        version.Server.BuildTime,
+      ];
+      for (const fact of facts) expect(typeof fact === "string" && fact !== "").toBe(true);
+      return facts as string[];
+    }
+
+    /** Fails if `text` holds any of `facts` as a word of its own (a host name can be short). */
+    function expectNone(facts: string[], text: string) {
+      for (const fact of facts) {
+        const word = fact.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+        expect(text).not.toMatch(new RegExp(`(^|[^A-Za-z0-9])${word}($|[^A-Za-z0-9])`));
+      }
+    }
+
+    it("docker info shows the caller's own containers, its images and the server version", async () => {
+      const viewer = await direct("viewer");
+      // Containers as mcp2 labels them, made behind its back so that the reaper (8 s here) does
+      // not race the test: one running, one paused, one never started, and another agent's.
+      const deadline = `mcpcp.deadline=${Math.floor(Date.now() / 1000) + 600}`;
+      const owned = (agent: string, name: string, verb: "run" | "create") => {
+        const labels = ["mcpcp.managed=true", `mcpcp.agent=${agent}`, deadline];
+        const args = [verb, ...(verb === "run" ? ["-d"] : []), "--name", `${RUN}-${name}`];
+        const made = host(...args, ...labels.flatMap((l) => ["--label", l]), IMAGE, "sleep", "600");
+        expect(made.status).toBe(0);
+        return made.stdout.trim();
+      };
+      owned("viewer", "info-running", "run");
+      expect(host("pause", owned("viewer", "info-paused", "run")).status).toBe(0);
+      owned("viewer", "info-stopped", "create");
+      owned("intruder", "info-other", "run");
+
+      const images = new Set(
+        host("images", "--no-trunc", "--format", "{{.ID}}", "--filter", `reference=${IMAGE}`)
+          .stdout.split("\n")
+          .filter(Boolean),
+      );
+      const json = await docker("info --format '{{json .}}'", viewer);
+      expect(json.isError).toBe(false);
+      expect(JSON.parse(json.execution?.stdout ?? "")).toEqual({
+        Containers: 3,
+        ContainersRunning: 1,
+        ContainersPaused: 1,
+        ContainersStopped: 1,
+        Images: images.size,
+        ServerVersion: probe.stdout.trim(),
+      });
+      expect((await docker("info --format json", viewer)).execution?.stdout).toBe(
+        json.execution?.stdout,
+      );
+      const counts = await docker(
+        "info -f '{{.Containers}}/{{ .ContainersRunning }} {{.ServerVersion}}'",
+        viewer,
+      );
+      expect(counts.execution?.stdout).toBe(`3/1 ${probe.stdout.trim()}\n`);
+
+      const plain = await docker("docker info", viewer);
+      expect(plain.isError).toBe(false);
+      expect(plain.execution?.stdout).toMatch(
+        /^Server:\n Containers: 3\n {2}Running: 1\n {2}Paused: 1\n {2}Stopped: 1\n Images: [0-9]+\n Server Version: /,
+      );
+      for (const answer of [plain, json, counts]) expectNone(hostFacts(), answer.text);
+    });
+
+    it.each([
+      "{{.Name}}",
+      "{{.KernelVersion}}",
+      "{{.OperatingSystem}}",
+      "{{.DockerRootDir}}",
+      "{{.NCPU}} {{.MemTotal}}",
+      "{{json .RegistryConfig}}",
+      "{{range .Plugins.Log}}{{.}}{{end}}",
+      '{{index . "Name"}}',
+      '{{.ServerVersion | printf "%s"}}',
+    ])("docker info --format %s cannot reach past that view", async (template) => {
+      const { isError, text, execution } = await docker(
+        `info --format '${template}'`,
+        await direct("viewer"),
+      );
+      expect(isError).toBe(true);
+      expect(text).toMatch(/^Refused, nothing was run: --format: /);
+      expect(execution).toBeUndefined();
+      expectNone(hostFacts(), text);
+    });
+
+    it("docker version shows the versions and the platform, not the host's build or kernel", async () => {
+      const real = JSON.parse(host("version", "--format", "{{json .}}").stdout) as {
+        Client: Record<string, string>;
+        Server: Record<string, string>;
+      };
+      const viewer = await direct("viewer");
+      const json = await docker("version --format '{{json .}}'", viewer);
+      expect(json.isError).toBe(false);
+      expect(JSON.parse(json.execution?.stdout ?? "")).toEqual({
+        Client: { Version: real.Client.Version, ApiVersion: real.Client.ApiVersion },
+        Server: {
+          Version: real.Server.Version,
+          ApiVersion: real.Server.ApiVersion,
+          MinAPIVersion: real.Server.MinAPIVersion,
+          Os: real.Server.Os,
+          Arch: real.Server.Arch,
+        },
+      });
+      const plain = await docker("version", viewer);
+      expect(plain.execution?.stdout).toContain(`  Version:          ${real.Server.Version}\n`);
+      const refusedKernel = await docker("version -f '{{.Server.KernelVersion}}'", viewer);
+      expect(refusedKernel.text).toMatch(/^Refused, nothing was run: --format: /);
+      const facts = [...hostFacts(), real.Client.GoVersion ?? "", real.Client.GitCommit ?? ""];
+      for (const answer of [plain, json, refusedKernel]) expectNone(facts, answer.text);
+    });
+
+    it("docker system info is refused, not answered", async () => {
+      const { text } = await docker("system info", await direct("viewer"));
+      expect(text).toMatch(/^Refused, nothing was run: "docker system" is not allowed/);
     });
   });
 });

@@ -240,16 +240,48 @@ describe("abuse: refused with a reason, nothing planned", () => {
 });
 
 describe("allowed: the argv that runs is rebuilt from what was checked", () => {
-  it("runs version, info and images without a caller (they touch no container)", () => {
+  it("runs version and images without a caller (they touch no container)", () => {
     expect(plan("docker version", { agent: undefined })).toEqual({
       ok: true,
-      plan: { kind: "direct", argv: ["version"] },
-    });
-    expect(plan("info --format '{{.ServerVersion}}'", { agent: undefined })).toEqual({
-      ok: true,
-      plan: { kind: "direct", argv: ["info", "--format={{.ServerVersion}}"] },
+      plan: { kind: "view", view: "version", argv: ["version"] },
     });
     expect(argvOf("images -q")).toEqual(["images", "--quiet", "--filter=reference=mcpcp/busybox"]);
+  });
+
+  it("answers info and version from mcp2's own view, checking --format first", () => {
+    expect(plan("info --format '{{.ServerVersion}}'")).toEqual({
+      ok: true,
+      plan: {
+        kind: "view",
+        view: "info",
+        argv: ["info", "--format={{.ServerVersion}}"],
+        format: { kind: "actions", parts: [{ path: ["ServerVersion"], json: false }] },
+      },
+    });
+    expect(refusal("info", { agent: undefined })).toMatch(/does not say which agent is calling/);
+    expect(refusal("info -f '{{.KernelVersion}}'")).toBe(
+      "--format: docker info here has no field .KernelVersion (the fields of .: Containers, " +
+        "ContainersRunning, ContainersPaused, ContainersStopped, Images, ServerVersion). mcp2 " +
+        "answers docker info itself, from what concerns you, and reads only text, {{.Field}}, " +
+        "{{json .Field}}, {{.}} and json in its --format",
+    );
+    expect(refusal("version -f '{{.Server.KernelVersion}}'")).toMatch(
+      /^--format: docker version here has no field \.Server\.KernelVersion \(the fields of \.Server: Version, APIVersion, MinAPIVersion, Os, Arch\)/,
+    );
+    expect(refusal("version -f '{{.Server.Version.Major}}'")).toMatch(
+      /no field \.Server\.Version\.Major \(the fields of \.Server\.Version: none\)/,
+    );
+    for (const template of [
+      "{{range .Plugins}}{{end}}",
+      '{{index . "Name"}}',
+      "{{.ServerVersion | printf}}",
+      "{{printf .ServerVersion}}",
+      "{{- .ServerVersion}}",
+      "{{.ServerVersion",
+      "{{/* a comment */}}",
+    ]) {
+      expect(refusal(`info --format '${template}'`)).toMatch(/^--format: /);
+    }
   });
 
   it("reads -f as --filter for ps and images, and as --format elsewhere", () => {

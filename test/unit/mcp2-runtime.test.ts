@@ -27,8 +27,8 @@ const THEIRS = "b".repeat(64);
 
 describe("ownership", () => {
   const owned: OwnedContainer[] = [
-    { id: MINE, names: ["web"], agent: "agent_a" },
-    { id: MINE_TOO, names: ["db"], agent: "agent_a" },
+    { id: MINE, names: ["web"], agent: "agent_a", state: "running" },
+    { id: MINE_TOO, names: ["db"], agent: "agent_a", state: "exited" },
   ];
 
   it("resolves a name, a full ID and a unique ID prefix to full IDs", () => {
@@ -55,14 +55,14 @@ describe("ownership", () => {
 
   it("keeps only rows labelled with the caller, whatever the engine's filter returned", () => {
     const listing = [
-      `${MINE}\tweb\tagent_a`,
-      `${THEIRS}\tother\tagent_b`,
+      `${MINE}\tweb\tagent_a\trunning`,
+      `${THEIRS}\tother\tagent_b\trunning`,
       "garbage",
-      `${MINE_TOO}\tdb,alias\tagent_a`,
+      `${MINE_TOO}\tdb,alias\tagent_a\texited`,
     ].join("\n");
     expect(parseOwned(listing, "agent_a")).toEqual([
-      { id: MINE, names: ["web"], agent: "agent_a" },
-      { id: MINE_TOO, names: ["db", "alias"], agent: "agent_a" },
+      { id: MINE, names: ["web"], agent: "agent_a", state: "running" },
+      { id: MINE_TOO, names: ["db", "alias"], agent: "agent_a", state: "exited" },
     ]);
   });
 });
