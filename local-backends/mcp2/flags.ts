@@ -46,6 +46,7 @@ export interface SubcommandSpec {
 
 // Docker's own grammars for the names it accepts.
 const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const NAME_FILTER = /^\^?\/?[a-zA-Z0-9_.-]{1,128}$/;
 const ENV = /^[A-Za-z_][A-Za-z0-9_]*=/;
 const USER = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$/;
 const HOSTNAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
@@ -75,6 +76,11 @@ const filterKeys =
     const key = value.split("=", 1)[0] ?? "";
     if (!value.includes("=") || !keys.includes(key)) {
       return `must be KEY=VALUE with KEY one of ${keys.join(", ")}`;
+    }
+    // Names are per agent (names.ts): a name filter is rewritten into the caller's namespace,
+    // which a plain name or part of one, anchored or not, always can be.
+    if (key === "name" && !NAME_FILTER.test(value.slice("name=".length))) {
+      return "name= must be a name or part of one, ^ in front to match from the start";
     }
     return value.length <= 512 ? null : "is too long";
   };

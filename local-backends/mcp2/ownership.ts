@@ -5,10 +5,12 @@
  * them). Pure: the caller lists the containers (`OWNED_FORMAT`) and parses them here.
  */
 import { LABELS } from "./labels.ts";
+import { agentName } from "./names.ts";
 
 export interface OwnedContainer {
   /** Full 64-hex ID. */
   id: string;
+  /** As the agent knows them: without its namespace prefix (`names.ts`). */
   names: string[];
   agent: string;
   /** Docker's state: created, running, paused, restarting, removing, exited or dead. */
@@ -41,7 +43,8 @@ export function parseOwned(stdout: string, agent: string): OwnedContainer[] {
   for (const line of stdout.split("\n")) {
     const [id, names, owner, state = ""] = line.split("\t");
     if (!id || !/^[0-9a-f]{64}$/.test(id) || owner !== agent) continue;
-    owned.push({ id, names: names ? names.split(",") : [], agent: owner, state });
+    const known = names ? names.split(",").map((name) => agentName(agent, name)) : [];
+    owned.push({ id, names: known, agent: owner, state });
   }
   return owned;
 }
@@ -53,9 +56,18 @@ export function parseOwned(stdout: string, agent: string): OwnedContainer[] {
 export function resolveOwned(refs: string[], owned: OwnedContainer[]): ResolveResult {
   const ids: string[] = [];
   for (const ref of refs) {
-    const exact = owned.find((c) => c.id === ref) ?? owned.find((c) => c.names.includes(ref));
-    if (exact) {
-      ids.push(exact.id);
+    const byId = owned.find((c) => c.id === ref);
+    const byName = byId ? [byId] : owned.filter((c) => c.names.includes(ref));
+    // Two of the caller's own can share a name only when one has a name Docker generated (those
+    // are outside the namespace) and the other was given that very name.
+    if (byName.length > 1) {
+      return {
+        ok: false,
+        reason: `"${ref}" names ${byName.length} of your containers; use the ID`,
+      };
+    }
+    if (byName[0]) {
+      ids.push(byName[0].id);
       continue;
     }
     const byPrefix = /^[0-9a-f]+$/.test(ref) ? owned.filter((c) => c.id.startsWith(ref)) : [];

@@ -17,6 +17,7 @@ import {
   stopGraceCap,
 } from "./flags.ts";
 import { LABELS } from "./labels.ts";
+import { engineName, engineNameFilter } from "./names.ts";
 import { parseTemplate, type Template } from "./template.ts";
 import { VIEW_SHAPES, type ViewName } from "./views.ts";
 
@@ -94,7 +95,9 @@ export function planCommand(argv: string[], context: PlanContext): PlanResult {
   }
   const has = (long: string) => flags.some((f) => f.spec.long === long);
   const emitted = (skip: string[] = []) =>
-    flags.filter((f) => !skip.includes(f.spec.long)).map((f) => emit(f.spec, f.value));
+    flags
+      .filter((f) => !skip.includes(f.spec.long))
+      .map((f) => emit(f.spec, namespaced(subcommand, f, agent)));
   const usage = (shape: string) => `usage: docker ${subcommand} [OPTIONS] ${shape}`;
 
   switch (spec.operands) {
@@ -282,6 +285,20 @@ function parseFlags(
     }
   }
   return { ok: true, flags, operands };
+}
+
+/**
+ * A flag's value as the engine must get it: a container name in the caller's namespace
+ * (`run --name`, `ps --filter name=`, names.ts); every other value as it is.
+ */
+function namespaced(subcommand: string, flag: ParsedFlag, agent: string | undefined) {
+  const { spec, value } = flag;
+  if (agent === undefined || value === undefined) return value;
+  if (subcommand === "run" && spec.long === "name") return engineName(agent, value);
+  if (subcommand === "ps" && spec.long === "filter" && value.startsWith("name=")) {
+    return `name=${engineNameFilter(agent, value.slice("name=".length))}`;
+  }
+  return value;
 }
 
 /** `docker images` filters that show the images the allow-list admits, and no others. */

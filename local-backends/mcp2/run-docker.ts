@@ -12,6 +12,7 @@ import type { Mcp2Config } from "./config.ts";
 import type { Execution } from "./docker-cli.ts";
 import type { DockerEngine } from "./engine.ts";
 import { SUBCOMMAND_NAMES } from "./flags.ts";
+import { withAgentNames, withoutForeignHolder } from "./names.ts";
 import { CappedOutput, type CappedText } from "./output.ts";
 import { resolveOwned } from "./ownership.ts";
 import { describeImages, type Plan, planCommand } from "./plan.ts";
@@ -71,7 +72,9 @@ export async function runDocker(
   const reachable = await engine.reachable();
   if (!reachable.ok) return failed(reachable.reason);
 
-  if (plan.kind === "direct") return finish(await engine.exec(plan.argv, { signal }), deps);
+  if (plan.kind === "direct") {
+    return finish(await engine.exec(plan.argv, { signal }), deps, { agent });
+  }
   if (plan.kind === "view") return answerView(plan, agent, deps);
 
   // A tagless allow-list entry admits the tags the engine has, not whatever a registry offers.
@@ -94,7 +97,7 @@ export async function runDocker(
     // A listing that ran but was cut short cannot be trusted to resolve anything: fail closed.
     return listed.execution.exitCode === 0
       ? failed("mcp2 could not list your containers completely; remove some and try again")
-      : finish(listed.execution, deps);
+      : finish(listed.execution, deps, { agent });
   }
 
   if (plan.kind === "owned") {
@@ -103,6 +106,7 @@ export async function runDocker(
     return finish(
       await engine.exec([...plan.head, ...resolved.ids, ...plan.tail], { signal }),
       deps,
+      { agent },
     );
   }
 
@@ -121,7 +125,10 @@ export async function runDocker(
     // The CLI was killed, but the container it asked for runs on without it.
     const killed = execution.ending === "timed-out" || execution.ending === "aborted";
     if (killed) await engine.removeRun(plan.runId);
-    return finish(execution, deps, killed);
+    return finish(await withoutForeignConflict(execution, owner, engine), deps, {
+      agent,
+      removedContainer: killed,
+    });
   } finally {
     const left = (deps.starting.get(owner) ?? 1) - 1;
     if (left > 0) deps.starting.set(owner, left);
@@ -184,12 +191,47 @@ async function viewOf(
   return { view: info, text: infoText(info) };
 }
 
+/**
+ * A failed `run`'s stderr without the ID of a container that holds its name and is not the
+ * caller's (names.ts). Listed afresh: the holder may be the caller's own, started meanwhile.
+ */
+async function withoutForeignConflict(
+  execution: Execution,
+  owner: string,
+  engine: DockerEngine,
+): Promise<Execution> {
+  if (execution.exitCode === 0 || !execution.stderr.text.includes("already in use by container")) {
+    return execution;
+  }
+  const listed = await engine.listOwned(owner);
+  const ownIds = listed.ok ? listed.owned.map((c) => c.id) : [];
+  const text = withoutForeignHolder(execution.stderr.text, ownIds);
+  return { ...execution, stderr: { ...execution.stderr, text } };
+}
+
+/**
+ * What the agent sees of `execution`, with container names in its own namespace (names.ts): in the
+ * argv, in errors, and in the listings `ps` and `inspect` print. What a container itself prints
+ * (`run`, `logs`, `exec` stdout) is left as it is.
+ */
+function inAgentNames(execution: Execution, agent: string): Execution {
+  const rename = (stream: CappedText) => ({ ...stream, text: withAgentNames(agent, stream.text) });
+  const listing = execution.argv[0] === "ps" || execution.argv[0] === "inspect";
+  return {
+    ...execution,
+    argv: execution.argv.map((arg) => withAgentNames(agent, arg)),
+    stdout: listing ? rename(execution.stdout) : execution.stdout,
+    stderr: rename(execution.stderr),
+  };
+}
+
 /** The result of a command that ran (or tried to), told apart from the engine going away. */
 async function finish(
-  execution: Execution,
+  ran: Execution,
   { config, engine }: RunDockerDeps,
-  removedContainer = false,
+  { agent, removedContainer = false }: { agent?: string; removedContainer?: boolean } = {},
 ): Promise<CallToolResult> {
+  const execution = agent === undefined ? ran : inAgentNames(ran, agent);
   if (execution.ending === "not-started") {
     const now = await engine.reachable(true);
     return failed(now.ok ? `the docker CLI could not start: ${execution.startError}` : now.reason);
@@ -216,7 +258,8 @@ function describeTool(config: Mcp2Config): string {
     "host mounts. Foreground runs are removed when they end (--rm);",
     `a command is killed after ${config.timeoutSeconds} s, and its container with it;`,
     `detached containers (-d) are killed and removed after ${config.detachedTimeoutSeconds} s.`,
-    "You see and act only on containers you started: ps, logs, inspect, stop, rm, exec.",
+    "You see and act only on containers you started: ps, logs, inspect, stop, rm, exec;",
+    "container names are yours alone (another agent's web is not yours and never clashes).",
     "info and version are answered by mcp2: your containers, your images, the versions.",
     `At most ${config.maxContainersPerAgent} containers at a time.`,
   ].join(" ");

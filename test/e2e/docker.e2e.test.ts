@@ -583,4 +583,104 @@ describe.skipIf(!engineUp)("run_docker through the proxy, against a real engine"
       expect(text).toMatch(/^Refused, nothing was run: "docker system" is not allowed/);
     });
   });
+
+  describe("container names are per agent", () => {
+    it("two agents each have their own web, and neither learns the other's id", async () => {
+      const me = await direct("namer");
+      const other = await direct("intruder");
+      const name = `${RUN}-web`;
+      const theirs = await docker(`run -d --name ${name} ${IMAGE} sleep 600`, other);
+      expect(theirs.isError).toBe(false);
+      const theirId = theirs.execution?.stdout.trim() ?? "";
+      expect(theirId).toMatch(/^[0-9a-f]{64}$/);
+      const everything: string[] = [];
+      const seen = async (command: string) => {
+        const answer = await docker(command, me);
+        everything.push(answer.text, JSON.stringify(answer.execution ?? {}));
+        return answer;
+      };
+
+      const mine = await seen(`run -d --name ${name} ${IMAGE} sh -c 'echo mine; sleep 600'`);
+      expect(mine.isError).toBe(false);
+      const myId = mine.execution?.stdout.trim() ?? "";
+      expect(myId).toMatch(/^[0-9a-f]{64}$/);
+      expect(myId).not.toBe(theirId);
+      // The engine's own name for it is not what the agent asked for (one namespace per agent).
+      const engineName = host("inspect", "-f", "{{.Name}}", myId).stdout.trim();
+      expect(engineName).not.toBe(`/${name}`);
+
+      const ps = await seen("ps -a --no-trunc --format '{{.ID}} {{.Names}}'");
+      expect(ps.execution?.stdout.trim().split("\n")).toContain(`${myId} ${name}`);
+      const filtered = await seen(`ps -q --no-trunc --filter name=^${name}`);
+      expect(filtered.execution?.stdout).toBe(`${myId}\n`);
+      expect(
+        (await seen(`ps -q --no-trunc --filter name=${name.slice(3)}`)).execution?.stdout,
+      ).toBe(`${myId}\n`);
+      expect((await seen(`ps -aq --filter name=^${name.slice(3)}`)).execution?.stdout).toBe("");
+      const theirPs = await docker("ps -a --no-trunc --format '{{.ID}} {{.Names}}'", other);
+      expect(theirPs.execution?.stdout.split("\n")).toContain(`${theirId} ${name}`);
+      expect(theirPs.execution?.stdout).not.toContain(myId);
+
+      const inspected = await seen(`inspect -f '{{.Id}} {{.Name}}' ${name}`);
+      expect(inspected.execution?.stdout).toBe(`${myId} /${name}\n`);
+      const whole = await seen(`inspect ${name}`);
+      expect(JSON.parse(whole.execution?.stdout ?? "")[0]).toMatchObject({
+        Id: myId,
+        Name: `/${name}`,
+      });
+
+      let logs = await seen(`logs ${name}`);
+      for (let i = 0; i < 20 && logs.execution?.stdout === ""; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        logs = await seen(`logs ${name}`);
+      }
+      expect(logs.execution?.stdout).toBe("mine\n");
+      expect((await seen(`exec ${name} echo inside`)).execution?.stdout).toBe("inside\n");
+
+      // A second web of the caller's own clashes with the first: that one it may hear about.
+      const again = await seen(`run -d --name ${name} ${IMAGE} sleep 600`);
+      expect(again.isError).toBe(true);
+      expect(again.execution?.stderr).toContain(
+        `The container name "/${name}" is already in use by container "${myId}"`,
+      );
+
+      expect((await seen(`stop -t 0 ${name}`)).isError).toBe(false);
+      expect((await seen(`rm ${name}`)).isError).toBe(false);
+      expect(host("inspect", myId).status).not.toBe(0);
+      expect(host("inspect", "-f", "{{.State.Running}}", theirId).stdout.trim()).toBe("true");
+      // Gone for the caller, though the other agent's web still runs.
+      for (const command of ["logs", "stop", "rm -f", "inspect"]) {
+        expect((await seen(`${command} ${name}`)).text).toBe(`Error: No such container: ${name}`);
+      }
+
+      for (const text of everything) {
+        expect(text).not.toContain(theirId);
+        expect(text).not.toContain(theirId.slice(0, 12));
+        expect(text).not.toContain(engineName.slice(1));
+      }
+      await docker(`rm -f ${name}`, other);
+    });
+
+    it("a name taken on the engine by a container not the caller's does not reveal it", async () => {
+      const me = await direct("namer");
+      const name = `${RUN}-taken`;
+      const probeRun = await docker(`run -d --name ${name} ${IMAGE} sleep 600`, me);
+      const probeId = probeRun.execution?.stdout.trim() ?? "";
+      const engineName = host("inspect", "-f", "{{.Name}}", probeId).stdout.trim().slice(1);
+      await docker(`rm -f ${name}`, me);
+      // The host takes the very name the engine would give the caller's next web.
+      const hostRun = host("run", "-d", "--name", engineName, IMAGE, "sleep", "600");
+      expect(hostRun.status).toBe(0);
+      const hostId = hostRun.stdout.trim();
+
+      const { isError, text } = await docker(`run -d --name ${name} ${IMAGE} sleep 600`, me);
+      expect(isError).toBe(true);
+      expect(text).toContain(
+        `The container name "/${name}" is already in use by a container that is not yours`,
+      );
+      expect(text).not.toContain(hostId.slice(0, 12));
+      expect(text).not.toContain(engineName);
+      host("rm", "-f", hostId);
+    });
+  });
 });

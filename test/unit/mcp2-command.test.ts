@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { splitCommandLine } from "../../local-backends/mcp2/command-line.ts";
 import { DEFAULT_CONFIG, type Mcp2Config } from "../../local-backends/mcp2/config.ts";
 import { SUBCOMMANDS } from "../../local-backends/mcp2/flags.ts";
+import { engineName, namePrefix } from "../../local-backends/mcp2/names.ts";
 import {
   admitImage,
   FOREGROUND_REAPER_GRACE_SECONDS,
@@ -306,6 +307,18 @@ describe("allowed: the argv that runs is rebuilt from what was checked", () => {
     });
   });
 
+  it("filters ps by name within the caller's namespace", () => {
+    expect(argvOf("ps -f name=web --filter name=^db")).toEqual([
+      "ps",
+      `--filter=name=^/${namePrefix(AGENT)}.*web`,
+      `--filter=name=^/${namePrefix(AGENT)}db`,
+      "--filter=label=mcpcp.managed=true",
+      `--filter=label=mcpcp.agent=${AGENT}`,
+    ]);
+    expect(refusal("ps -f 'name=web|db'")).toMatch(/name= must be a name or part of one/);
+    expect(refusal("ps -f 'name=.*'")).toMatch(/name= must be a name or part of one/);
+  });
+
   it("lists only the caller's containers", () => {
     expect(argvOf("ps -a --format '{{.Names}}'")).toEqual([
       "ps",
@@ -349,7 +362,8 @@ describe("allowed: the argv that runs is rebuilt from what was checked", () => {
         argv: [
           "run",
           "--detach",
-          "--name=web",
+          // The engine's name is in the caller's namespace; mcp2 shows it back as "web".
+          `--name=${engineName(AGENT, "web")}`,
           ...enforced(DEFAULT_CONFIG.detachedTimeoutSeconds),
           "mcpcp/busybox",
           "sleep",

@@ -13,6 +13,14 @@ import { type RunningBackend, startBackend } from "../../local-backends/common/b
 import { createMcp2 } from "../../local-backends/mcp2/backend.ts";
 import { DEFAULT_CONFIG, type Mcp2Config } from "../../local-backends/mcp2/config.ts";
 import { expiredContainers } from "../../local-backends/mcp2/engine.ts";
+import {
+  agentName,
+  engineName,
+  engineNameFilter,
+  namePrefix,
+  withAgentNames,
+  withoutForeignHolder,
+} from "../../local-backends/mcp2/names.ts";
 import { CappedOutput } from "../../local-backends/mcp2/output.ts";
 import {
   type OwnedContainer,
@@ -55,7 +63,7 @@ describe("ownership", () => {
 
   it("keeps only rows labelled with the caller, whatever the engine's filter returned", () => {
     const listing = [
-      `${MINE}\tweb\tagent_a\trunning`,
+      `${MINE}\t${engineName("agent_a", "web")}\tagent_a\trunning`,
       `${THEIRS}\tother\tagent_b\trunning`,
       "garbage",
       `${MINE_TOO}\tdb,alias\tagent_a\texited`,
@@ -64,6 +72,56 @@ describe("ownership", () => {
       { id: MINE, names: ["web"], agent: "agent_a", state: "running" },
       { id: MINE_TOO, names: ["db", "alias"], agent: "agent_a", state: "exited" },
     ]);
+  });
+
+  it("refuses a name two of the caller's containers answer to (one named by Docker)", () => {
+    const twice: OwnedContainer[] = [
+      { id: MINE, names: ["quirky_bell"], agent: "agent_a", state: "running" },
+      { id: MINE_TOO, names: ["quirky_bell"], agent: "agent_a", state: "running" },
+    ];
+    expect(resolveOwned(["quirky_bell"], twice)).toEqual({
+      ok: false,
+      reason: '"quirky_bell" names 2 of your containers; use the ID',
+    });
+    expect(resolveOwned([MINE_TOO], twice)).toEqual({ ok: true, ids: [MINE_TOO] });
+  });
+});
+
+describe("names: one namespace per agent", () => {
+  it("gives each agent its own prefix, one length for all", () => {
+    const a = namePrefix("agent_a");
+    const b = namePrefix("agent:b@x");
+    expect(a).toMatch(/^mcpcp-[0-9a-f]{16}-$/);
+    expect(b).toMatch(/^mcpcp-[0-9a-f]{16}-$/);
+    expect(a).not.toBe(b);
+    expect(engineName("agent_a", "web")).toBe(`${a}web`);
+    expect(agentName("agent_a", `${a}web`)).toBe("web");
+    // Another agent's name is not in this namespace: it stays as the engine has it.
+    expect(agentName("agent_a", `${b}web`)).toBe(`${b}web`);
+  });
+
+  it("takes the caller's prefix off names in output, only where a name begins", () => {
+    const a = namePrefix("agent_a");
+    const text = `"Name": "/${a}web",\n${a}db\tx-${a}kept --name=${a}web`;
+    expect(withAgentNames("agent_a", text)).toBe(`"Name": "/web",\ndb\tx-${a}kept --name=web`);
+    expect(withAgentNames("agent_b", text)).toBe(text);
+  });
+
+  it("rewrites a ps name filter into the caller's namespace", () => {
+    const a = namePrefix("agent_a");
+    expect(engineNameFilter("agent_a", "web")).toBe(`^/${a}.*web`);
+    expect(engineNameFilter("agent_a", "^web")).toBe(`^/${a}web`);
+    expect(engineNameFilter("agent_a", "^/web")).toBe(`^/${a}web`);
+    expect(engineNameFilter("agent_a", "/web")).toBe(`^/${a}web`);
+  });
+
+  it("keeps a name conflict's holder only when it is the caller's own", () => {
+    const conflict = (id: string) =>
+      `docker: Error response from daemon: Conflict. The container name "/web" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.\n`;
+    expect(withoutForeignHolder(conflict(MINE), [MINE])).toBe(conflict(MINE));
+    expect(withoutForeignHolder(conflict(THEIRS), [MINE])).toBe(
+      'docker: Error response from daemon: Conflict. The container name "/web" is already in use by a container that is not yours; choose another name.\n',
+    );
   });
 });
 
