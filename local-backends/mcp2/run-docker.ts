@@ -1,5 +1,6 @@
 /**
- * The `run_docker` tool: command line → argv → plan → (ownership, capacity) → the CLI → result.
+ * The `run_docker` tool: command line → argv → plan → (mcp2's own view | ownership, capacity) →
+ * the CLI → result, in the caller's container names.
  * The checks are the pure modules beside this one; this file only puts them in order and does
  * the I/O between them.
  */
