@@ -111,10 +111,23 @@ const EXTRA_BACKENDS = process.env.EXTRA_BACKENDS ?? "";
 /** The policy file: policy.json, or the one `MCPCP_POLICY` names. */
 const POLICY_FILE = resolve(ROOT, process.env.MCPCP_POLICY || "policy.json");
 
+/**
+ * Where the Workers keep their state (Durable Objects, D1), if not wrangler's default:
+ * `MCPCP_STATE_DIR` (the end-to-end tests give each test file its own, so what one changes at run
+ * time, a policy included, never reaches another), else a folder per port base other than 9003.
+ */
+const STATE_DIR = process.env.MCPCP_STATE_DIR;
+
 /** The four servers of a system whose proxy listens on `base`. */
 function services(base: number): Service[] {
   const [proxy, mcp1, mcp2, mcp3] = [base, base + 1, base + 2, base + 3];
-  const separateState = base === 9003 ? [] : ["--persist-to", `.wrangler/state-${base}`];
+  const stateOf = (server: string) =>
+    STATE_DIR !== undefined
+      ? ["--persist-to", resolve(STATE_DIR, server)]
+      : base === 9003
+        ? []
+        : ["--persist-to", `.wrangler/state-${base}${server === "mcp1" ? "" : `-${server}`}`];
+  const separateState = stateOf("mcp1");
   return [
     {
       name: "proxy",
@@ -126,6 +139,7 @@ function services(base: number): Service[] {
         `MCP3_URL:http://127.0.0.1:${mcp3}/mcp`,
         "--var",
         `EXTRA_BACKENDS:${EXTRA_BACKENDS}`,
+        ...stateOf("proxy"),
       ]),
       // What wrangler and workerd write (state, registry, builds) is the owner's alone.
       umask: "077",

@@ -85,6 +85,25 @@ export interface LaunchOptions {
   detached?: boolean;
 }
 
+/**
+ * The Workers' state for this test file's systems, fresh when the file starts and shared by its
+ * launches (a restart finds what the last launch left): a policy changed at run time, or battles,
+ * never reach another test file or a developer's own `npm start`.
+ */
+const fileStates = new Map<number, string>();
+function stateDir(portBase: number): string {
+  let dir = fileStates.get(portBase);
+  if (dir === undefined) {
+    // One per port base too: two systems running at once never share their files.
+    const file = basename(expect.getState().testPath ?? "unknown", ".e2e.test.ts");
+    dir = join(ARTIFACTS, "state", `${file}-${portBase}`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fileStates.set(portBase, dir);
+  }
+  return dir;
+}
+
 /** Starts the launcher and resolves once it prints its ready banner. */
 export function launch({
   portBase = DEFAULT_PORT_BASE,
@@ -104,6 +123,7 @@ export function launch({
       WRANGLER_SEND_METRICS: "false",
       MCPCP_PORT_BASE: String(portBase),
       MCPCP_LOG_DIR: logDir,
+      MCPCP_STATE_DIR: stateDir(portBase),
     },
   });
   const launcherLog = createWriteStream(join(logDir, "launcher.log"));

@@ -80,6 +80,8 @@ describe("verifyAgentToken accepts", () => {
         scopes: new Set(["list_tools", "call_tools"]),
         expiresAt: NOW + 600,
         tokenId: undefined,
+        issuedAt: NOW,
+        claims: expect.objectContaining({ sub: "agent_name1", iat: NOW, exp: NOW + 600 }),
       },
     });
   });

@@ -18,7 +18,11 @@ describe("gateway HTTP surface", () => {
   it("answers /healthz", async () => {
     const response = await exports.default.fetch(`${ORIGIN}/healthz`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: "ok", server: "proxy" });
+    expect(await response.json()).toEqual({
+      status: "ok",
+      server: "proxy",
+      control: { version: expect.any(Number), checked_ms_ago: expect.any(Number) },
+    });
   });
 
   it("serves RFC 9728 protected resource metadata naming the /mcp resource and its scopes", async () => {

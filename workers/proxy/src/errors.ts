@@ -22,6 +22,10 @@ export const TOO_MANY_REQUESTS = -32029;
 export type Failure =
   // Before the MCP layer: answered with an HTTP status.
   | { kind: "config_invalid"; detail: string }
+  // The run-time state has never been loaded in this isolate: fail closed (`state/control-cache.ts`).
+  | { kind: "control_unavailable"; detail: string }
+  // An admin API request that cannot be carried out (`admin/routes.ts`): stale If-Match, bad document…
+  | { kind: "admin_refused"; status: 400 | 404 | 409 | 412 | 422 | 428; message: string }
   | { kind: "origin_refused" }
   | { kind: "host_refused"; host: string }
   | { kind: "unauthorized"; code: AuthFailureCode }
@@ -70,6 +74,15 @@ const AUTH_DESCRIPTIONS: Record<AuthFailureCode, string> = {
   invalid_token: "The access token is invalid",
 };
 
+const ADMIN_ERRORS = {
+  400: "invalid_document",
+  404: "not_found",
+  409: "conflict",
+  412: "version_mismatch",
+  422: "backend_unhealthy",
+  428: "if_match_required",
+} as const;
+
 function challenge(origin: string, metadata: string, fields: Record<string, string>): string {
   const params = Object.entries({
     ...fields,
@@ -108,6 +121,16 @@ export function httpResponse(
     case "config_invalid":
       log("error", "config_invalid", { error: failure.detail });
       return rpcFailure(500, -32603, "Gateway configuration error; see the gateway's log");
+    case "control_unavailable":
+      log("error", "control_unavailable", { error: failure.detail });
+      return rpcFailure(503, -32603, "Gateway state unavailable; retry shortly", null, {
+        "retry-after": "2",
+      });
+    case "admin_refused":
+      return Response.json(
+        { error: ADMIN_ERRORS[failure.status], message: failure.message },
+        { status: failure.status },
+      );
     case "origin_refused":
       return rpcFailure(403, -32600, "Origin not allowed");
     case "host_refused":

@@ -3,20 +3,36 @@
  * path of `/mcp` is `pipeline.ts`; what each layer owns is in this Worker's README.
  */
 import { Hono } from "hono";
+import { admin } from "./admin/routes.ts";
 import { SCOPES } from "./core/auth.ts";
 import { hostAllowed } from "./core/host.ts";
 import { fail, GatewayError, httpResponse, RESOURCE_METADATA_PATH } from "./errors.ts";
-import { authenticate, gatewayFor, serveMcp } from "./pipeline.ts";
+import { authenticate, baseFor, gatewayFor, serveMcp } from "./pipeline.ts";
 import { AUDIT_SCOPE, AuditQuery, queryRecords } from "./state/audit-store.ts";
+import type { ControlHealth } from "./state/control-cache.ts";
 
 // The entry module's named exports are what workerd binds: Durable Object classes only.
 export { AgentGate } from "./state/agent-gate.ts";
+export { ControlStore } from "./state/control-store.ts";
 export { StreamLog } from "./state/stream-log.ts";
 export { UpstreamSessions } from "./state/upstream-sessions.ts";
 
 const app = new Hono<{ Bindings: Env }>();
 
-app.get("/healthz", (c) => c.json({ status: "ok", server: "proxy" }));
+// Says which version of the run-time state this isolate serves, and whether the store answers.
+app.get("/healthz", async (c) => {
+  let control: ControlHealth;
+  try {
+    // Serving a request checks a stale copy (in the background once the store has failed).
+    await gatewayFor(c.env, (work) => c.executionCtx.waitUntil(work));
+    control = (await baseFor(c.env)).cache.health();
+  } catch (e) {
+    const error = e instanceof GatewayError ? e.failure.kind : "internal";
+    return c.json({ status: "unavailable", server: "proxy", error, control: null }, 503);
+  }
+  const status = control.unreachable ? "degraded" : "ok";
+  return c.json({ status, server: "proxy", control });
+});
 
 // Before anything else, the token included: the request must name this gateway. A page whose
 // name an attacker points at 127.0.0.1 reaches a local gateway with its own Host (core/host.ts).
@@ -76,6 +92,8 @@ app.get("/admin/audit", async (c) => {
   }
   return c.json({ records: await queryRecords(c.env.AUDIT_DB, query.data) });
 });
+
+app.route("/admin", admin);
 
 // Battle inspection (page, JSON API, live WebSocket) lives on mcp1, which checks the inspection
 // token itself. Deployed, mcp1 has no public route, so people reach it here. The raw request goes

@@ -33,6 +33,7 @@ import {
 import { createSdkHandler, SERVER_INFO } from "./agent-side/sdk-server.ts";
 import { relayListChanges } from "./backend-side/listen.ts";
 import { authInfoFor, type Outcome, RequestContext } from "./context.ts";
+import { type Control, refusalOf } from "./control/document.ts";
 import { type AgentIdentity, type AuthResult, extractBearer } from "./core/auth.ts";
 import { type BackendSpec, type GatewayConfig, loadConfig } from "./core/config.ts";
 import {
@@ -46,6 +47,7 @@ import { log } from "./core/log.ts";
 import { methodLabel } from "./core/methods.ts";
 import { prefixToolName, splitToolName } from "./core/names.ts";
 import { originAllowed } from "./core/origin.ts";
+import type { PolicyDocument } from "./core/policy.ts";
 import { missingScope } from "./core/scopes.ts";
 import {
   type Failure,
@@ -58,34 +60,81 @@ import { OPERATIONS } from "./operations/table.ts";
 import { serveDoor } from "./relay/door.ts";
 import { admit, RATE_WINDOW_MS } from "./state/admission.ts";
 import { type AuditRecord, beginRecord, NAME_LIMIT, writeRecord } from "./state/audit-store.ts";
+import { ControlCache, seedHash } from "./state/control-cache.ts";
+import type { Seed } from "./state/control-store.ts";
 import { oncePerEnv } from "./state/gateways.ts";
 import { cancelCall, cancellationsIn, trackCall } from "./state/in-flight.ts";
 import { cachingVerifier } from "./state/token-cache.ts";
 
-/** What an isolate keeps per set of bindings. */
+/** What a request is served with: the configuration, one version of the run-time state, and tools. */
 export interface Gateway {
+  /** The environment's configuration, with the policy and backends of `control`'s version. */
   config: GatewayConfig;
+  control: Control;
   /** Verifies agent tokens, remembering those that verified. */
   verify: (token: string) => Promise<AuthResult>;
   mcp: McpHttpHandler;
+  /** The isolate's copy of the run-time state, for `/healthz` and the admin API. */
+  cache: ControlCache;
 }
 
-/** The gateway for `env`, or a `config_invalid` failure naming what is wrong. */
-export async function gatewayFor(env: Env): Promise<Gateway> {
+type Base = Omit<Gateway, "config" | "control"> & { config: GatewayConfig; seed: Seed };
+
+/** Per version of the run-time state, the gateway built on it (one per isolate and version). */
+const views = new WeakMap<Control, Gateway>();
+
+/**
+ * The gateway for `env`, on the newest version of the run-time state this isolate holds, or a
+ * `config_invalid` failure naming what is wrong. `defer` lets a background check of the state
+ * outlive the request.
+ */
+export async function gatewayFor(
+  env: Env,
+  defer?: (work: Promise<unknown>) => void,
+): Promise<Gateway> {
+  const base = await baseFor(env);
+  const control = await base.cache.get(defer);
+  let gateway = views.get(control);
+  if (!gateway) {
+    const config = { ...base.config, policy: control.policy, backends: control.backends };
+    gateway = { config, control, verify: base.verify, mcp: base.mcp, cache: base.cache };
+    views.set(control, gateway);
+  }
+  return gateway;
+}
+
+/** What does not change while the isolate lives: the environment's configuration, and the seed. */
+export async function baseFor(env: Env): Promise<Base> {
   const loaded = await oncePerEnv(env, async () => {
     const config = await loadConfig(env);
     if (!config.ok) return config;
     const { keys, issuer, audience } = config.value;
+    const seed = await seedOf(config.value, env);
     return {
       ok: true as const,
       value: {
         config: config.value,
+        seed,
         verify: cachingVerifier(keys, { issuer, audience }),
         mcp: createSdkHandler(),
+        cache: new ControlCache(env.CONTROL, seed, { direct: config.value.direct }),
       },
     };
   });
   return loaded.ok ? loaded.value : fail({ kind: "config_invalid", detail: loaded.error });
+}
+
+/** The deployed policy and backends, as the store is seeded with them (`state/control-store.ts`). */
+async function seedOf(config: GatewayConfig, env: Env): Promise<Seed> {
+  // loadConfig has validated it.
+  const policy = JSON.parse(env.POLICY) as PolicyDocument;
+  const backends = [...config.backends.values()].map((b) => ({
+    id: b.id,
+    url: b.url.href,
+    route: b.route,
+    identity: b.identity,
+  }));
+  return { hash: await seedHash({ policy, backends }), policy, backends };
 }
 
 /** Verifies the request's bearer token; who is calling, or an `unauthorized` failure. */
@@ -96,6 +145,16 @@ export async function authenticate(request: Request, gateway: Gateway): Promise<
   if (!verified.ok) {
     log("warn", "auth_failed", { code: verified.code, detail: verified.detail });
     return fail({ kind: "unauthorized", code: verified.code });
+  }
+  // A valid token the operator has revoked, or of an agent they disabled (`control/document.ts`).
+  const refusal = refusalOf(gateway.control, verified.identity);
+  if (refusal) {
+    log("warn", "auth_failed", {
+      code: "invalid_token",
+      detail: refusal,
+      agent: verified.identity.agent,
+    });
+    return fail({ kind: "unauthorized", code: "invalid_token" });
   }
   return verified.identity;
 }
@@ -127,7 +186,7 @@ export async function serveMcp(
   let identity: AgentIdentity;
   let door: BackendSpec | undefined;
   try {
-    gateway = await gatewayFor(env);
+    gateway = await gatewayFor(env, (work) => exec.waitUntil(work));
     const allowed = gateway.config.allowedOrigins;
     if (!originAllowed(request.headers.get("origin"), new URL(request.url), allowed)) {
       fail({ kind: "origin_refused" });

@@ -15,6 +15,10 @@ export interface AgentIdentity {
   /** Token expiry, seconds since the epoch. */
   expiresAt: number;
   tokenId: string | undefined;
+  /** `iat`, seconds since the epoch, when the token carries one: revocations by time compare it. */
+  issuedAt: number | undefined;
+  /** The verified token's claims, as signed (rule conditions read them). */
+  claims: JWTPayload;
 }
 
 /** The scopes docs/design.md defines: listing needs one, calling the other. */
@@ -104,6 +108,8 @@ export async function verifyAgentToken(
       scopes: new Set(scope.split(" ").filter(Boolean)),
       expiresAt: payload.exp as number,
       tokenId: payload.jti,
+      issuedAt: typeof payload.iat === "number" ? payload.iat : undefined,
+      claims: payload,
     },
   };
 }

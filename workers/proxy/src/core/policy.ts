@@ -12,10 +12,13 @@ import { type ParseResult, parseDocument } from "./documents.ts";
 import { SERVER_ID } from "./names.ts";
 
 const ToolGrant = z.union([z.literal("*"), z.array(z.string().min(1)).max(1000)]);
-const PolicyDocument = z.record(
+export const PolicyDocument = z.record(
   z.string().min(1, "agent id must not be empty"),
   z.record(z.string(), ToolGrant),
 );
+
+/** A policy as written (policy.json, the store's documents). */
+export type PolicyDocument = z.infer<typeof PolicyDocument>;
 
 /** What one agent may use on one server: every tool, or exactly the named ones. */
 export type ToolGrant = "*" | ReadonlySet<string>;
@@ -29,20 +32,38 @@ export type { ParseResult };
 export function parsePolicy(json: string, knownServers: readonly string[]): ParseResult<Policy> {
   const parsed = parseDocument("POLICY", json, PolicyDocument);
   if (!parsed.ok) return parsed;
+  return policyFrom(parsed.value, knownServers, "POLICY");
+}
+
+/**
+ * Validates a policy already read as a value (the run-time store's copy) against the servers the
+ * proxy knows; errors name the document as `name`, and the agent and server they concern.
+ */
+export function policyFrom(
+  raw: unknown,
+  knownServers: readonly string[],
+  name: string,
+): ParseResult<Policy> {
+  const parsed = PolicyDocument.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const at = issue?.path.join(".") || "(root)";
+    return { ok: false, error: `${name} is invalid at ${at}: ${issue?.message}` };
+  }
   const policy = new Map<string, Map<string, ToolGrant>>();
-  for (const [agent, servers] of Object.entries(parsed.value)) {
+  for (const [agent, servers] of Object.entries(parsed.data)) {
     const grants = new Map<string, ToolGrant>();
     for (const [server, grant] of Object.entries(servers)) {
       if (!SERVER_ID.test(server)) {
         return {
           ok: false,
-          error: `POLICY names server "${server}": server ids match ${SERVER_ID.source}`,
+          error: `${name} names server "${server}": server ids match ${SERVER_ID.source}`,
         };
       }
       if (!knownServers.includes(server)) {
         return {
           ok: false,
-          error: `POLICY grants agent "${agent}" server "${server}", which is not configured (known: ${knownServers.join(", ")})`,
+          error: `${name} grants agent "${agent}" server "${server}", which is not configured (known: ${knownServers.join(", ")})`,
         };
       }
       grants.set(server, grant === "*" ? "*" : new Set(grant));

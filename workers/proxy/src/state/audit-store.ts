@@ -37,7 +37,10 @@ export interface AuditRecord {
   request_id: string;
   message_index: number | null;
   agent: string;
-  /** An MCP method, `unknown` (`core/methods.ts`), `batch` for a batch refused whole, or null. */
+  /**
+   * An MCP method, `unknown` (`core/methods.ts`), `batch` for a batch refused whole, `admin` for a
+   * change through the admin API (its action in `tool`), or null.
+   */
   method: string | null;
   server: string | null;
   tool: string | null;
@@ -184,4 +187,13 @@ export async function queryRecords(
     .bind(...values, query.limit)
     .all<AuditRecord>();
   return results;
+}
+
+/** When each agent was last seen: the time of its newest record. */
+export async function lastSeen(db: D1Database): Promise<Map<string, string>> {
+  await ensureSchema(db);
+  const { results } = await db
+    .prepare("SELECT agent, MAX(at) AS at FROM audit GROUP BY agent")
+    .all<{ agent: string; at: string }>();
+  return new Map(results.map((row) => [row.agent, row.at]));
 }

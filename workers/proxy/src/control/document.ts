@@ -1,0 +1,216 @@
+/**
+ * The gateway's run-time state as one document, and what an isolate serves from it.
+ *
+ * The ControlStore Durable Object (`state/control-store.ts`) keeps every version of this document;
+ * isolates serve from a copy (`state/control-cache.ts`). A version holds the policy, the backend
+ * registry, agent records and revocations together, so an isolate that takes a version takes all
+ * of it: never a new policy over an old backend list.
+ *
+ * Plain data in, tagged result out: the store validates a change with `readControl` before it
+ * keeps it, and an isolate builds what it serves with the same function.
+ */
+import { z } from "zod";
+import type { BackendSpec } from "../core/config.ts";
+import type { ParseResult } from "../core/documents.ts";
+import { SERVER_ID } from "../core/names.ts";
+import { type Policy, PolicyDocument, policyFrom } from "../core/policy.ts";
+
+/** A backend in the registry. mcp1 is reached over its service binding, the rest over the network. */
+export const BackendEntry = z.object({
+  id: z.string().regex(SERVER_ID, `server ids match ${SERVER_ID.source}`),
+  url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+  route: z.enum(["binding", "network"]).default("network"),
+  identity: z.enum(["binding", "assertion", "none"]).default("none"),
+});
+export type BackendEntry = z.infer<typeof BackendEntry>;
+
+/** What an operator knows of an agent: whether it may connect at all, and why not. */
+export const AgentEntry = z.object({
+  enabled: z.boolean(),
+  note: z.string().max(500).default(""),
+});
+export type AgentEntry = z.infer<typeof AgentEntry>;
+
+/** The most revocations a document keeps; expired ones leave at every change. */
+export const MAX_REVOCATIONS = 10_000;
+
+export const ControlDocument = z.object({
+  /** `{ agent: { server: "*" | [tool, ...] } }`, as in policy.json (docs/design.md, "Policy"). */
+  policy: PolicyDocument,
+  backends: z.array(BackendEntry).max(64),
+  agents: z.record(z.string().min(1).max(200), AgentEntry).default({}),
+  revocations: z
+    .object({
+      /** A token's `jti` → the Unix second after which the record may go (the token is dead). */
+      tokens: z.record(z.string().min(1).max(200), z.number().int()).default({}),
+      /** An agent → every token of it issued before this Unix second is refused. */
+      agents: z.record(z.string().min(1).max(200), z.number().int()).default({}),
+    })
+    .default({ tokens: {}, agents: {} }),
+});
+export type ControlDocument = z.infer<typeof ControlDocument>;
+
+/** One version of the document, as the store hands it out. */
+export interface Snapshot {
+  /** Grows by one with every change. */
+  version: number;
+  /** The version that last changed the policy: what `If-Match` on the policy compares with. */
+  policyVersion: number;
+  at: string;
+  document: ControlDocument;
+}
+
+/** What a request is served from: one version, validated and indexed. */
+export interface Control {
+  version: number;
+  policyVersion: number;
+  /** The version's document as stored: what the admin API shows. */
+  document: ControlDocument;
+  policy: Policy;
+  backends: ReadonlyMap<string, BackendSpec>;
+  agents: ReadonlyMap<string, AgentEntry>;
+  revokedTokens: ReadonlyMap<string, number>;
+  revokedBefore: ReadonlyMap<string, number>;
+}
+
+/** How the gateway's static switches shape each backend (`DIRECT`, from the environment). */
+export interface BackendOptions {
+  direct: boolean;
+}
+
+/** Validates a document and indexes it, or says where it is wrong (`document.policy.red.mcp9`). */
+export function readControl(
+  snapshot: Pick<Snapshot, "version" | "policyVersion" | "document">,
+  options: BackendOptions,
+): ParseResult<Control> {
+  const parsed = ControlDocument.safeParse(snapshot.document);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { ok: false, error: `${issue?.path.join(".") || "(root)"}: ${issue?.message}` };
+  }
+  const document = parsed.data;
+  const backends = new Map<string, BackendSpec>();
+  for (const entry of [...document.backends].sort((a, b) => a.id.localeCompare(b.id))) {
+    if (backends.has(entry.id))
+      return { ok: false, error: `backends: "${entry.id}" is listed twice` };
+    if (entry.route === "network" && entry.identity === "binding") {
+      return {
+        ok: false,
+        error: `backends.${entry.id}: only a service binding has identity "binding"`,
+      };
+    }
+    backends.set(entry.id, {
+      id: entry.id,
+      url: new URL(entry.url),
+      route: entry.route,
+      identity: entry.identity,
+      direct: options.direct,
+    });
+  }
+  const policy = policyFrom(document.policy, [...backends.keys()], "policy");
+  if (!policy.ok) return policy;
+  return {
+    ok: true,
+    value: {
+      version: snapshot.version,
+      policyVersion: snapshot.policyVersion,
+      document,
+      policy: policy.value,
+      backends,
+      agents: new Map(Object.entries(document.agents)),
+      revokedTokens: new Map(Object.entries(document.revocations.tokens)),
+      revokedBefore: new Map(Object.entries(document.revocations.agents)),
+    },
+  };
+}
+
+/** What a token needs for the revocation check: who, its `jti`, when it was issued. */
+export interface TokenFacts {
+  agent: string;
+  tokenId: string | undefined;
+  issuedAt: number | undefined;
+}
+
+/**
+ * Why `control` refuses a verified token, or null when it does not: a disabled agent, a revoked
+ * `jti`, or a token issued before its agent's revocation time (one without `iat` counts as
+ * issued before: the check fails closed).
+ */
+export function refusalOf(control: Control, token: TokenFacts): string | null {
+  if (control.agents.get(token.agent)?.enabled === false) return "agent disabled";
+  if (token.tokenId !== undefined && control.revokedTokens.has(token.tokenId)) {
+    return "token revoked";
+  }
+  const before = control.revokedBefore.get(token.agent);
+  if (before !== undefined && (token.issuedAt === undefined || token.issuedAt < before)) {
+    return "token revoked (issued before the agent's revocation)";
+  }
+  return null;
+}
+
+/** One difference between two versions: where, and the value before and after (absent: undefined). */
+export interface Change {
+  path: string;
+  before?: ChangeValue;
+  after?: ChangeValue;
+}
+
+/** What a change's sides hold: a grant, a backend, an agent record, or a revocation's time. */
+export type ChangeValue = PolicyDocument[string][string] | BackendEntry | AgentEntry | number;
+
+/**
+ * The differences between two documents, down to each agent's grant of each server, each backend,
+ * each agent record and each revocation: what a version's history entry shows.
+ */
+export function diffDocuments(
+  before: ControlDocument | undefined,
+  after: ControlDocument,
+): Change[] {
+  const changes: Change[] = [];
+  const byId = (doc: ControlDocument | undefined) =>
+    Object.fromEntries((doc?.backends ?? []).map((b) => [b.id, b]));
+  diffObjects("policy", before?.policy ?? {}, after.policy, 2, changes);
+  diffObjects("backends", byId(before), byId(after), 1, changes);
+  diffObjects("agents", before?.agents ?? {}, after.agents, 1, changes);
+  diffObjects("revocations", before?.revocations ?? {}, after.revocations, 2, changes);
+  return changes;
+}
+
+function diffObjects(
+  path: string,
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+  depth: number,
+  changes: Change[],
+): void {
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+  for (const key of keys) {
+    const a = before[key];
+    const b = after[key];
+    const where = `${path}.${key}`;
+    if (depth > 1 && isPlainObject(a) && isPlainObject(b)) {
+      diffObjects(where, a, b, depth - 1, changes);
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) {
+      changes.push({
+        path: where,
+        ...(a === undefined ? {} : { before: a as ChangeValue }),
+        ...(b === undefined ? {} : { after: b as ChangeValue }),
+      });
+    }
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The document without revocations that can no longer matter (the token has expired anyway). */
+export function pruned(document: ControlDocument, nowSeconds: number): ControlDocument {
+  const tokens = Object.entries(document.revocations.tokens).filter(
+    ([, until]) => until > nowSeconds,
+  );
+  return {
+    ...document,
+    revocations: { ...document.revocations, tokens: Object.fromEntries(tokens) },
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * An isolate's copy of the run-time state (`control/document.ts`), kept fresh from the
+ * ControlStore without making requests wait for it.
+ *
+ * A request is served from the copy the isolate holds. When that copy was last checked more than
+ * CHECK_AFTER_MS ago the request starts a check in the background (after its answer); when more
+ * than MUST_CHECK_AFTER_MS ago (an isolate that was idle) the request waits for the check, at most
+ * STORE_TIMEOUT_MS. So a new version is served by every isolate within MUST_CHECK_AFTER_MS plus
+ * one round trip to the store, and under steady traffic within CHECK_AFTER_MS plus one.
+ *
+ * A store that cannot be reached leaves the last version known in service: `health()` says since
+ * when, and requests stop waiting for it (background checks go on) until it answers again. An
+ * isolate that has never loaded a version fails closed: its requests are refused with 503.
+ */
+import type { BackendOptions, Control, Snapshot } from "../control/document.ts";
+import { readControl } from "../control/document.ts";
+import { log } from "../core/log.ts";
+import { describe, fail } from "../errors.ts";
+import type { ControlStore, Seed } from "./control-store.ts";
+import { CONTROL_STORE_NAME } from "./control-store.ts";
+
+/** A copy older than this is checked in the background. */
+export const CHECK_AFTER_MS = 500;
+/** A copy older than this is checked before the request is served. */
+export const MUST_CHECK_AFTER_MS = 1_500;
+/** How long a request waits for the store. */
+export const STORE_TIMEOUT_MS = 1_000;
+/** After the store failed, how long requests do not wait for it again. */
+const PATIENCE_AFTER_FAILURE_MS = 5_000;
+
+/** What `/healthz` says of the copy. */
+export interface ControlHealth {
+  version: number | null;
+  checked_ms_ago: number | null;
+  /** Present while the store cannot be reached: the last version known is being served. */
+  unreachable?: { since: string; error: string };
+}
+
+export class ControlCache {
+  private control: Control | undefined;
+  private checkedAt = 0;
+  private failedAt = 0;
+  private failing: { since: number; error: string } | undefined;
+  private checking: Promise<void> | undefined;
+
+  private readonly namespace: DurableObjectNamespace<ControlStore>;
+  private readonly seed: Seed;
+  private readonly options: BackendOptions;
+
+  constructor(
+    namespace: DurableObjectNamespace<ControlStore>,
+    seed: Seed,
+    options: BackendOptions,
+  ) {
+    this.namespace = namespace;
+    this.seed = seed;
+    this.options = options;
+  }
+
+  /** The version to serve this request from; `defer` runs a background check after the answer. */
+  async get(defer?: (work: Promise<unknown>) => void): Promise<Control> {
+    const now = Date.now();
+    const age = now - this.checkedAt;
+    if (this.control === undefined) {
+      await this.check();
+    } else if (age > MUST_CHECK_AFTER_MS && now - this.failedAt > PATIENCE_AFTER_FAILURE_MS) {
+      await this.check();
+    } else if (age > CHECK_AFTER_MS) {
+      const checking = this.check();
+      if (defer) defer(checking);
+    }
+    if (this.control === undefined) {
+      return fail({
+        kind: "control_unavailable",
+        detail: this.failing?.error ?? "the control store has not answered yet",
+      });
+    }
+    return this.control;
+  }
+
+  /** Checks now, whatever the copy's age (after a change this isolate made itself). */
+  refresh(): Promise<void> {
+    return this.check();
+  }
+
+  health(): ControlHealth {
+    return {
+      version: this.control?.version ?? null,
+      checked_ms_ago: this.checkedAt === 0 ? null : Date.now() - this.checkedAt,
+      ...(this.failing
+        ? {
+            unreachable: {
+              since: new Date(this.failing.since).toISOString(),
+              error: this.failing.error,
+            },
+          }
+        : {}),
+    };
+  }
+
+  /** One check at a time: requests that find one running wait for it. */
+  private check(): Promise<void> {
+    this.checking ??= this.ask().finally(() => {
+      this.checking = undefined;
+    });
+    return this.checking;
+  }
+
+  private async ask(): Promise<void> {
+    // A stub belongs to the request that made it: one per check.
+    const store = this.namespace.get(this.namespace.idFromName(CONTROL_STORE_NAME));
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${STORE_TIMEOUT_MS} ms`)),
+          STORE_TIMEOUT_MS,
+        );
+      });
+      const snapshot: Snapshot | null = await Promise.race([
+        store.sync(this.seed, this.control?.version ?? null),
+        timeout,
+      ]);
+      this.checkedAt = Date.now();
+      if (this.failing) {
+        log("info", "control_store_back", { since: new Date(this.failing.since).toISOString() });
+        this.failing = undefined;
+      }
+      if (snapshot === null) return;
+      const control = readControl(snapshot, this.options);
+      if (!control.ok) {
+        // The store validated it with the same rules: this is a bug, and the old copy serves on.
+        const version = (snapshot as Snapshot).version;
+        log("error", "control_version_invalid", { version, error: control.error });
+        return;
+      }
+      this.control = control.value;
+    } catch (e) {
+      const now = Date.now();
+      this.failedAt = now;
+      if (!this.failing) log("error", "control_store_unreachable", { error: describe(e) });
+      this.failing = { since: this.failing?.since ?? now, error: describe(e) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** SHA-256 of a seed's policy and backends, hex. */
+export async function seedHash(seed: Omit<Seed, "hash">): Promise<string> {
+  const bytes = new TextEncoder().encode(JSON.stringify([seed.policy, seed.backends]));
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
