@@ -31,6 +31,7 @@ import { keyPaths, publicJwkOf, readPrivateKey } from "../keys/key-files.ts";
 import { mintToken, parseMintArgs } from "../keys/mint.ts";
 import { ensureProxyKey, proxyKeyPaths } from "../keys/proxy-key.ts";
 import { writeAtomic } from "../keys/write-atomic.ts";
+import { compileCondition } from "../workers/proxy/src/core/conditions.ts";
 import { parsePolicy } from "../workers/proxy/src/core/policy.ts";
 
 const REPO_ROOT = resolve(import.meta.dirname, "..");
@@ -159,7 +160,11 @@ export async function productionSecrets(
     ? await readFile(options.policy, "utf8")
     : (previous.POLICY ?? "");
   if (!policyText) throw new Error("--policy is required the first time");
-  const policy = parsePolicy(policyText, [...SERVERS, ...(options.servers ?? [])]);
+  const policy = parsePolicy(
+    policyText,
+    [...SERVERS, ...(options.servers ?? [])],
+    compileCondition,
+  );
   if (!policy.ok) throw new Error(policy.error);
 
   if (!(await exists(keyPaths(dir).privateKey))) {

@@ -4,6 +4,8 @@
  * the system will have, the ones the launcher starts and the extra ones it fronts. Plain text in,
  * tagged result out, so a document the proxy would refuse fails at launch with the proxy's message.
  */
+
+import { compileCondition } from "../workers/proxy/src/core/conditions.ts";
 import { type ExtraBackendSpec, parseExtraBackends } from "../workers/proxy/src/core/config.ts";
 import type { ParseResult } from "../workers/proxy/src/core/documents.ts";
 import { parseJwks } from "../workers/proxy/src/core/jwks.ts";
@@ -41,7 +43,7 @@ export function checkLaunchConfig(input: LaunchInput): ParseResult<LaunchConfig>
   const extra = parseExtraBackends(input.extraBackends, input.builtIn);
   if (!extra.ok) return extra;
   const known = [...input.builtIn, ...extra.value.map((backend) => backend.id)];
-  const policy = parsePolicy(input.policy, known);
+  const policy = parsePolicy(input.policy, known, compileCondition);
   if (!policy.ok) {
     return { ok: false, error: `${input.policyFile}: ${policy.error}. ${howToAdd(input.builtIn)}` };
   }

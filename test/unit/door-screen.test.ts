@@ -20,8 +20,8 @@ const policy = (() => {
   if (!parsed.ok) throw new Error(parsed.error);
   return parsed.value;
 })();
-const whole: Viewer = { policy, agent: "whole", server: "ext" };
-const narrow: Viewer = { policy, agent: "narrow", server: "ext" };
+const whole: Viewer = { policy, agent: "whole", server: "ext", claims: {} };
+const narrow: Viewer = { policy, agent: "narrow", server: "ext", claims: {} };
 
 const request = (method: string, params?: object) => ({ jsonrpc: "2.0", id: 1, method, params });
 

@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
+import { compileCondition } from "../../workers/proxy/src/core/conditions.ts";
 import { messagesOf } from "../../workers/proxy/src/core/envelope.ts";
-import { allows, parsePolicy, serversFor } from "../../workers/proxy/src/core/policy.ts";
+import {
+  allows,
+  decideRules,
+  hasRules,
+  parsePolicy,
+  rulesFor,
+  serversFor,
+} from "../../workers/proxy/src/core/policy.ts";
 import { missingScope as missingIn } from "../../workers/proxy/src/core/scopes.ts";
 
 /** The scope check as the pipeline makes it: over the body's parsed envelope. */
@@ -201,4 +209,66 @@ describe("resource URIs", () => {
       expect(splitUri(uri)).toBeUndefined();
     },
   );
+});
+
+describe("grants under rules", () => {
+  const doc = {
+    red: {
+      mcp2: ["echo", { tool: "run_docker", when: 'args.command.startsWith("ps")' }],
+      mcp1: [{ tool: "*", when: "args.battle_id in claims.battles" }],
+    },
+  };
+  const parsed = () => {
+    const result = parsePolicy(JSON.stringify(doc), SERVERS, compileCondition);
+    if (!result.ok) throw new Error(result.error);
+    return result.value;
+  };
+  const input = (tool: string, args: Record<string, unknown>, claims = {}) => ({
+    claims,
+    agent: "red",
+    server: "mcp2",
+    tool,
+    args,
+    annotations: {},
+  });
+
+  it("shows every tool a rule may allow, and hides the rest", () => {
+    const policy = parsed();
+    expect(allows(policy, "red", "mcp2", "run_docker")).toBe(true);
+    expect(allows(policy, "red", "mcp2", "echo")).toBe(true);
+    expect(allows(policy, "red", "mcp2", "other")).toBe(false);
+    expect(allows(policy, "red", "mcp1", "anything")).toBe(true);
+  });
+
+  it("needs no rule for a tool granted outright, and decides the others by their rules", () => {
+    const policy = parsed();
+    expect(rulesFor(policy, "red", "mcp2", "echo")).toEqual([]);
+    const rules = rulesFor(policy, "red", "mcp2", "run_docker");
+    expect(decideRules(rules, input("run_docker", { command: "ps -a" }))).toEqual({
+      allowed: true,
+    });
+    expect(decideRules(rules, input("run_docker", { command: "run busybox" }))).toEqual({
+      allowed: false,
+      reason: 'refused by rule "args.command.startsWith(\\"ps\\")"',
+    });
+    const battle = rulesFor(policy, "red", "mcp1", "report");
+    const bound = { battles: ["b-1"] };
+    expect(decideRules(battle, input("report", { battle_id: "b-1" }, bound)).allowed).toBe(true);
+    expect(decideRules(battle, input("report", { battle_id: "b-2" }, bound)).allowed).toBe(false);
+  });
+
+  it("refuses a rule that does not compile, or a policy with rules read without a compiler", () => {
+    const broken = { red: { mcp2: [{ tool: "echo", when: "args." }] } };
+    const result = parsePolicy(JSON.stringify(broken), SERVERS, compileCondition);
+    expect(result).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/^POLICY\.red\.mcp2\[0\]\.when: /),
+    });
+    expect(hasRules(doc)).toBe(true);
+    expect(hasRules({ a: { mcp1: "*" } })).toBe(false);
+    expect(parsePolicy(JSON.stringify(doc), SERVERS)).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/rules cannot be read here/),
+    });
+  });
 });

@@ -8,7 +8,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { baseFor } from "../../../workers/proxy/src/pipeline.ts";
 import { CONTROL_STORE_NAME } from "../../../workers/proxy/src/state/control-store.ts";
-import { ORIGIN, post, rpc, token, toolNames } from "./client.ts";
+import { message, ORIGIN, post, rpc, token, toolNames } from "./client.ts";
 
 const store = () => env.CONTROL.get(env.CONTROL.idFromName(CONTROL_STORE_NAME));
 
@@ -43,7 +43,7 @@ interface Answer {
   versions?: { actor: string; action: string; changes: unknown[] }[];
   agents?: unknown[];
   backends?: { id: string; health: unknown }[];
-  changes?: Record<string, { gained: string[]; lost: string[] }>;
+  changes?: Record<string, { gained: string[]; lost: string[] }> | unknown[];
 }
 
 const read = (response: Response) => response.json() as Promise<Answer>;
@@ -85,6 +85,15 @@ describe("the admin API", () => {
     ).toBe(403);
     const anonymous = await exports.default.fetch(`${ORIGIN}/admin/policy`);
     expect(anonymous.status).toBe(401);
+  });
+
+  it("refuses a page from another origin, even with an admin token", async () => {
+    const foreign = await adminRequest("GET", "/policy", undefined, {
+      origin: "http://evil.example",
+    });
+    expect(foreign.status).toBe(403);
+    const own = await adminRequest("GET", "/policy", undefined, { origin: ORIGIN });
+    expect(own.status).toBe(200);
   });
 
   it("shows the policy the proxy was started with, under a version", async () => {
@@ -226,6 +235,9 @@ describe("agents and revocations", () => {
     );
     expect((await adminRequest("POST", "/agents/agent_name1/enable")).status).toBe(200);
     expect(await toolNames("agent_name1")).not.toEqual([]);
+    // Enabling it again changes nothing, and makes no version.
+    const again = await read(await adminRequest("POST", "/agents/agent_name1/enable"));
+    expect(again.changes).toEqual([]);
   });
 
   it("revokes one token by jti, leaving the agent's other tokens working", async () => {
@@ -321,5 +333,69 @@ describe("every isolate's copy", () => {
       3_000,
     );
     expect(back.value.status).toBe("ok");
+  });
+});
+
+describe("rules on grants", () => {
+  const rule =
+    'args.message.startsWith("ok") || ("phrases" in claims && args.message in claims.phrases)';
+
+  it("shows a tool under a rule, refuses the calls the rule refuses and runs the others", async () => {
+    const response = await editPolicy((policy) => {
+      (policy as Record<string, unknown>).ctl_rule = { mcp1: [{ tool: "echo", when: rule }] };
+    });
+    expect(response.status).toBe(200);
+    expect(await toolNames("ctl_rule")).toEqual(["mcp1_echo"]);
+
+    const ask = async (text: string, claims: Record<string, unknown> = {}) => {
+      const call = rpc("tools/call", { name: "mcp1_echo", arguments: { message: text } });
+      const reply = await message(await post(call, await token("ctl_rule", claims)));
+      return reply as { result?: { isError?: boolean; content: { text: string }[] } };
+    };
+
+    const allowed = await ask("ok, go");
+    expect(allowed.result?.isError).toBeFalsy();
+    expect(allowed.result?.content[0]?.text).toMatch(/ok, go/);
+
+    const refused = await ask("rm -rf");
+    expect(refused.result?.isError).toBe(true);
+    expect(refused.result?.content[0]?.text).toBe(
+      `Refused by policy: refused by rule ${JSON.stringify(rule)}`,
+    );
+    // The token's claims are the rule's too: a phrase the token lists passes.
+    expect((await ask("rm -rf", { phrases: ["rm -rf"] })).result?.isError).toBeFalsy();
+  });
+
+  it("refuses at a door the same call the rule refuses on /mcp", async () => {
+    await editPolicy((policy) => {
+      (policy as Record<string, unknown>).ctl_rule = { mcp1: [{ tool: "echo", when: rule }] };
+    });
+    const bearer = await token("ctl_rule");
+    const refused = await (
+      await exports.default.fetch(
+        new Request(`${ORIGIN}/servers/mcp1/mcp`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            accept: "application/json, text/event-stream",
+            authorization: `Bearer ${bearer}`,
+          },
+          body: JSON.stringify(rpc("tools/call", { name: "echo", arguments: { message: "nope" } })),
+        }),
+      )
+    ).text();
+    expect(refused).toContain(
+      JSON.stringify(`Refused by policy: refused by rule ${JSON.stringify(rule)}`),
+    );
+  });
+
+  it("refuses a rule that does not compile, naming where it is", async () => {
+    const response = await editPolicy((policy) => {
+      (policy as Record<string, unknown>).ctl_bad = {
+        mcp1: ["echo", { tool: "echo", when: "args.message.startsWith(" }],
+      };
+    });
+    expect(response.status).toBe(400);
+    expect((await read(response)).message).toMatch(/^policy\.ctl_bad\.mcp1\[1\]\.when: /);
   });
 });

@@ -240,6 +240,17 @@ export function unavailableResult(server: string, detail: string) {
 }
 
 /**
+ * The tool result for a call a rule of the policy refused: the tool exists for the agent, this
+ * call of it does not pass (docs/policy-conditions.md). The reason names the rule.
+ */
+export function ruleRefusedResult(reason: string) {
+  return {
+    isError: true,
+    content: [{ type: "text" as const, text: `Refused by policy: ${reason}` }],
+  };
+}
+
+/**
  * The tool result for a call whose backend did not answer within its deadline: told apart from
  * an unavailable server, which did not answer at all.
  */

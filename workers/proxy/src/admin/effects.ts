@@ -4,7 +4,7 @@
  * `prompts/list`, so a dry run shows what the agent will get, not a guess at it.
  */
 import { Outcome, RequestContext } from "../context.ts";
-import type { Policy } from "../core/policy.ts";
+import type { Policy, PolicyDocument } from "../core/policy.ts";
 import type { OperationCall } from "../operations/call.ts";
 import { listPrompts } from "../operations/prompts.ts";
 import { listResources } from "../operations/resources.ts";
@@ -67,21 +67,17 @@ export function effectOf(before: Effective, after: Effective): Effect {
   };
 }
 
-/** The agents whose grants differ between two policies, sorted. */
-export function agentsChanged(before: Policy, after: Policy): string[] {
-  const agents = new Set([...before.keys(), ...after.keys()]);
-  return [...agents].filter((agent) => !sameGrants(before.get(agent), after.get(agent))).sort();
+/** The agents whose grants differ between two policy documents, sorted. */
+export function agentsChanged(before: PolicyDocument, after: PolicyDocument): string[] {
+  const agents = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...agents].filter((agent) => canonical(before[agent]) !== canonical(after[agent])).sort();
 }
 
-function sameGrants(
-  a: ReadonlyMap<string, "*" | ReadonlySet<string>> | undefined,
-  b: ReadonlyMap<string, "*" | ReadonlySet<string>> | undefined,
-): boolean {
-  const flat = (grants: typeof a) =>
-    JSON.stringify(
-      [...(grants ?? new Map()).entries()]
-        .map(([server, grant]) => [server, grant === "*" ? "*" : [...grant].sort()])
-        .sort(),
-    );
-  return flat(a) === flat(b);
+/** One agent's grants as text that does not depend on the order servers or tools were written in. */
+function canonical(grants: PolicyDocument[string] | undefined): string {
+  const entries = Object.entries(grants ?? {}).map(([server, grant]) => [
+    server,
+    grant === "*" ? "*" : grant.map((entry) => JSON.stringify(entry)).sort(),
+  ]);
+  return JSON.stringify(entries.sort());
 }

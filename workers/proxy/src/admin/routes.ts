@@ -10,7 +10,8 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { listAll, withBackend } from "../backend-side/backends.ts";
 import { readControl } from "../control/document.ts";
-import { PolicyDocument, policyFrom } from "../core/policy.ts";
+import { originAllowed } from "../core/origin.ts";
+import { hasRules, loadRuleCompiler, PolicyDocument, policyFrom } from "../core/policy.ts";
 import { describe, fail } from "../errors.ts";
 import { authenticate, baseFor, type Gateway, gatewayFor } from "../pipeline.ts";
 import { beginRecord, lastSeen, writeRecord } from "../state/audit-store.ts";
@@ -30,6 +31,11 @@ export const admin = new Hono<Admin>();
 
 admin.use("*", async (c, next) => {
   const gateway = await gatewayFor(c.env, (work) => c.executionCtx.waitUntil(work));
+  // As on /mcp: a page from elsewhere may not drive the admin API with a token it holds.
+  const url = new URL(c.req.url);
+  if (!originAllowed(c.req.header("origin") ?? null, url, gateway.config.allowedOrigins)) {
+    fail({ kind: "origin_refused" });
+  }
   const identity = await authenticate(c.req.raw, gateway);
   if (!identity.scopes.has(ADMIN_SCOPE)) {
     fail({ kind: "insufficient_scope", scope: ADMIN_SCOPE, id: null });
@@ -61,11 +67,15 @@ admin.get("/policy", (c) => {
 admin.put("/policy", async (c) => {
   const gateway = c.get("gateway");
   const { policy: raw } = await bodyOf(c.req.raw, PolicyBody);
-  const proposed = policyFrom(raw, [...gateway.control.backends.keys()], "policy");
+  const compile = hasRules(raw) ? await loadRuleCompiler() : undefined;
+  const proposed = policyFrom(raw, [...gateway.control.backends.keys()], "policy", compile);
   if (!proposed.ok) fail({ kind: "admin_refused", status: 400, message: proposed.error });
   const { policy } = PolicyOnly.parse({ policy: raw });
   if (c.req.query("dry_run") === "1") {
-    const agents = agentsChanged(gateway.control.policy, proposed.value);
+    const agents = agentsChanged(
+      gateway.control.document.policy,
+      PolicyOnly.parse({ policy: raw }).policy,
+    );
     const signal = c.req.raw.signal;
     const defer = (work: Promise<unknown>) => c.executionCtx.waitUntil(work);
     const changes = Object.fromEntries(

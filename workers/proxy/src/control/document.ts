@@ -13,7 +13,7 @@ import { z } from "zod";
 import type { BackendSpec } from "../core/config.ts";
 import type { ParseResult } from "../core/documents.ts";
 import { SERVER_ID } from "../core/names.ts";
-import { type Policy, PolicyDocument, policyFrom } from "../core/policy.ts";
+import { type CompileRule, type Policy, PolicyDocument, policyFrom } from "../core/policy.ts";
 
 /** A backend in the registry. mcp1 is reached over its service binding, the rest over the network. */
 export const BackendEntry = z.object({
@@ -76,6 +76,8 @@ export interface Control {
 /** How the gateway's static switches shape each backend (`DIRECT`, from the environment). */
 export interface BackendOptions {
   direct: boolean;
+  /** Compiles the policy's rules; needed only when it has some (`loadRuleCompiler`). */
+  compile?: CompileRule;
 }
 
 /** Validates a document and indexes it, or says where it is wrong (`document.policy.red.mcp9`). */
@@ -107,7 +109,7 @@ export function readControl(
       direct: options.direct,
     });
   }
-  const policy = policyFrom(document.policy, [...backends.keys()], "policy");
+  const policy = policyFrom(document.policy, [...backends.keys()], "policy", options.compile);
   if (!policy.ok) return policy;
   return {
     ok: true,

@@ -15,7 +15,7 @@ import { parseDocument } from "./documents.ts";
 import { type HostRule, parseHostRules } from "./host.ts";
 import { agentKeyLookup } from "./jwks.ts";
 import { SERVER_ID } from "./names.ts";
-import { type ParseResult, type Policy, parsePolicy } from "./policy.ts";
+import { loadRuleCompiler, type ParseResult, type Policy, parsePolicy } from "./policy.ts";
 import { type SealKey, sealKeyFrom } from "./seal.ts";
 
 /** One MCP server behind the gateway. */
@@ -200,7 +200,9 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
     backends.set(id, networked(id, url, identity, direct.value));
   }
 
-  const policy = parsePolicy(env.POLICY, [...backends.keys()]);
+  // The rule compiler loads only for a policy that has rules (`loadRuleCompiler`).
+  const compile = env.POLICY.includes('"when"') ? await loadRuleCompiler() : undefined;
+  const policy = parsePolicy(env.POLICY, [...backends.keys()], compile);
   if (!policy.ok) return policy;
 
   const allowedOrigins = csv(env.ALLOWED_ORIGINS);

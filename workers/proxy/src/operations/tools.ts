@@ -10,9 +10,16 @@ import { type CallToolResult, ProtocolError, type Tool } from "@modelcontextprot
 import { type Ask, listAll, withBackend } from "../backend-side/backends.ts";
 import { log } from "../core/log.ts";
 import { mayBeMapped, prefixToolName, resolveMapped, splitToolName } from "../core/names.ts";
-import { allows, serversFor } from "../core/policy.ts";
+import { allows, decideRules, rulesFor, serversFor } from "../core/policy.ts";
 import { traceContextOf } from "../core/trace.ts";
-import { describe, fail, GatewayError, timedOutResult, unavailableResult } from "../errors.ts";
+import {
+  describe,
+  fail,
+  GatewayError,
+  ruleRefusedResult,
+  timedOutResult,
+  unavailableResult,
+} from "../errors.ts";
 import { callLimits, isInvalidParams, listsName, type OperationCall } from "./call.ts";
 import { fanOut } from "./fan-out.ts";
 
@@ -61,6 +68,28 @@ export async function callTool(call: OperationCall, params: CallParams): Promise
     return fail({ kind: "unknown_tool", name });
   }
   outcome.routed(target.server, target.tool);
+  const rules = rulesFor(config.policy, agent, target.server, target.tool);
+  if (rules.length > 0) {
+    // Only a rule that reads the tool's annotations costs a listing of the backend's tools.
+    const annotations = rules.some((rule) => rule.usesAnnotations)
+      ? await withBackend(backend, ctx, limits, backendTools)
+          .then((tools) => tools.find((t) => t.name === target.tool)?.annotations ?? {})
+          .catch(() => ({}))
+      : {};
+    const decision = decideRules(rules, {
+      claims: ctx.identity.claims,
+      agent,
+      server: target.server,
+      tool: target.tool,
+      args: params.arguments ?? {},
+      annotations,
+    });
+    if (!decision.allowed) {
+      outcome.refused("deny_policy", "tool_error");
+      log("info", "call_refused_by_rule", { agent, server: target.server, tool: target.tool });
+      return ruleRefusedResult(decision.reason);
+    }
+  }
   const trace = traceContextOf(params._meta);
   const forwarded = {
     name: target.tool,

@@ -81,7 +81,12 @@ class Exchange {
   constructor(ctx: RequestContext, backend: BackendSpec) {
     this.ctx = ctx;
     this.backend = backend;
-    this.viewer = { policy: ctx.config.policy, agent: ctx.agent, server: backend.id };
+    this.viewer = {
+      policy: ctx.config.policy,
+      agent: ctx.agent,
+      server: backend.id,
+      claims: ctx.identity.claims,
+    };
   }
 
   get timeoutMs(): number {
@@ -281,9 +286,11 @@ export async function serveDoor(
     const inbound = screenInbound(exchange.viewer, message);
     if (inbound.action === "drop") continue;
     if (inbound.action === "answer") {
-      answers.push({ jsonrpc: "2.0", id: inbound.id, error: inbound.error });
+      const answer = "result" in inbound ? { result: inbound.result } : { error: inbound.error };
+      answers.push({ jsonrpc: "2.0", id: inbound.id, ...answer });
       if (methodOf(message) === "tools/call") {
-        ctx.outcomeFor(inbound.id ?? undefined).refused("deny_policy", "rpc_error");
+        const outcome = ctx.outcomeFor(inbound.id ?? undefined);
+        outcome.refused("deny_policy", "result" in inbound ? "tool_error" : "rpc_error");
       }
       continue;
     }

@@ -16,13 +16,16 @@
  */
 import type { RequestId } from "../core/envelope.ts";
 import { isJsonObject } from "../core/json.ts";
-import { allows, grantsAll, type Policy } from "../core/policy.ts";
+import { allows, decideRules, grantsAll, type Policy, rulesFor } from "../core/policy.ts";
+import { ruleRefusedResult } from "../errors.ts";
 
 /** Who is asking through which door. */
 export interface Viewer {
   policy: Policy;
   agent: string;
   server: string;
+  /** The verified token's claims, which the policy's rules may read. */
+  claims: Readonly<Record<string, unknown>>;
 }
 
 /** Methods that reach what only a whole-server grant includes. */
@@ -49,6 +52,8 @@ export type JsonRpcError = { code: number; message: string };
 export type Inbound =
   | { action: "forward"; message: unknown }
   | { action: "answer"; id: RequestId | null; error: JsonRpcError }
+  /** A call a rule of the policy refused: answered with a tool error that names the rule. */
+  | { action: "answer"; id: RequestId; result: ReturnType<typeof ruleRefusedResult> }
   /** A notification that is not one: nothing can answer it, and it does not go on. */
   | { action: "drop" }
   /** A request whose `requestState` must be opened before it goes on. */
@@ -108,6 +113,16 @@ export function screenInbound(viewer: Viewer, message: unknown): Inbound {
     }
     if (!allows(policy, agent, server, name)) {
       return { action: "answer", id, error: { code: -32602, message: `Tool ${name} not found` } };
+    }
+    const rules = rulesFor(policy, agent, server, name);
+    if (rules.length > 0) {
+      // A door relays without asking the backend first, so it knows no annotations: a rule that
+      // reads them decides on none, and refuses unless it allows without them.
+      const args = isJsonObject(params?.arguments) ? params.arguments : {};
+      const input = { claims: viewer.claims, agent, server, tool: name, args, annotations: {} };
+      const decision = decideRules(rules, input);
+      if (!decision.allowed)
+        return { action: "answer", id, result: ruleRefusedResult(decision.reason) };
     }
   }
   if (RETRYABLE.has(method) && typeof params?.requestState === "string") {

@@ -15,6 +15,7 @@
 import type { BackendOptions, Control, Snapshot } from "../control/document.ts";
 import { readControl } from "../control/document.ts";
 import { log } from "../core/log.ts";
+import { hasRules, loadRuleCompiler } from "../core/policy.ts";
 import { describe, fail } from "../errors.ts";
 import type { ControlStore, Seed } from "./control-store.ts";
 import { CONTROL_STORE_NAME } from "./control-store.ts";
@@ -42,6 +43,7 @@ export class ControlCache {
   private failedAt = 0;
   private failing: { since: number; error: string } | undefined;
   private checking: Promise<void> | undefined;
+  private checkingSince = 0;
 
   private readonly namespace: DurableObjectNamespace<ControlStore>;
   private readonly seed: Seed;
@@ -62,9 +64,9 @@ export class ControlCache {
     const now = Date.now();
     const age = now - this.checkedAt;
     if (this.control === undefined) {
-      await this.check();
+      await patiently(this.check());
     } else if (age > MUST_CHECK_AFTER_MS && now - this.failedAt > PATIENCE_AFTER_FAILURE_MS) {
-      await this.check();
+      await patiently(this.check());
     } else if (age > CHECK_AFTER_MS) {
       const checking = this.check();
       if (defer) defer(checking);
@@ -98,11 +100,20 @@ export class ControlCache {
     };
   }
 
-  /** One check at a time: requests that find one running wait for it. */
+  /**
+   * One check at a time: requests that find one running wait for it. A check whose request ended
+   * under it may never settle (workerd settles nothing for a request that is over, its timer
+   * included), so one older than twice the store's timeout is given up and a new one starts.
+   */
   private check(): Promise<void> {
-    this.checking ??= this.ask().finally(() => {
-      this.checking = undefined;
-    });
+    const now = Date.now();
+    if (this.checking === undefined || now - this.checkingSince > 2 * STORE_TIMEOUT_MS) {
+      const checking: Promise<void> = this.ask().finally(() => {
+        if (this.checking === checking) this.checking = undefined;
+      });
+      this.checking = checking;
+      this.checkingSince = now;
+    }
     return this.checking;
   }
 
@@ -127,7 +138,8 @@ export class ControlCache {
         this.failing = undefined;
       }
       if (snapshot === null) return;
-      const control = readControl(snapshot, this.options);
+      const compile = hasRules(snapshot.document.policy) ? await loadRuleCompiler() : undefined;
+      const control = readControl(snapshot, { ...this.options, ...(compile ? { compile } : {}) });
       if (!control.ok) {
         // The store validated it with the same rules: this is a bug, and the old copy serves on.
         const version = (snapshot as Snapshot).version;
@@ -144,6 +156,18 @@ export class ControlCache {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * Waits for a check at most a little longer than the check itself would, on this request's own
+ * timer: a check started by another request that has ended may never settle.
+ */
+function patiently(check: Promise<void>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, STORE_TIMEOUT_MS + 100);
+  });
+  return Promise.race([check, bound]).finally(() => clearTimeout(timer));
 }
 
 /** SHA-256 of a seed's policy and backends, hex. */

@@ -15,8 +15,9 @@
  * backend added to the environment, then a restart or deploy) is taken in once, as a new version
  * by `deploy` that keeps agents and revocations, and can be rolled back like any other.
  *
- * Every method runs without awaiting, so each is one atomic step: two writers with the same
- * `If-Match` cannot both pass.
+ * Every method reads and writes without awaiting in between (the one await, for the rule
+ * compiler, comes first), so each is one atomic step: two writers with the same `If-Match` cannot
+ * both pass.
  */
 import { DurableObject } from "cloudflare:workers";
 import {
@@ -30,7 +31,12 @@ import {
   readControl,
   type Snapshot,
 } from "../control/document.ts";
-import type { PolicyDocument } from "../core/policy.ts";
+import {
+  type CompileRule,
+  hasRules,
+  loadRuleCompiler,
+  type PolicyDocument,
+} from "../core/policy.ts";
 
 /** The name of the one store every isolate asks. */
 export const CONTROL_STORE_NAME = "control";
@@ -73,6 +79,21 @@ type VersionRow = {
 export class ControlStore extends DurableObject {
   private latest: Snapshot | undefined;
   private seeds: Set<string> | undefined;
+  private compile: CompileRule | undefined;
+
+  /**
+   * Loads the rule compiler if the newest version's policy or `proposed` has rules. A method
+   * awaits this first and then runs to its end without awaiting again, so it stays one step.
+   */
+  private async ready(proposed?: PolicyDocument): Promise<void> {
+    if (this.compile) return;
+    this.ensure();
+    const newest = this.sql
+      .exec<{ document: string }>("SELECT document FROM versions ORDER BY version DESC LIMIT 1")
+      .toArray()[0];
+    const current = newest ? (JSON.parse(newest.document) as ControlDocument).policy : undefined;
+    if (hasRules(proposed) || hasRules(current)) this.compile = await loadRuleCompiler();
+  }
 
   private get sql() {
     return this.ctx.storage.sql;
@@ -119,12 +140,13 @@ export class ControlStore extends DurableObject {
   }
 
   /** Replaces the policy, if `ifMatch` is the version that last changed it. */
-  putPolicy(
+  async putPolicy(
     seed: Seed,
     actor: string,
     ifMatch: number | null,
     policy: PolicyDocument,
-  ): ChangeResult {
+  ): Promise<ChangeResult> {
+    await this.ready(policy);
     const latest = this.take(seed);
     const stale = precondition(latest, ifMatch);
     if (stale) return stale;
@@ -132,7 +154,13 @@ export class ControlStore extends DurableObject {
   }
 
   /** Makes version `to`'s policy the current one again (a new version; nothing is erased). */
-  rollbackPolicy(seed: Seed, actor: string, ifMatch: number | null, to: number): ChangeResult {
+  async rollbackPolicy(
+    seed: Seed,
+    actor: string,
+    ifMatch: number | null,
+    to: number,
+  ): Promise<ChangeResult> {
+    await this.ready(this.at(to)?.document.policy);
     const latest = this.take(seed);
     const stale = precondition(latest, ifMatch);
     if (stale) return stale;
@@ -143,7 +171,8 @@ export class ControlStore extends DurableObject {
   }
 
   /** Adds a backend or changes one. */
-  putBackend(seed: Seed, actor: string, entry: BackendEntry): ChangeResult {
+  async putBackend(seed: Seed, actor: string, entry: BackendEntry): Promise<ChangeResult> {
+    await this.ready();
     const latest = this.take(seed);
     const others = latest.document.backends.filter((b) => b.id !== entry.id);
     const action =
@@ -153,7 +182,8 @@ export class ControlStore extends DurableObject {
   }
 
   /** Removes a backend; refused while the policy grants it to anyone. */
-  removeBackend(seed: Seed, actor: string, id: string): ChangeResult {
+  async removeBackend(seed: Seed, actor: string, id: string): Promise<ChangeResult> {
+    await this.ready();
     const latest = this.take(seed);
     if (!latest.document.backends.some((b) => b.id === id)) {
       return { ok: false, status: 404, error: `there is no backend "${id}"` };
@@ -176,7 +206,13 @@ export class ControlStore extends DurableObject {
   }
 
   /** Enables or disables an agent (a disabled agent's every token is refused). */
-  setAgent(seed: Seed, actor: string, agent: string, entry: AgentEntry): ChangeResult {
+  async setAgent(
+    seed: Seed,
+    actor: string,
+    agent: string,
+    entry: AgentEntry,
+  ): Promise<ChangeResult> {
+    await this.ready();
     const latest = this.take(seed);
     const document = { ...latest.document, agents: { ...latest.document.agents, [agent]: entry } };
     const action = `${entry.enabled ? "agent.enable" : "agent.disable"}:${agent}`;
@@ -184,11 +220,12 @@ export class ControlStore extends DurableObject {
   }
 
   /** Revokes one token by `jti` (kept until `until`), or every token of `agent` issued before `before`. */
-  revoke(
+  async revoke(
     seed: Seed,
     actor: string,
     revocation: { jti: string; until: number } | { agent: string; before: number },
-  ): ChangeResult {
+  ): Promise<ChangeResult> {
+    await this.ready();
     const latest = this.take(seed);
     const { revocations } = latest.document;
     const next =
@@ -229,9 +266,14 @@ export class ControlStore extends DurableObject {
       document,
     };
     // The same validation an isolate applies when it serves the version.
-    const valid = readControl(next, { direct: true });
+    const valid = readControl(next, {
+      direct: true,
+      ...(this.compile ? { compile: this.compile } : {}),
+    });
     if (!valid.ok) return { ok: false, status: 400, error: valid.error };
     const changes = diffDocuments(latest.document, document);
+    // A change that changes nothing (enabling an enabled agent) makes no version.
+    if (changes.length === 0) return { ok: true, snapshot: latest, changes };
     const snapshot = this.write(next, actor, action, changes);
     return { ok: true, snapshot, changes };
   }
