@@ -1,7 +1,7 @@
 /**
  * mcp1 and its Durable Objects (BattleSession, BattleIndex), tested inside workerd with the Workers
  * Vitest integration, against the Worker and bindings that workers/mcp1/wrangler.toml declares.
- * AGENT_JWKS is a key pair made for the run (test/workers/mcp1/global-setup.ts).
+ * AGENT_JWKS and PROXY_JWKS are keys made for the run (test/workers/mcp1/global-setup.ts).
  */
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
@@ -13,7 +13,12 @@ export default defineConfig({
       // workerd's own diagnostics (uncaught exceptions, dropped connections) belong to no test, so
       // they would print even when every test passes; MCPCP_WORKERD_VERBOSE=1 brings them back.
       verbose: process.env.MCPCP_WORKERD_VERBOSE === "1",
-      miniflare: { bindings: { AGENT_JWKS: inject<string>("inspectJwks") } },
+      miniflare: {
+        bindings: {
+          AGENT_JWKS: inject<string>("inspectJwks"),
+          PROXY_JWKS: inject<string>("proxyJwks"),
+        },
+      },
     })),
   ],
   test: {

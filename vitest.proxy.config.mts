@@ -53,6 +53,8 @@ export default defineConfig({
             compatibilityDate: "2026-11-01",
             bindings: {
               AGENT_JWKS: inject<string>("agentJwks"),
+              // mcp1 believes only the proxy's assertions, as mcp3 here does.
+              PROXY_JWKS: inject<string>("proxyPublicJwks"),
               JWT_ISSUER: "https://mcpcp",
               JWT_AUDIENCE: "mcpcp-server",
             },

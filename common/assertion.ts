@@ -7,11 +7,12 @@
  * verifies it against the proxy's public JWKS and takes the agent from `sub`; anything else, an
  * expired or replayed-elsewhere assertion included, is refused. Each assertion is good for one
  * request: a backend remembers its `jti` until `usableUntil` and refuses a second use
- * (`local-backends/common/seen-assertions.ts`), so the proxy must sign one per HTTP request.
+ * (`seen-assertions.ts`, `assertion-gate.ts`), so the proxy must sign one per HTTP request.
  * Ed25519 (EdDSA): signing costs tens of microseconds, which matters because the proxy signs
  * once per backend request.
  *
- * Runs in workerd (the proxy signs) and Node (mcp2/mcp3 verify): jose and web crypto only.
+ * Runs in workerd (the proxy signs, mcp1 verifies) and Node (mcp2/mcp3 verify): jose and web
+ * crypto only.
  */
 import {
   type CryptoKey,
@@ -84,6 +85,35 @@ export type AssertionResult =
 
 /** Where a backend finds the proxy's public keys: inline, or a URL fetched and cached. */
 export type ProxyKeys = { jwks: JSONWebKeySet } | { url: URL };
+
+/**
+ * Reads a `PROXY_JWKS` value: an http(s) URL, such as the proxy's `/.well-known/jwks.json`, or the
+ * JWKS itself as JSON. A message naming the variable when it is neither.
+ */
+export function parseProxyKeys(
+  raw: string | undefined,
+): { ok: true; keys: ProxyKeys } | { ok: false; error: string } {
+  const value = raw?.trim();
+  if (!value) return { ok: false, error: "PROXY_JWKS is not set" };
+  if (/^https?:\/\//.test(value)) {
+    try {
+      return { ok: true, keys: { url: new URL(value) } };
+    } catch {
+      return { ok: false, error: "PROXY_JWKS is not a valid URL" };
+    }
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return { ok: false, error: "PROXY_JWKS must be a URL or a JWKS as JSON" };
+  }
+  // An empty list is a JWKS too: nothing verifies against it, which fails closed.
+  if (!Array.isArray((parsed as { keys?: unknown } | null)?.keys)) {
+    return { ok: false, error: 'PROXY_JWKS must be a JWKS: {"keys": [ … ]}' };
+  }
+  return { ok: true, keys: { jwks: parsed as JSONWebKeySet } };
+}
 
 /** Builds jose's key lookup: a URL is re-fetched on an unknown `kid`, at most every 30 s. */
 export function proxyKeyLookup(keys: ProxyKeys): JWTVerifyGetKey {

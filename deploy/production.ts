@@ -172,16 +172,19 @@ export async function productionSecrets(
   }
   const agentJwks = JSON.stringify(JSON.parse(await readFile(keyPaths(dir).jwks, "utf8")));
   const proxyPaths = proxyKeyPaths(dir);
+  const proxyJwks = JSON.stringify(JSON.parse(await readFile(proxyPaths.jwks, "utf8")));
   const proxy = {
     AGENT_JWKS: agentJwks,
     POLICY: JSON.stringify(JSON.parse(policyText)),
     PROXY_SIGNING_KEY: JSON.stringify(JSON.parse(await readFile(proxyPaths.signingKey, "utf8"))),
-    PROXY_PUBLIC_JWKS: JSON.stringify(JSON.parse(await readFile(proxyPaths.jwks, "utf8"))),
+    PROXY_PUBLIC_JWKS: proxyJwks,
     MCP2_URL: backendUrl("--mcp2-url", mcp2),
     MCP3_URL: backendUrl("--mcp3-url", mcp3),
   };
   await writeAtomic(proxyPath, `${JSON.stringify(proxy, null, 2)}\n`, 0o600);
-  await writeAtomic(mcp1Path, `${JSON.stringify({ AGENT_JWKS: agentJwks }, null, 2)}\n`, 0o600);
+  // mcp1 checks inspection tokens against the agent keys, and its /mcp against the proxy's.
+  const mcp1 = { AGENT_JWKS: agentJwks, PROXY_JWKS: proxyJwks };
+  await writeAtomic(mcp1Path, `${JSON.stringify(mcp1, null, 2)}\n`, 0o600);
   return { proxy: proxyPath, mcp1: mcp1Path };
 }
 

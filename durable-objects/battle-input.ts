@@ -77,7 +77,8 @@ export const endArgsSchema = progressArgsSchema.extend({
   winner: z.enum(WINNERS).describe("Who won: 'green', 'blue' or 'red', or 'draw' if nobody did."),
 });
 
-// The calling agent comes from the proxy (AGENT_HEADER), not from the model; null when absent.
+// The calling agent comes from the proxy (its assertion's `sub`, workers/mcp1/src/caller.ts), not
+// from the model. mcp1 always knows it; null only in events stored before mcp1 required it.
 const agent = z.string().min(1).max(LIMITS.agentChars).nullable();
 
 const progressInputSchema = progressArgsSchema.extend({ agent });

@@ -23,7 +23,10 @@ export interface BattleEvent {
   message: string;
   /** Who reports it: a tool argument, self-declared by the model. */
   reported_by: string;
-  /** The calling agent the proxy authenticated (`mcpcp-agent`), or null when it named none. */
+  /**
+   * The calling agent the proxy vouched for (its assertion's `sub`); null only in events stored
+   * before mcp1 required the assertion.
+   */
   agent: string | null;
   detail: JsonObject | null;
   markdown_content: string | null;

@@ -6,7 +6,7 @@
  * 2. Both bundles, with the production bindings wrangler derives from the same configs, run
  *    together in workerd (Miniflare), with throwaway keys: the proxy answers /healthz, reaches mcp1
  *    over the production service name (/battles), and an agent lists and calls mcp1's tools, which
- *    writes to a BattleSession Durable Object. A bundle that does not load, a Durable Object class
+ *    writes to a BattleSession Durable Object (so mcp1 accepted the proxy's signed assertion). A bundle that does not load, a Durable Object class
  *    that is not exported, or a service binding that names the wrong Worker fails here.
  *
  *   npm run deploy:check                           # bundles in a temporary directory, removed after
@@ -162,18 +162,20 @@ async function throwawaySecrets() {
   const proxyPublic = { ...(await exportJWK(proxy.publicKey)), kid: "deploy-check-proxy" };
   const proxyPrivate = { ...(await exportJWK(proxy.privateKey)), kid: "deploy-check-proxy" };
   const agentJwks = JSON.stringify({ keys: [agentJwk] });
+  const proxyJwks = JSON.stringify({ keys: [{ ...proxyPublic, alg: "EdDSA", use: "sig" }] });
   return {
     signer: agent.privateKey,
     proxy: {
       AGENT_JWKS: agentJwks,
       POLICY: JSON.stringify({ "deploy-check": { mcp1: "*" } }),
       PROXY_SIGNING_KEY: JSON.stringify({ ...proxyPrivate, alg: "EdDSA", use: "sig" }),
-      PROXY_PUBLIC_JWKS: JSON.stringify({ keys: [{ ...proxyPublic, alg: "EdDSA", use: "sig" }] }),
+      PROXY_PUBLIC_JWKS: proxyJwks,
       // Never contacted: the check's policy grants mcp1 only.
       MCP2_URL: "https://mcp2.deploy-check.invalid/mcp",
       MCP3_URL: "https://mcp3.deploy-check.invalid/mcp",
     },
-    mcp1: { AGENT_JWKS: agentJwks },
+    // mcp1 takes an agent's call only with the proxy's assertion, as production does.
+    mcp1: { AGENT_JWKS: agentJwks, PROXY_JWKS: proxyJwks },
   };
 }
 

@@ -166,10 +166,8 @@ export async function measureCpu(budgetMs: number, profile: boolean): Promise<Cp
         { name: "mcpcp-proxy", version: "0.1.0" },
         { versionNegotiation: { mode: "auto" } },
       );
-      const transport = new StreamableHTTPClientTransport(backendUrl, {
-        fetch: stub.fetch,
-        requestInit: { headers: { authorization: "Bearer assertion" } },
-      });
+      // As the proxy builds it: who is calling is added by its fetch (`fetchFor`), not here.
+      const transport = new StreamableHTTPClientTransport(backendUrl, { fetch: stub.fetch });
       await client.connect(transport, prior ? { timeout: 10_000, prior } : { timeout: 10_000 });
       if (!prior) {
         const discover = client.getDiscoverResult();
@@ -184,7 +182,6 @@ export async function measureCpu(budgetMs: number, profile: boolean): Promise<Cp
     const directCall = async () => {
       const result = await directRequest(
         stubBackend,
-        { authorization: "Bearer assertion" },
         "tools/call",
         { name: "echo", arguments: { message: "bench" } },
         { timeoutMs: 10_000, clientInfo: { name: "mcpcp-proxy", version: "0.1.0" } },

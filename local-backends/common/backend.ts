@@ -8,16 +8,16 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { hostHeaderValidation, originValidation, toNodeHandler } from "@modelcontextprotocol/node";
 import { type AuthInfo, createMcpHandler, McpServer } from "@modelcontextprotocol/server";
-import { type ProxyKeys, proxyKeyLookup, verifyAssertion } from "../../common/assertion.ts";
-import { AGENT_HEADER } from "../../common/identity.ts";
-import { DEFAULT_MAX_SEEN_ASSERTIONS, SeenAssertions } from "./seen-assertions.ts";
+import { type ProxyKeys, proxyKeyLookup } from "../../common/assertion.ts";
+import { admitProxyRequest } from "../../common/assertion-gate.ts";
+import { DEFAULT_MAX_SEEN_ASSERTIONS, SeenAssertions } from "../../common/seen-assertions.ts";
 
 /** What a tool handler may know about the request it serves. */
 export interface BackendContext {
   /**
-   * The agent the proxy says is calling, or undefined when it names none: the `sub` of the proxy's
-   * verified assertion when the backend has the proxy's keys (`runBackend` always gives them),
-   * else the `mcpcp-agent` header, which only tests that start a backend without keys rely on.
+   * The agent the proxy says is calling: the `sub` of the proxy's verified assertion. Undefined
+   * only in a backend started without the proxy's keys (tests; `runBackend` always gives them),
+   * which then knows no agent at all.
    */
   agent: string | undefined;
 }
@@ -45,7 +45,7 @@ export interface BackendOptions {
    */
   proxyKeys?: ProxyKeys;
   /**
-   * Used assertions remembered at once (`seen-assertions.ts`); at the cap, unseen ones get 503
+   * Used assertions remembered at once (`common/seen-assertions.ts`); at the cap, unseen ones get 503
    * until the oldest expire. Default 250,000.
    */
   maxSeenAssertions?: number;
@@ -83,10 +83,9 @@ export async function startBackend(options: BackendOptions): Promise<RunningBack
   const keys = options.proxyKeys && proxyKeyLookup(options.proxyKeys);
   const seen = new SeenAssertions(options.maxSeenAssertions ?? DEFAULT_MAX_SEEN_ASSERTIONS);
   const mcp = createMcpHandler(
-    ({ requestInfo, authInfo }) => {
+    ({ authInfo }) => {
       const server = new McpServer({ name, version: SERVER_VERSION });
-      const agent = keys ? authInfo?.clientId : requestInfo?.headers.get(AGENT_HEADER) || undefined;
-      register(server, { agent });
+      register(server, { agent: authInfo?.clientId });
       return server;
     },
     { onerror: (error) => log("mcp", error) },
@@ -107,40 +106,18 @@ export async function startBackend(options: BackendOptions): Promise<RunningBack
       // The guards answer 403 themselves when they refuse.
       if (!validateHost(req, res) || !validateOrigin(req, res)) return;
       if (keys) {
-        const bearer = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(req.headers.authorization ?? "");
-        const asserted = await verifyAssertion(bearer?.[1], keys, name);
-        if (!asserted.ok) {
-          log(`refused ${req.method} /mcp: ${asserted.detail}`);
-          return refuseAssertion(res, asserted.code, "A valid MCPCP proxy assertion is required");
-        }
-        // Synchronous from here to the handler: of two requests with one jti, exactly one passes.
-        const admitted = seen.admit(asserted.id, asserted.usableUntil);
-        if (!admitted.ok && admitted.code === "replayed") {
-          log(`refused ${req.method} /mcp: assertion ${asserted.id} replayed`);
-          return refuseAssertion(
-            res,
-            "replayed",
-            "This MCPCP proxy assertion was already used: each one is good for one request",
-          );
-        }
+        const admitted = await admitProxyRequest(req.headers.authorization, keys, name, seen);
         if (!admitted.ok) {
-          log(`refused ${req.method} /mcp: ${seen.size} assertions in use, the most remembered`);
-          return sendJson(
-            res,
-            503,
-            {
-              error: "assertion_memory_full",
-              message: `Too many requests in the last minute; retry in ${admitted.retryAfterSeconds} s`,
-            },
-            { "Retry-After": String(admitted.retryAfterSeconds) },
-          );
+          const { status, body, headers, detail } = admitted.refusal;
+          log(`refused ${req.method} /mcp: ${detail}`);
+          return sendJson(res, status, body, headers);
         }
         // toNodeHandler hands `req.auth` to the server factory as `authInfo`.
         (req as IncomingMessage & { auth?: AuthInfo }).auth = {
           token: "",
-          clientId: asserted.agent,
+          clientId: admitted.agent,
           scopes: [],
-          extra: { assertionId: asserted.id },
+          extra: { assertionId: admitted.id },
         };
       }
       return serveMcp(req, res);
@@ -186,18 +163,6 @@ export async function startBackend(options: BackendOptions): Promise<RunningBack
       return closing;
     },
   };
-}
-
-/** 401 for an assertion refused for `reason` (missing, expired, invalid, replayed). */
-function refuseAssertion(res: ServerResponse, reason: string, message: string): void {
-  sendJson(
-    res,
-    401,
-    { error: "invalid_token", reason, message },
-    {
-      "WWW-Authenticate": `Bearer error="invalid_token", error_description="${reason} proxy assertion"`,
-    },
-  );
 }
 
 function sendJson(

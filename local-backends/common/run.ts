@@ -3,7 +3,7 @@
  * clean exit on SIGTERM/SIGINT (the launcher stops its children that way).
  */
 import { readFileSync } from "node:fs";
-import type { ProxyKeys } from "../../common/assertion.ts";
+import { type ProxyKeys, parseProxyKeys } from "../../common/assertion.ts";
 import { type BackendOptions, logError, type RunningBackend, startBackend } from "./backend.ts";
 
 /** A backend as its entry script describes it; the port comes from `portVariable` at start. */
@@ -35,15 +35,15 @@ export function portFromEnv(
  */
 export function proxyKeysFromEnv(env: NodeJS.ProcessEnv = process.env): ProxyKeys {
   const raw = env.PROXY_JWKS?.trim();
-  if (raw && /^https?:\/\//.test(raw)) return { url: new URL(raw) };
-  const text = raw || readFileSync(new URL("../../keys/proxy-jwks.json", import.meta.url), "utf8");
-  try {
-    return { jwks: JSON.parse(text) };
-  } catch {
-    throw new Error(
-      `PROXY_JWKS must be a URL or a JWKS as JSON${raw ? "" : " (read keys/proxy-jwks.json)"}`,
-    );
+  if (raw) {
+    const parsed = parseProxyKeys(raw);
+    if (!parsed.ok) throw new Error(parsed.error);
+    return parsed.keys;
   }
+  const file = new URL("../../keys/proxy-jwks.json", import.meta.url);
+  const parsed = parseProxyKeys(readFileSync(file, "utf8"));
+  if (!parsed.ok) throw new Error(`${parsed.error} (read keys/proxy-jwks.json)`);
+  return parsed.keys;
 }
 
 /** Starts `definition` with its env configuration and stops it on SIGTERM/SIGINT with exit 0. */

@@ -10,7 +10,6 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAssertionSigner } from "../../common/assertion.ts";
-import { AGENT_HEADER } from "../../common/identity.ts";
 import { ensureProxyKey } from "../../keys/proxy-key.ts";
 import { connectAgent, type Launched, launch, resultText } from "./launcher.ts";
 
@@ -85,7 +84,7 @@ describe.skipIf(!engineUp)("run_docker through the proxy, against a real engine"
 
   /**
    * mcp2 itself, called as the proxy would for `agent`: a fresh proxy assertion per request, signed
-   * with the dev proxy key, and the older `mcpcp-agent` header (whichever the backend reads).
+   * with the dev proxy key.
    */
   async function direct(agent: string): Promise<Client> {
     const known = directClients.get(agent);
@@ -94,7 +93,6 @@ describe.skipIf(!engineUp)("run_docker through the proxy, against a real engine"
     const asProxy: typeof fetch = async (url, init) => {
       const headers = new Headers(init?.headers);
       headers.set("authorization", `Bearer ${await signer.sign(agent, "mcp2")}`);
-      headers.set(AGENT_HEADER, agent);
       return fetch(url, { ...init, headers });
     };
     const client = new Client({ name: `e2e-direct-${agent}`, version: "1.0.0" });

@@ -234,6 +234,76 @@ describe("the Node backends trust only the proxy's assertion", () => {
   );
 });
 
+describe("mcp1 trusts only the proxy's assertion", () => {
+  const mcp1 = (path: string) => `http://127.0.0.1:${system.ports.mcp1}${path}`;
+
+  /** A report on `battleId` straight to mcp1's own port, with `headers` and nothing else. */
+  async function reportDirect(battleId: string, headers: Record<string, string>) {
+    const response = await fetch(mcp1("/mcp"), {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": "2025-11-25",
+        ...headers,
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: {
+          name: "update_battle_process",
+          arguments: { battle_id: battleId, message: "forged", reported_by: "mallory" },
+        },
+      }),
+    });
+    return { status: response.status, challenge: response.headers.get("www-authenticate") };
+  }
+
+  /** Battle `id`'s events as mcp1's inspection API has them; none when it was never reported. */
+  async function events(id: string): Promise<{ agent: string | null; message: string }[]> {
+    const response = await fetch(mcp1(`/api/battles/${id}`), {
+      headers: { authorization: `Bearer ${await mintInspectionToken()}` },
+    });
+    if (response.status === 404) return [];
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { events: { agent: string; message: string }[] }).events;
+  }
+
+  it("refuses a forged agent header on port 9004 with 401, while the proxy's call works", async () => {
+    const battleId = `forged-${Date.now()}`;
+    const forged = await reportDirect(battleId, { "mcpcp-agent": "agent_name1" });
+    expect(forged).toEqual({
+      status: 401,
+      challenge: 'Bearer error="invalid_token", error_description="missing proxy assertion"',
+    });
+    expect(await events(battleId)).toEqual([]);
+
+    const client = await agent("agent_name1");
+    const result = await client.callTool({
+      name: "mcp1_update_battle_process",
+      arguments: { battle_id: battleId, message: "through the proxy", reported_by: "scout" },
+    });
+    expect(result.isError, text(result)).toBeFalsy();
+    expect(await events(battleId)).toMatchObject([
+      { agent: "agent_name1", message: "through the proxy" },
+    ]);
+  });
+
+  it("lets the proxy's own kind of assertion in once, and no other", async () => {
+    const battleId = `asserted-${Date.now()}`;
+    const signer = await createAssertionSigner((await ensureProxyKey()).signingKey);
+    const forMcp2 = `Bearer ${await signer.sign("agent_name1", "mcp2")}`;
+    expect((await reportDirect(battleId, { authorization: forMcp2 })).status).toBe(401);
+    const token = `Bearer ${await mintToken({ agent: "agent_name1" })}`;
+    expect((await reportDirect(battleId, { authorization: token })).status).toBe(401);
+    const assertion = `Bearer ${await signer.sign("agent_name1", "mcp1")}`;
+    expect((await reportDirect(battleId, { authorization: assertion })).status).toBe(200);
+    expect((await reportDirect(battleId, { authorization: assertion })).status).toBe(401);
+    expect(await events(battleId)).toMatchObject([{ agent: "agent_name1", message: "forged" }]);
+  });
+});
+
 describe("failure and shutdown", () => {
   it("keeps serving the other backends when one stops", async () => {
     const mcp3 = system.pids.mcp3;

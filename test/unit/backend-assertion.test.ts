@@ -8,13 +8,17 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
-import { type AssertionSigner, createAssertionSigner } from "../../common/assertion.ts";
+import {
+  type AssertionSigner,
+  createAssertionSigner,
+  parseProxyKeys,
+} from "../../common/assertion.ts";
+import { SeenAssertions } from "../../common/seen-assertions.ts";
 import {
   type BackendOptions,
   type RunningBackend,
   startBackend,
 } from "../../local-backends/common/backend.ts";
-import { SeenAssertions } from "../../local-backends/common/seen-assertions.ts";
 
 async function proxyKey(): Promise<{ privateJwk: JWK; publicJwk: JWK }> {
   const pair = await generateKeyPair("EdDSA", { crv: "Ed25519", extractable: true });
@@ -289,5 +293,30 @@ describe("SeenAssertions", () => {
 
   it("refuses a cap that is not a positive whole number", () => {
     expect(() => new SeenAssertions(0)).toThrow(/maxEntries must be a positive whole number/);
+  });
+});
+
+describe("PROXY_JWKS, as the backends and mcp1 read it", () => {
+  it("takes an http(s) URL as a URL and anything else as the JWKS itself", () => {
+    expect(parseProxyKeys(" https://proxy.example/.well-known/jwks.json ")).toEqual({
+      ok: true,
+      keys: { url: new URL("https://proxy.example/.well-known/jwks.json") },
+    });
+    expect(parseProxyKeys('{"keys":[{"kty":"OKP"}]}')).toEqual({
+      ok: true,
+      keys: { jwks: { keys: [{ kty: "OKP" }] } },
+    });
+  });
+
+  it.each([
+    [undefined, /PROXY_JWKS is not set/],
+    ["  ", /PROXY_JWKS is not set/],
+    ["not json", /PROXY_JWKS must be a URL or a JWKS as JSON/],
+    ['{"kty":"OKP"}', /PROXY_JWKS must be a JWKS/],
+    ["null", /PROXY_JWKS must be a JWKS/],
+  ])("refuses %j, naming the variable", (raw, error) => {
+    const parsed = parseProxyKeys(raw);
+    expect(parsed.ok).toBe(false);
+    expect(parsed.ok ? "" : parsed.error).toMatch(error);
   });
 });

@@ -125,7 +125,7 @@ describe("startBackend", () => {
     backend = undefined;
   });
 
-  it("hands the mcpcp-agent header to tool handlers, undefined when absent", async () => {
+  it("names no agent without the proxy's keys, whatever an mcpcp-agent header says", async () => {
     backend = await startBackend({
       name: "whoami",
       port: 0,
@@ -138,7 +138,7 @@ describe("startBackend", () => {
     const named = await modernConnect(backend, { "mcpcp-agent": "agent_name2" });
     const anonymous = await modernConnect(backend);
     try {
-      expect(textOf(await named.callTool({ name: "whoami", arguments: {} }))).toBe("agent_name2");
+      expect(textOf(await named.callTool({ name: "whoami", arguments: {} }))).toBe("(nobody)");
       expect(textOf(await anonymous.callTool({ name: "whoami", arguments: {} }))).toBe("(nobody)");
     } finally {
       await named.close();

@@ -15,6 +15,7 @@ import { exportJWK, generateKeyPair } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Unstable_Config, unstable_readConfig } from "wrangler";
 import { parse as parseYaml } from "yaml";
+import { productionKeys, productionSecrets } from "../../deploy/production.ts";
 import { type BackendName, bundleBackends } from "../../scripts/bundle-backends.ts";
 import { type DryRun, dryRunAll, PRODUCTION, TARGETS } from "../../scripts/deploy-check.ts";
 
@@ -159,6 +160,35 @@ describe("production wrangler configs", () => {
       expect(text).not.toMatch(PRIVATE_JWK_MEMBER);
       expect(leakIn(text, secrets)).toBeUndefined();
     }
+  });
+});
+
+describe("production secrets files (node deploy/production.ts secrets)", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "mcpcp-production-"));
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("hold exactly the secrets each Worker requires; mcp1 gets the proxy's public keys", async () => {
+    await productionKeys(dir);
+    const policy = join(dir, "policy.json");
+    await writeFile(policy, JSON.stringify({ research: { mcp1: "*" } }));
+    const written = await productionSecrets(dir, {
+      mcp2Url: "https://mcp2.example.com/mcp",
+      mcp3Url: "https://mcp3.example.com/mcp",
+      policy,
+    });
+    const proxy = JSON.parse(await readFile(written.proxy, "utf8")) as Record<string, string>;
+    const mcp1 = JSON.parse(await readFile(written.mcp1, "utf8")) as Record<string, string>;
+    const required = (path: string) => readConfig(path, PRODUCTION).secrets?.required ?? [];
+    expect(Object.keys(proxy).sort()).toEqual([...required(proxyPath)].sort());
+    expect(Object.keys(mcp1).sort()).toEqual([...required(mcp1Path)].sort());
+    expect(mcp1.AGENT_JWKS).toBe(proxy.AGENT_JWKS);
+    expect(mcp1.PROXY_JWKS).toBe(proxy.PROXY_PUBLIC_JWKS);
+    expect(mcp1.PROXY_JWKS).not.toMatch(PRIVATE_JWK_MEMBER);
   });
 });
 

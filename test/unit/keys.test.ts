@@ -227,6 +227,30 @@ describe("writeDevVars", () => {
     expect(published.keys[0]).not.toHaveProperty("d");
   });
 
+  it("gives mcp1 the agent keys and the proxy's public assertion keys, the proxy's own values", async () => {
+    const { jwks } = await ensureKeys({ dir });
+    const policyPath = join(dir, "policy.json");
+    await writeFile(policyPath, JSON.stringify(SEED_POLICY));
+    const devVarsPath = join(dir, ".dev.vars");
+    const mcp1DevVarsPath = join(dir, "mcp1.dev.vars");
+
+    await writeDevVars({ keysDir: dir, policyPath, devVarsPath, mcp1DevVarsPath });
+
+    const read = async (path: string) =>
+      Object.fromEntries(
+        [...(await readFile(path, "utf8")).matchAll(/^([A-Z_]+)='(.*)'$/gm)].map((m) => [
+          m[1],
+          m[2],
+        ]),
+      );
+    const proxy = await read(devVarsPath);
+    const mcp1 = await read(mcp1DevVarsPath);
+    expect(Object.keys(mcp1)).toEqual(["AGENT_JWKS", "PROXY_JWKS"]);
+    expect(JSON.parse(mcp1.AGENT_JWKS ?? "")).toEqual(jwks);
+    expect(mcp1.PROXY_JWKS).toBe(proxy.PROXY_PUBLIC_JWKS);
+    expect(mcp1.PROXY_JWKS).not.toContain('"d"');
+  });
+
   it("writes .dev.vars and mcp1's readable by their owner only: they hold the signing key", async () => {
     await ensureKeys({ dir });
     const policyPath = join(dir, "policy.json");

@@ -8,7 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { exportJWK, generateKeyPair, type JWK } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type AssertionSigner, createAssertionSigner } from "../../common/assertion.ts";
 import { type RunningBackend, startBackend } from "../../local-backends/common/backend.ts";
 import { createMcp2 } from "../../local-backends/mcp2/backend.ts";
 import { DEFAULT_CONFIG, type Mcp2Config } from "../../local-backends/mcp2/config.ts";
@@ -307,8 +309,17 @@ describe("mcp2 with no engine", () => {
   let dir: string;
   let backend: RunningBackend | undefined;
   let client: Client | undefined;
-  beforeAll(() => {
+  // mcp2 as runBackend starts it: it learns the agent only from the proxy's assertion.
+  let proxyJwk: JWK;
+  let signer: AssertionSigner;
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "mcp2-down-"));
+    const pair = await generateKeyPair("EdDSA", { crv: "Ed25519", extractable: true });
+    proxyJwk = { ...(await exportJWK(pair.publicKey)), kid: "test-proxy" };
+    signer = await createAssertionSigner({
+      ...(await exportJWK(pair.privateKey)),
+      kid: "test-proxy",
+    });
   });
   afterEach(async () => {
     await client?.close();
@@ -323,12 +334,19 @@ describe("mcp2 with no engine", () => {
       { ...DEFAULT_CONFIG, dockerCli },
       { PATH: process.env.PATH, DOCKER_HOST: "unix:///nowhere/docker.sock" },
     );
-    backend = await startBackend({ ...definition, port: 0 });
+    backend = await startBackend({
+      ...definition,
+      port: 0,
+      proxyKeys: { jwks: { keys: [proxyJwk] } },
+    });
+    const asProxy: typeof fetch = async (url, init) => {
+      const headers = new Headers(init?.headers);
+      headers.set("authorization", `Bearer ${await signer.sign("agent_a", "mcp2")}`);
+      return fetch(url, { ...init, headers });
+    };
     client = new Client({ name: "mcp2-test", version: "1.0.0" });
     await client.connect(
-      new StreamableHTTPClientTransport(new URL(`${backend.url}/mcp`), {
-        requestInit: { headers: { "mcpcp-agent": "agent_a" } },
-      }),
+      new StreamableHTTPClientTransport(new URL(`${backend.url}/mcp`), { fetch: asProxy }),
     );
     return { backend, client };
   }

@@ -1,11 +1,13 @@
 /**
  * How the mcp1 workerd tests reach it: the Worker's fetch handler as a browser or curl would call
- * it, inspection tokens signed with the run's test key, and battles fed over the Durable Object's
- * RPC as the tools feed them.
+ * it, or as the proxy does (a fresh assertion signed with the run's proxy key on every request),
+ * inspection tokens signed with the run's test key, and battles fed over the Durable Object's RPC
+ * as the tools feed them.
  */
 import { env, exports } from "cloudflare:workers";
 import { importJWK, type JWK, SignJWT } from "jose";
 import { expect, inject } from "vitest";
+import { type AssertionSigner, createAssertionSigner } from "../../../common/assertion.ts";
 import type { BattlePage, BattleSummary } from "../../../durable-objects/battle-types.ts";
 import "./provided.ts";
 
@@ -39,6 +41,28 @@ export async function inspectToken(
   })
     .setProtectedHeader({ alg: "RS256", kid, ...header })
     .sign(signingKey);
+}
+
+let signer: Promise<AssertionSigner> | undefined;
+
+/** Signs assertions as the proxy does, with the run's proxy key (mcp1's PROXY_JWKS). */
+export function proxySigner(): Promise<AssertionSigner> {
+  signer ??= createAssertionSigner(JSON.parse(inject("proxySigningKey")) as JWK);
+  return signer;
+}
+
+/** `Authorization` as the proxy sends it to mcp1 for `agent`: a fresh assertion, good once. */
+export async function proxyAuthorization(agent: string): Promise<string> {
+  return `Bearer ${await (await proxySigner()).sign(agent, "mcp1")}`;
+}
+
+/** mcp1's fetch handler as the proxy reaches it for `agent`: a new assertion on every request. */
+export function asProxy(agent: string) {
+  return async (url: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const headers = new Headers(init?.headers);
+    headers.set("authorization", await proxyAuthorization(agent));
+    return exports.default.fetch(new Request(url, { ...init, headers }));
+  };
 }
 
 /** GETs `path` from mcp1, with `token` as the bearer when given. */

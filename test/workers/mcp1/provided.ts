@@ -7,5 +7,9 @@ declare module "vitest" {
     inspectJwks: string;
     /** The private half, to sign inspection tokens in tests. */
     inspectPrivateJwk: string;
+    /** The proxy's private Ed25519 JWK for the run, to sign assertions as the proxy does. */
+    proxySigningKey: string;
+    /** Its public JWKS: mcp1's PROXY_JWKS. */
+    proxyJwks: string;
   }
 }

@@ -6,9 +6,8 @@
 import { exports } from "cloudflare:workers";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { afterEach, describe, expect, it } from "vitest";
-import { AGENT_HEADER } from "../../../common/identity.ts";
 import { battleUri, parseBattleUri } from "../../../workers/mcp1/src/resources.ts";
-import { end, indexed, report, uniqueId } from "./helpers.ts";
+import { asProxy, end, indexed, proxyAuthorization, report, uniqueId } from "./helpers.ts";
 
 const clients: Client[] = [];
 afterEach(async () => {
@@ -17,8 +16,7 @@ afterEach(async () => {
 
 async function connect(era: "modern" | "legacy"): Promise<Client> {
   const transport = new StreamableHTTPClientTransport(new URL("http://mcp1/mcp"), {
-    fetch: (url, init) => exports.default.fetch(new Request(url, init)),
-    requestInit: { headers: { [AGENT_HEADER]: "agent_name1" } },
+    fetch: asProxy("agent_name1"),
   });
   const client = new Client(
     { name: "mcp1-resources-test", version: "1.0.0" },
@@ -77,7 +75,7 @@ async function rpc(method: string, params: object): Promise<RpcReply> {
       "Content-Type": "application/json",
       Accept: "application/json, text/event-stream",
       "MCP-Protocol-Version": "2025-06-18",
-      [AGENT_HEADER]: "agent_name1",
+      Authorization: await proxyAuthorization("agent_name1"),
     },
     body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
   });

@@ -1,13 +1,14 @@
 /**
- * The mcp1 Worker over HTTP, called the way the proxy calls it: through its fetch handler, with
- * the agent named in AGENT_HEADER. MCP round trips use the real SDK v2 client in both protocol
- * eras, and raw JSON-RPC for the 2025 handshake a v1 `@modelcontextprotocol/sdk` client sends.
+ * The mcp1 Worker over HTTP, called the way the proxy calls it: through its fetch handler, with a
+ * fresh proxy assertion naming the agent on every request (helpers.ts `asProxy`). MCP round trips
+ * use the real SDK v2 client in both protocol eras, and raw JSON-RPC for the 2025 handshake a v1
+ * `@modelcontextprotocol/sdk` client sends. What mcp1 refuses: mcp-auth.test.ts.
  */
 
 import { env, exports } from "cloudflare:workers";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { afterEach, describe, expect, it } from "vitest";
-import { AGENT_HEADER } from "../../../common/identity.ts";
+import { asProxy, proxyAuthorization } from "./helpers.ts";
 
 const TOOL_NAMES = ["echo", "report_on_battle_end", "update_battle_process"];
 
@@ -20,10 +21,9 @@ afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.close()));
 });
 
-async function connect(era: "modern" | "legacy", agent?: string): Promise<Client> {
+async function connect(era: "modern" | "legacy", agent = "agent_name1"): Promise<Client> {
   const transport = new StreamableHTTPClientTransport(new URL("http://mcp1/mcp"), {
-    fetch: (url, init) => exports.default.fetch(new Request(url, init)),
-    requestInit: agent ? { headers: { [AGENT_HEADER]: agent } } : {},
+    fetch: asProxy(agent),
   });
   const client = new Client(
     { name: "mcp1-test", version: "1.0.0" },
@@ -48,7 +48,7 @@ describe("mcp1 HTTP routes", () => {
 
   it("answers GET /mcp with 405: serving is stateless, there is no session stream", async () => {
     const response = await exports.default.fetch("http://mcp1/mcp", {
-      headers: { Accept: "text/event-stream" },
+      headers: { Accept: "text/event-stream", Authorization: await proxyAuthorization("a") },
     });
     expect(response.status).toBe(405);
   });
@@ -86,7 +86,7 @@ describe.each(["modern", "legacy"] as const)("mcp1 over MCP (%s era)", (era) => 
     expect(text(result)).toBe("Echo: hi");
   });
 
-  it("records a progress event with the agent from the header and reports its number", async () => {
+  it("records a progress event with the agent from the assertion and reports its number", async () => {
     const battleId = `http-progress-${era}`;
     const client = await connect(era, "agent_name1");
     const result = await client.callTool({
@@ -105,15 +105,6 @@ describe.each(["modern", "legacy"] as const)("mcp1 over MCP (%s era)", (era) => 
       message: "Green crosses the river",
       agent: "agent_name1",
     });
-  });
-
-  it("records a null agent when the header is absent", async () => {
-    const battleId = `http-anon-${era}`;
-    await (await connect(era)).callTool({
-      name: "update_battle_process",
-      arguments: { battle_id: battleId, message: "m", reported_by: "r" },
-    });
-    expect((await state(battleId)).events[0]?.agent).toBeNull();
   });
 
   it("ends a battle, then answers further reports with a tool error naming the winner", async () => {
@@ -179,7 +170,7 @@ describe("mcp1 over raw JSON-RPC (the 2025 handshake of a v1 SDK client)", () =>
       headers: {
         "Content-Type": "application/json",
         Accept: "application/json, text/event-stream",
-        [AGENT_HEADER]: "agent_name2",
+        Authorization: await proxyAuthorization("agent_name2"),
         ...extra,
       },
       body: JSON.stringify(body),

@@ -10,10 +10,10 @@ import { battleSession } from "./battles.ts";
 import { registerBattleResources } from "./resources.ts";
 import { toToolResult } from "./tool-results.ts";
 
-/** Builds the mcp1 server for one request made on behalf of `agent` (null when not known). */
+/** Builds the mcp1 server for one request the proxy made on behalf of `agent` (its assertion's `sub`). */
 export function createBattleServer(
   env: Pick<Env, "BATTLE" | "BATTLE_INDEX">,
-  agent: string | null,
+  agent: string,
 ): McpServer {
   const server = new McpServer({ name: "mcpcp-mcp1", version: "0.1.0" });
   registerEcho(server);

@@ -1,6 +1,8 @@
 /**
- * The one funnel from failures to HTTP answers for mcp1's inspection routes: a short, stable
- * `{ error, message }` body for the client, the detailed reason for the log.
+ * The one funnel from failures to HTTP answers for mcp1's inspection routes (and a configuration
+ * mistake on /mcp): a short, stable `{ error, message }` body for the client, the detailed reason
+ * for the log. /mcp's refusals of the proxy's assertion are the shared gate's, in the shape mcp2
+ * and mcp3 answer (`common/assertion-gate.ts`).
  */
 import type { AuthFailure } from "./inspect-auth.ts";
 import { INSPECT_SCOPE } from "./inspect-auth.ts";
@@ -34,7 +36,10 @@ export function authFailure(failure: AuthFailure): Response {
 }
 
 /** 500 for a configuration mistake; the variable is named in the log. */
-export function configFailure(error: string): Response {
+export function configFailure(
+  error: string,
+  message = "Inspection is misconfigured; see mcp1's log.",
+): Response {
   console.error(JSON.stringify({ event: "config_invalid", error }));
-  return jsonError(500, "server_misconfigured", "Inspection is misconfigured; see mcp1's log.");
+  return jsonError(500, "server_misconfigured", message);
 }

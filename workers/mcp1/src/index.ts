@@ -1,11 +1,13 @@
 /**
  * mcp1, the battle-reporting MCP server (docs/design.md). The proxy reaches /mcp over a service
- * binding; people inspect battles through the page and the JSON API. It owns the BattleSession
- * and BattleIndex Durable Objects, which it must export from this entry module.
+ * binding, with its signed assertion on every request; people inspect battles through the page
+ * and the JSON API. It owns the BattleSession and BattleIndex Durable Objects, which it must
+ * export from this entry module.
  *
  * Routes:
  *   GET  /healthz                 liveness
- *   *    /mcp                     Streamable HTTP, 2025-era and 2026-07-28 clients (the proxy)
+ *   *    /mcp                     Streamable HTTP, 2025-era and 2026-07-28 clients (the proxy's
+ *                                 assertion required: caller.ts)
  *   GET  /battles, /battles/:id   the battle page (static HTML, no data; needs no token)
  *   GET  /battles/assets/*        its script and stylesheet
  *   GET  /api/…                   inspection JSON API and live feed (inspection token)
@@ -15,17 +17,21 @@ import { env } from "cloudflare:workers";
 import { createMcpHandler } from "agents/mcp/server";
 import { Hono } from "hono";
 import { createBattleServer } from "./battle-server.ts";
-import { agentOf } from "./caller.ts";
+import { callerOf } from "./caller.ts";
 import { inspectApi } from "./inspect-api.ts";
 import { assetResponse, pageResponse } from "./page.ts";
 
 export { BattleIndex } from "../../../durable-objects/battle-index.ts";
 export { BattleSession } from "../../../durable-objects/battle-session.ts";
 
-// The SDK calls the factory once per request and hands it that request as `requestInfo`, in both
-// protocol eras; reading the agent there binds it to this request's tool calls only.
+// The SDK calls the factory once per request, in both protocol eras, with the `authInfo` the
+// route below passes: the agent from this request's verified assertion, bound into this request's
+// tool calls only. The SDK never derives `authInfo` from headers itself.
 const mcp = createMcpHandler(
-  ({ requestInfo }) => createBattleServer(env, agentOf(requestInfo)),
+  ({ authInfo }) => {
+    if (!authInfo) throw new Error("an /mcp request reached the MCP handler without its caller");
+    return createBattleServer(env, authInfo.clientId);
+  },
   // Only the proxy (server to server) talks to /mcp; browsers have no business there.
   { corsOptions: false },
 );
@@ -33,7 +39,18 @@ const mcp = createMcpHandler(
 const app = new Hono<{ Bindings: Env }>();
 
 app.get("/healthz", (c) => c.json({ status: "ok", server: "mcp1" }));
-app.all("/mcp", (c) => mcp(c.req.raw, c.env, c.executionCtx as ExecutionContext));
+app.all("/mcp", async (c) => {
+  const caller = await callerOf(c.req.raw, c.env);
+  if (!caller.ok) return caller.response;
+  return mcp.fetch(c.req.raw, {
+    authInfo: {
+      token: "",
+      clientId: caller.agent,
+      scopes: [],
+      extra: { assertionId: caller.assertionId },
+    },
+  });
+});
 
 app.get("/battles/assets/*", (c) => assetResponse(c.env.ASSETS, c.req.raw));
 app.get("/battles", () => pageResponse());

@@ -16,7 +16,7 @@ import type { BackendSpec } from "../core/config.ts";
 import { isJsonObject } from "../core/json.ts";
 import { GatewayError } from "../errors.ts";
 import { eraVerdicts } from "../state/era-verdicts.ts";
-import { type BackendCaller, type CallLimits, fetchFor, identityHeaders } from "./caller.ts";
+import { type BackendCaller, type CallLimits, fetchFor } from "./caller.ts";
 import { directRequest, HEADER_MISMATCH, MODERN_REVISION, sendableDirectly } from "./direct.ts";
 import { type Ask, askThrough, CLIENT_INFO, withClient } from "./sdk-client.ts";
 
@@ -42,7 +42,6 @@ export async function withBackend<T>(
       ),
     );
   }
-  const identity = await identityHeaders(backend, caller);
   const direct = { id: backend.id, url: backend.url, fetch: fetchFor(backend, caller) };
   const throughClient: Ask = (method, params, relay) =>
     withClient(backend, caller, limits, (client) =>
@@ -54,7 +53,7 @@ export async function withBackend<T>(
     }
     try {
       return asOurs(
-        await directRequest(direct, identity, method, params, {
+        await directRequest(direct, method, params, {
           timeoutMs: limits.timeoutMs,
           ...(limits.signal ? { signal: limits.signal } : {}),
           ...(relay ? { relay } : {}),

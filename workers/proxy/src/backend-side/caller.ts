@@ -4,7 +4,6 @@
  * store, and the limits each call runs under.
  */
 import type { AssertionSigner } from "../../../../common/assertion.ts";
-import { AGENT_HEADER } from "../../../../common/identity.ts";
 import type { Bindings } from "../context.ts";
 import type { BackendSpec } from "../core/config.ts";
 import { type SessionStore, sessionStore } from "../state/upstream-sessions.ts";
@@ -31,9 +30,11 @@ export interface CallLimits {
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
 /**
- * How requests to `backend` travel: the global fetch, or mcp1's service binding. A backend that
- * believes the proxy's assertion gets a fresh one on every HTTP request, never one reused within
- * an exchange (a handshake, a call, its cancellation): backends refuse a `jti` they have seen.
+ * How requests to `backend` travel, and who they say is calling: the global fetch, or mcp1's
+ * service binding; a backend that believes the proxy's assertion (mcp1, mcp2, mcp3) gets a fresh
+ * one on every HTTP request, never one reused within an exchange (a handshake, a call, its
+ * cancellation): backends refuse a `jti` they have seen. This is the only place the agent's
+ * identity is added to a backend request; the agent's own token is never among its headers.
  */
 export function fetchFor(backend: BackendSpec, caller: BackendCaller): FetchLike {
   const send: FetchLike =
@@ -71,17 +72,4 @@ function withAuthorization(
 export function sessionsFor(backend: BackendSpec, caller: BackendCaller): SessionStore | undefined {
   if (backend.route === "binding") return undefined;
   return sessionStore(caller.bindings.UPSTREAM_SESSIONS, backend.id, caller.agent);
-}
-
-/**
- * Who is calling, in the headers every request to `backend` carries: mcp1's agent header over the
- * service binding. (An assertion is per request: `fetchFor` adds it.) The agent's own token is
- * never among them.
- */
-export async function identityHeaders(
-  backend: BackendSpec,
-  caller: BackendCaller,
-): Promise<Record<string, string>> {
-  if (backend.identity === "binding") return { [AGENT_HEADER]: caller.agent };
-  return {};
 }

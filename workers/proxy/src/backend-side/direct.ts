@@ -19,7 +19,10 @@ import {
 import { isJsonObject } from "../core/json.ts";
 import { GatewayError } from "../errors.ts";
 
-/** What a direct request needs of a backend (`BackendSpec` in `core/config.ts`, with its fetch). */
+/**
+ * What a direct request needs of a backend (`BackendSpec` in `core/config.ts`, with its fetch,
+ * which adds who is calling: `fetchFor`).
+ */
 export interface DirectBackend {
   id: string;
   url: URL;
@@ -94,7 +97,6 @@ export function sendableDirectly(method: string, params: Record<string, unknown>
  */
 export async function directRequest(
   backend: DirectBackend,
-  identity: Record<string, string>,
   method: string,
   params: Record<string, unknown>,
   options: DirectOptions,
@@ -108,7 +110,6 @@ export async function directRequest(
     [CLIENT_CAPABILITIES_META_KEY]: {},
   };
   const headers: Record<string, string> = {
-    ...identity,
     "content-type": "application/json",
     accept: "application/json, text/event-stream",
     "mcp-protocol-version": MODERN_REVISION,

@@ -13,7 +13,7 @@ import { log } from "../core/log.ts";
 import { serversFor } from "../core/policy.ts";
 import { describe } from "../errors.ts";
 import { eraVerdicts } from "../state/era-verdicts.ts";
-import { type BackendCaller, fetchFor, identityHeaders } from "./caller.ts";
+import { type BackendCaller, fetchFor } from "./caller.ts";
 import { CLIENT_INFO, withClient } from "./sdk-client.ts";
 
 /** Where changes are published: the SDK handler's notifier. */
@@ -44,7 +44,6 @@ async function listenTo(
   const client = new Client(CLIENT_INFO);
   const transport = new StreamableHTTPClientTransport(backend.url, {
     fetch: fetchFor(backend, caller),
-    requestInit: { headers: await identityHeaders(backend, caller) },
   });
   await client.connect(transport, { prior: verdict, signal });
   client.setNotificationHandler("notifications/tools/list_changed", () => changed("tools"));

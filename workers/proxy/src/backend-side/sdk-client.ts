@@ -18,13 +18,7 @@ import type { BackendSpec } from "../core/config.ts";
 import { isJsonObject } from "../core/json.ts";
 import { GatewayError } from "../errors.ts";
 import { eraVerdicts } from "../state/era-verdicts.ts";
-import {
-  type BackendCaller,
-  type CallLimits,
-  fetchFor,
-  identityHeaders,
-  sessionsFor,
-} from "./caller.ts";
+import { type BackendCaller, type CallLimits, fetchFor, sessionsFor } from "./caller.ts";
 import type { Relay } from "./direct.ts";
 import { uniqueIds } from "./unique-ids.ts";
 
@@ -172,7 +166,6 @@ export async function withClient<T>(
   limits: CallLimits,
   use: (client: Client) => Promise<T>,
 ): Promise<T> {
-  const headers = await identityHeaders(backend, caller);
   const fetch = fetchFor(backend, caller);
   const options = {
     timeout: limits.timeoutMs,
@@ -187,7 +180,6 @@ export async function withClient<T>(
       const client = new Client(CLIENT_INFO);
       const transport = new StreamableHTTPClientTransport(backend.url, {
         fetch,
-        requestInit: { headers },
         sessionId: session.sessionId,
         protocolVersion: session.protocolVersion,
       });
@@ -208,10 +200,7 @@ export async function withClient<T>(
   }
 
   const client = new Client(CLIENT_INFO, { versionNegotiation: { mode: "auto" } });
-  const transport = new StreamableHTTPClientTransport(backend.url, {
-    fetch,
-    requestInit: { headers },
-  });
+  const transport = new StreamableHTTPClientTransport(backend.url, { fetch });
   const cancellations = cancellationsOf(transport);
   try {
     await client.connect(transport, verdict ? { ...options, prior: verdict } : options);

@@ -20,7 +20,12 @@ export const BackendEntry = z.object({
   id: z.string().regex(SERVER_ID, `server ids match ${SERVER_ID.source}`),
   url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
   route: z.enum(["binding", "network"]).default("network"),
-  identity: z.enum(["binding", "assertion", "none"]).default("none"),
+  // Versions stored before the proxy signed its assertion over mcp1's service binding too say
+  // "binding" for mcp1; they are read as what the proxy now does for it.
+  identity: z
+    .enum(["binding", "assertion", "none"])
+    .default("none")
+    .transform((identity) => (identity === "binding" ? "assertion" : identity)),
 });
 export type BackendEntry = z.infer<typeof BackendEntry>;
 
@@ -95,12 +100,6 @@ export function readControl(
   for (const entry of [...document.backends].sort((a, b) => a.id.localeCompare(b.id))) {
     if (backends.has(entry.id))
       return { ok: false, error: `backends: "${entry.id}" is listed twice` };
-    if (entry.route === "network" && entry.identity === "binding") {
-      return {
-        ok: false,
-        error: `backends.${entry.id}: only a service binding has identity "binding"`,
-      };
-    }
     backends.set(entry.id, {
       id: entry.id,
       url: new URL(entry.url),

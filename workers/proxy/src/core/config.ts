@@ -26,11 +26,11 @@ export interface BackendSpec {
   /** How requests reach it: the `MCP1` service binding, or `fetch` over the network. */
   route: "binding" | "network";
   /**
-   * How the backend learns the calling agent: over a service binding nobody else can reach, a
-   * plain header; over the network, the proxy's signed assertion; a third-party server that knows
-   * nothing of MCPCP is told nothing.
+   * How the backend learns the calling agent: the proxy's signed assertion, one per HTTP request
+   * (mcp1 over its service binding, mcp2 and mcp3 over the network, EXTRA_BACKENDS that ask); a
+   * third-party server that knows nothing of MCPCP is told nothing.
    */
-  identity: "binding" | "assertion" | "none";
+  identity: "assertion" | "none";
   /** Whether, once known to serve 2026-07-28, it is asked directly (`direct.ts`); `DIRECT`. */
   direct: boolean;
 }
@@ -186,7 +186,7 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
         id: "mcp1",
         url: new URL("https://mcp1.internal/mcp"),
         route: "binding",
-        identity: "binding",
+        identity: "assertion",
         direct: direct.value,
       },
     ],

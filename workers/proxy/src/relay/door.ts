@@ -19,7 +19,7 @@
  * request.
  */
 
-import { fetchFor, identityHeaders } from "../backend-side/caller.ts";
+import { fetchFor } from "../backend-side/caller.ts";
 import { MODERN_REVISION } from "../backend-side/direct.ts";
 import type { RequestContext } from "../context.ts";
 import type { BackendSpec } from "../core/config.ts";
@@ -111,8 +111,11 @@ class Exchange {
     return { agent: this.ctx.agent, server: this.backend.id, kind } as const;
   }
 
-  /** The headers of a request to the backend: the agent's protocol headers and its identity. */
-  async upstreamHeaders(from: Headers): Promise<Headers> {
+  /**
+   * The headers of a request to the backend: the agent's protocol headers. Who is calling is
+   * added per request by `fetchFor` (the proxy's assertion).
+   */
+  upstreamHeaders(from: Headers): Headers {
     const headers = new Headers();
     for (const [name, value] of from) {
       if (PASSED_UP.includes(name) || (name.startsWith("mcp-") && name !== SESSION_HEADER)) {
@@ -120,9 +123,6 @@ class Exchange {
       }
     }
     if (this.upstreamSession !== undefined) headers.set(SESSION_HEADER, this.upstreamSession);
-    for (const [name, value] of Object.entries(await identityHeaders(this.backend, this.ctx))) {
-      headers.set(name, value);
-    }
     return headers;
   }
 
@@ -275,7 +275,7 @@ export async function serveDoor(
     // As a server answers a session it does not know: the agent starts a new one.
     return httpError(404, "Session not found", -32001);
   }
-  const headers = await exchange.upstreamHeaders(request.headers);
+  const headers = exchange.upstreamHeaders(request.headers);
   if (request.method !== "POST") return relayStream(exchange, request, headers);
 
   const batch = Array.isArray(body);

@@ -3,8 +3,10 @@
  * be refused anyway (`usableUntil`, `common/assertion.ts`), so that a captured assertion cannot be
  * played again while it is still valid (docs/design.md, "Backend identity").
  *
- * In memory, per process: a restart forgets, so an assertion used just before a restart can be
- * used once more after it, within what is left of its lifetime (at most about 70 s).
+ * In memory, per Node backend process, or per isolate in mcp1 (a Worker, which may run several):
+ * a restart, or another isolate, does not know what this one has seen, so an assertion used just
+ * before a restart can be used once more after it, within what is left of its lifetime (at most
+ * about 70 s). Plain data and a clock: runs unchanged in Node and workerd.
  *
  * Bounded: entries leave once they are past `usableUntil`, so the set holds only the assertions of
  * the last ~70 s. At `maxEntries` it refuses assertions it has not seen rather than forget one
@@ -14,8 +16,8 @@
  */
 
 /**
- * An entry lives at most ~70 s (65 s for the proxy's assertions: `exp` + skew), so the cap is a
- * rate: 250,000 is about 3,800 new assertions a second, sustained. The fastest thing a Node backend
+ * The Node backends' cap (mcp1 sets its own, `workers/mcp1/src/caller.ts`). An entry lives
+ * at most ~70 s (65 s for the proxy's assertions: `exp` + skew), so the cap is a rate: 250,000 is about 3,800 new assertions a second, sustained. The fastest thing a Node backend
  * does is `echo`, about 2,200 a second straight to mcp2 and 800 through the proxy on the
  * benchmark's two cores (BENCHMARKS.md); `run_docker` and `run_python_code` are far slower. Each
  * entry is a jti of at most 128 characters (the proxy's are 36) and a number: full, about 25 MB of
