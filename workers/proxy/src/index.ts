@@ -39,7 +39,10 @@ app.get("/healthz", async (c) => {
 app.use("*", async (c, next) => {
   // workerd builds the URL from the Host header; a request made inside the runtime has only a URL.
   const host = c.req.header("host") ?? new URL(c.req.url).host;
-  if (!hostAllowed(host, (await gatewayFor(c.env)).config.allowedHosts)) {
+  // A check of the run-time state this starts must outlive a route that answers at once
+  // (/.well-known/*): a promise of a request that has ended never settles in workerd.
+  const gateway = await gatewayFor(c.env, (work) => c.executionCtx.waitUntil(work));
+  if (!hostAllowed(host, gateway.config.allowedHosts)) {
     fail({ kind: "host_refused", host });
   }
   await next();
