@@ -3,7 +3,7 @@
  * path of `/mcp` is `pipeline.ts`; what each layer owns is in this Worker's README.
  */
 import { Hono } from "hono";
-import { admin } from "./admin/routes.ts";
+import { ADMIN_SCOPE, admin } from "./admin/routes.ts";
 import { SCOPES } from "./core/auth.ts";
 import { hostAllowed } from "./core/host.ts";
 import { fail, GatewayError, httpResponse, RESOURCE_METADATA_PATH } from "./errors.ts";
@@ -82,10 +82,13 @@ app.all("/servers/:server/mcp", (c) =>
   serveMcp(c.req.raw, c.env, c.executionCtx, { kind: "door", server: c.req.param("server") }),
 );
 
-/** The audit log, newest first, filtered by agent, tool, server and time. Needs `audit_read`. */
+/**
+ * The audit log, newest first, filtered by agent, tool, server and time. Needs `audit_read`, or
+ * `admin`, which may change everything the log records (the admin page shows it).
+ */
 app.get("/admin/audit", async (c) => {
   const identity = await authenticate(c.req.raw, await gatewayFor(c.env));
-  if (!identity.scopes.has(AUDIT_SCOPE)) {
+  if (!identity.scopes.has(AUDIT_SCOPE) && !identity.scopes.has(ADMIN_SCOPE)) {
     fail({ kind: "insufficient_scope", scope: AUDIT_SCOPE, id: null });
   }
   const query = AuditQuery.safeParse(c.req.query());
