@@ -283,6 +283,15 @@ export async function bootProduction(
       `${page.status} ${pageBody.slice(0, 200)}`,
     );
 
+    // The admin page's script is a text module of the bundle, built by the config's [build].
+    const script = await mf.dispatchFetch(`${base}/admin/assets/main.js`);
+    const scriptBody = await script.text();
+    check(
+      script.status === 200 && scriptBody.includes("/admin/policy"),
+      "proxy serves the admin page's bundled script",
+      `${script.status} ${scriptBody.slice(0, 200)}`,
+    );
+
     const jwks = await mf.dispatchFetch(`${base}/.well-known/jwks.json`);
     const jwksBody = await jwks.text();
     check(

@@ -465,6 +465,7 @@ function banner(startedMs: number, inspectionToken: string, extraRows: string[])
     "",
     // Through the proxy, as deployed: mcp1 itself has no public route there.
     `  Battles:     http://127.0.0.1:${PORT_BASE}/battles#token=${inspectionToken}`,
+    `  Admin:       http://127.0.0.1:${PORT_BASE}/admin  (token: npm run -s token -- --agent ops --scope admin)`,
     "  Try it:      npm run client",
     "  A token:     npm run token -- --agent agent_name1",
     `  Logs:        ${logFiles}${VERBOSE ? "" : " (npm start -- --verbose prints them here too)"}`,

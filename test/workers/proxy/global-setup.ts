@@ -1,11 +1,12 @@
-// Runs in Node before the workerd tests: makes a key pair, builds mcp1 the way `wrangler deploy`
-// would, and starts a real Node MCP backend for mcp3 and the test backends of test/support. Values reach the pool through `provide`.
-import { execFileSync } from "node:child_process";
+// Runs in Node before the workerd tests: makes a key pair, runs the proxy's own [build] (the admin
+// page it imports as text), builds mcp1 the way `wrangler deploy` would, and starts a real Node MCP backend for mcp3 and the test backends of test/support. Values reach the pool through `provide`.
+import { execFileSync, execSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { exportJWK, generateKeyPair } from "jose";
 import type { TestProject } from "vitest/node";
+import { unstable_readConfig } from "wrangler";
 import { ensureProxyKey } from "../../../keys/proxy-key.ts";
 import { startBackend } from "../../../local-backends/common/backend.ts";
 import { mcp3 as mcp3Definition } from "../../../local-backends/mcp3/backend.ts";
@@ -44,6 +45,10 @@ export default async function setup(project: TestProject) {
   project.provide("proxySigningKey", JSON.stringify(proxyKeys.signingKey));
   project.provide("proxyPublicJwks", JSON.stringify(proxyKeys.jwks));
   project.provide("deadUrl", `http://127.0.0.1:${await deadPort()}/mcp`);
+
+  // Wrangler runs a config's [build] before `dev` and `deploy`; the Workers pool does not.
+  const { build } = unstable_readConfig({ config: "wrangler.toml" });
+  if (build.command) execSync(build.command, { cwd: build.cwd ?? process.cwd(), stdio: "pipe" });
 
   // Inside the repo: workerd will not load modules from above its starting directory.
   mkdirSync(BUILD_ROOT, { recursive: true });

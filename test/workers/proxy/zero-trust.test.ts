@@ -607,6 +607,12 @@ describe("audit", () => {
     expect(anonymous.status).toBe(401);
   });
 
+  it("opens to the admin scope too, which may change everything the log records", async () => {
+    const response = await audit("agent=agent_name1&limit=1", "admin");
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ records: expect.any(Array) });
+  });
+
   it("refuses a malformed query with 400", async () => {
     expect((await audit("since=yesterday")).status).toBe(400);
     expect((await audit("limit=100000")).status).toBe(400);

@@ -3,7 +3,8 @@
  * path of `/mcp` is `pipeline.ts`; what each layer owns is in this Worker's README.
  */
 import { Hono } from "hono";
-import { admin } from "./admin/routes.ts";
+import { ASSETS_PATH, assetResponse, PAGE_PATH, pageResponse } from "./admin/page.ts";
+import { ADMIN_SCOPE, admin } from "./admin/routes.ts";
 import { SCOPES } from "./core/auth.ts";
 import { hostAllowed } from "./core/host.ts";
 import { fail, GatewayError, httpResponse, RESOURCE_METADATA_PATH } from "./errors.ts";
@@ -39,7 +40,10 @@ app.get("/healthz", async (c) => {
 app.use("*", async (c, next) => {
   // workerd builds the URL from the Host header; a request made inside the runtime has only a URL.
   const host = c.req.header("host") ?? new URL(c.req.url).host;
-  if (!hostAllowed(host, (await gatewayFor(c.env)).config.allowedHosts)) {
+  // A check of the run-time state this starts must outlive a route that answers at once (the
+  // admin page, /.well-known/*): a promise of a request that has ended never settles in workerd.
+  const gateway = await gatewayFor(c.env, (work) => c.executionCtx.waitUntil(work));
+  if (!hostAllowed(host, gateway.config.allowedHosts)) {
     fail({ kind: "host_refused", host });
   }
   await next();
@@ -79,10 +83,13 @@ app.all("/servers/:server/mcp", (c) =>
   serveMcp(c.req.raw, c.env, c.executionCtx, { kind: "door", server: c.req.param("server") }),
 );
 
-/** The audit log, newest first, filtered by agent, tool, server and time. Needs `audit_read`. */
+/**
+ * The audit log, newest first, filtered by agent, tool, server and time. Needs `audit_read`, or
+ * `admin`, which may change everything the log records (the admin page shows it).
+ */
 app.get("/admin/audit", async (c) => {
   const identity = await authenticate(c.req.raw, await gatewayFor(c.env));
-  if (!identity.scopes.has(AUDIT_SCOPE)) {
+  if (!identity.scopes.has(AUDIT_SCOPE) && !identity.scopes.has(ADMIN_SCOPE)) {
     fail({ kind: "insufficient_scope", scope: AUDIT_SCOPE, id: null });
   }
   const query = AuditQuery.safeParse(c.req.query());
@@ -91,6 +98,14 @@ app.get("/admin/audit", async (c) => {
     fail({ kind: "invalid_query", message: `${issue?.path.join(".")}: ${issue?.message}` });
   }
   return c.json({ records: await queryRecords(c.env.AUDIT_DB, query.data) });
+});
+
+// The admin page holds no data, so it needs no token (its script asks for one); registered before
+// the admin API, whose every route does.
+app.on("GET", [PAGE_PATH, `${PAGE_PATH}/`], () => pageResponse());
+app.get(`${ASSETS_PATH}/:file`, (c) => {
+  const response = assetResponse(c.req.param("file"));
+  return response ?? fail({ kind: "no_route", method: c.req.method, path: c.req.path });
 });
 
 app.route("/admin", admin);

@@ -67,9 +67,10 @@ export class ControlCache {
       await patiently(this.check());
     } else if (age > MUST_CHECK_AFTER_MS && now - this.failedAt > PATIENCE_AFTER_FAILURE_MS) {
       await patiently(this.check());
-    } else if (age > CHECK_AFTER_MS) {
-      const checking = this.check();
-      if (defer) defer(checking);
+    } else if (age > CHECK_AFTER_MS && defer) {
+      // Only a request that keeps it alive starts one: a check left pending by a request that
+      // ended never settles, and every later request that joined it would fail.
+      defer(this.check());
     }
     if (this.control === undefined) {
       return fail({
