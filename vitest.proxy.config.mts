@@ -42,6 +42,8 @@ export default defineConfig({
             { id: "ref", url: inject<string>("referenceUrl") },
             { id: "exch", url: `${inject<string>("exchangesUrl")}/mcp` },
             { id: "mrtr", url: `${inject<string>("mrtrUrl")}/mcp` },
+            { id: "lsa", url: `${inject<string>("streamsUrl")}/a/mcp` },
+            { id: "lsb", url: `${inject<string>("streamsUrl")}/b/mcp` },
           ]),
           RATE_LIMITED_TOOLS: "mcp3_echo,mcp2_run_docker,mcp3_run_python_code",
         },

@@ -14,19 +14,24 @@ interface Target {
   webSocketDebuggerUrl: string;
 }
 
-class CdpSession {
+/** One DevTools Protocol session with one inspector target (bench/streams.ts forces GCs with it). */
+export class CdpSession {
   readonly #ws: WebSocket;
   #next = 1;
   readonly #pending = new Map<number, (result: unknown) => void>();
+  readonly #events = new Map<string, (params: unknown) => void>();
 
   private constructor(ws: WebSocket) {
     this.#ws = ws;
     ws.addEventListener("message", (event) => {
       const message = JSON.parse(String(event.data)) as {
         id?: number;
+        method?: string;
+        params?: unknown;
         result?: unknown;
         error?: { message: string };
       };
+      if (message.method !== undefined) this.#events.get(message.method)?.(message.params);
       if (message.id === undefined) return;
       const resolve = this.#pending.get(message.id);
       this.#pending.delete(message.id);
@@ -50,6 +55,11 @@ class CdpSession {
     const value = await result;
     if (value instanceof Error) throw value;
     return value as T;
+  }
+
+  /** Calls `handler` with the params of every `method` event (one handler per event). */
+  on(method: string, handler: (params: unknown) => void): void {
+    this.#events.set(method, handler);
   }
 
   close(): void {

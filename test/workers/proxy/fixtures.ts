@@ -13,4 +13,10 @@ export const TEST_POLICY = {
   // door-exchanges.test.ts: an agent on the exchange backends, and another beside it.
   asker: { ref: "*", exch: "*", mrtr: "*" },
   bystander: { exch: "*", mrtr: "*" },
+  // streams.test.ts: agents on the stream-counting backends, one per case (each has its own cap).
+  streams_listener: { lsa: "*", lsb: "*" },
+  streams_upstream: { lsa: "*", lsb: "*" },
+  streams_door: { lsa: "*", lsb: "*" },
+  streams_elsewhere: { lsa: "*", lsb: "*" },
+  streams_batch: { lsa: "*", lsb: "*", slow: "*" },
 };

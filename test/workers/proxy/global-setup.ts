@@ -15,6 +15,7 @@ import { startChangingBackend } from "../../support/changing-backend.ts";
 import { startExchangesBackend } from "../../support/exchanges-backend.ts";
 import { startMrtrBackend } from "../../support/mrtr-backend.ts";
 import { startSlowBackend } from "../../support/slow-backend.ts";
+import { startStreamsBackend } from "../../support/streams-backend.ts";
 import { startThirdPartyBackend } from "../../support/third-party-backend.ts";
 import { TEST_POLICY } from "./fixtures.ts";
 import type {} from "./provided.ts";
@@ -77,6 +78,9 @@ export default async function setup(project: TestProject) {
   project.provide("changingUrl", changing.url);
   const slow = await startSlowBackend();
   project.provide("slowUrl", slow.url);
+  // Two backends on one server that counts the streams open on each (streams.test.ts).
+  const streams = await startStreamsBackend();
+  project.provide("streamsUrl", streams.url);
 
   // For the doors' server→client exchanges: the conformance reference server (2025, sessions),
   // a 2025 server with roots and URL elicitation, and a 2026-07-28 multi-round-trip server.
@@ -91,6 +95,7 @@ export default async function setup(project: TestProject) {
     await mrtr.close();
     await exchanges.close();
     await reference.close();
+    await streams.close();
     await slow.close();
     await changing.close();
     await thirdParty.close();

@@ -15,6 +15,8 @@ declare module "vitest" {
     thirdPartyUrl: string;
     changingUrl: string;
     slowUrl: string;
+    /** The stream-counting backend's base URL: `lsa` is its `/a/mcp`, `lsb` its `/b/mcp`. */
+    streamsUrl: string;
     /** The conformance reference server's MCP endpoint (it ends in /mcp). */
     referenceUrl: string;
     exchangesUrl: string;

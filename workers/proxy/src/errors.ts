@@ -34,7 +34,7 @@ export type Failure =
   | { kind: "insufficient_scope"; scope: string; id: RequestId | null }
   | {
       kind: "rate_limited";
-      refusal: "rate" | "tool_rate" | "concurrency";
+      refusal: "rate" | "tool_rate" | "concurrency" | "streams";
       message: string;
       retryAfterSeconds: number;
       id: RequestId | null;

@@ -9,8 +9,9 @@
  *    one per message of its body (each of a batch its own), or one for the request.
  * 3. Envelope: the body is read (at most 4 MiB) and parsed once (`core/envelope.ts`); a body over
  *    the shape limits, or a method the token lacks the scope for, is refused after admission.
- * 4. Admission: one call to the agent's AgentGate decides its rate, each tool's rate and its
- *    concurrency slots (`state/admission.ts`); an agent over its rate learns nothing else.
+ * 4. Admission: one call to the agent's AgentGate decides its rate, each tool's rate, its
+ *    concurrency slots and its stream leases (`state/admission.ts`); an agent over its rate
+ *    learns nothing else, and a stream over the agent's cap opens nothing upstream.
  * 5. Operation: a plain tools/call or tools/list is answered by the hot path
  *    (`agent-side/hot-path.ts`), anything else by the SDK server (`agent-side/sdk-server.ts`); both
  *    serve the same operations (`operations/table.ts`).
@@ -58,7 +59,7 @@ import {
 } from "./errors.ts";
 import { OPERATIONS } from "./operations/table.ts";
 import { serveDoor } from "./relay/door.ts";
-import { admit, RATE_WINDOW_MS } from "./state/admission.ts";
+import { admit, RATE_WINDOW_MS, STREAM_LEASE_MS } from "./state/admission.ts";
 import { type AuditRecord, beginRecord, NAME_LIMIT, writeRecord } from "./state/audit-store.ts";
 import { ControlCache, seedHash } from "./state/control-cache.ts";
 import type { Seed } from "./state/control-store.ts";
@@ -226,7 +227,8 @@ export async function serveMcp(
     record.status = response.status;
     record.bytes_out = bytesOut;
     record.duration_ms = Math.round((performance.now() - began) * 1000) / 1000;
-    await Promise.allSettled(releases.map((release) => release()));
+    // Last taken, first given back: a stream's upstream listens close before its lease goes.
+    for (const release of releases.reverse()) await release().catch(() => {});
     await Promise.all(recordsOf(ctx, record).map((each) => writeRecord(env.AUDIT_DB, each)));
   };
   response = withHeader(response, "mcpcp-request-id", record.request_id);
@@ -302,7 +304,8 @@ async function operate(
   const asked = await askedBy(request, ctx, record, (name) => requestedTool(ctx.config, name));
   // Admission comes first: an agent over its rate learns nothing else. Only messages carry calls
   // to admit, so anything else can be refused here only by the agent's rate.
-  await admitCalls(ctx, asked.kind === "messages" ? asked.calls : [], releases);
+  const listen = listenStream(asked);
+  await admitCalls(ctx, asked.kind === "messages" ? asked.calls : [], releases, listen);
   if (asked.kind === "refused") return fail(asked.failure);
   const authInfo = authInfoFor(ctx);
   if (asked.kind === "stream")
@@ -328,14 +331,17 @@ async function operate(
     const signal = ctx.signalFor(fast.id, ctx.signal);
     return streamWhenSlow(serveFast(fast, operationsHandler(ctx), SERVER_INFO, signal));
   }
-  for (const message of envelope.messages) {
-    if (!message.listen) continue;
-    // Upstream listens live as long as the agent's listen stream: the releases end them.
+  if (listen?.listen) {
+    // Upstream listens (one per server) live as long as the agent's listen stream: its release
+    // closes them, and waits until they have closed.
     const listening = new AbortController();
-    releases.push(async () => listening.abort());
-    ctx.defer(
-      relayListChanges(ctx.config, ctx, message.listen, listening.signal, gateway.mcp.notify),
-    );
+    const { notify } = gateway.mcp;
+    const relayed = relayListChanges(ctx.config, ctx, listen.listen, listening.signal, notify);
+    ctx.defer(relayed);
+    releases.push(async () => {
+      listening.abort();
+      await relayed;
+    });
   }
   return streamWhenSlow(
     gateway.mcp.fetch(underSignal(request, ctx.signal), { authInfo, parsedBody: body }),
@@ -372,7 +378,10 @@ async function operateDoor(
     asked.kind === "messages"
       ? asked.calls.map((call) => ({ ...call, name: prefixToolName(backend.id, call.name) }))
       : [];
-  await admitCalls(ctx, calls, releases);
+  // A GET is the backend's own stream, relayed for as long as it lasts; so is a listen.
+  const stream =
+    asked.kind === "stream" && request.method === "GET" ? { id: null } : listenStream(asked);
+  await admitCalls(ctx, calls, releases, stream);
   if (asked.kind === "refused") return fail(asked.failure);
   if (asked.kind === "not_json") {
     ctx.refused("deny_input", "rpc_error");
@@ -463,13 +472,25 @@ function recordsOf(ctx: RequestContext, request: AuditRecord): AuditRecord[] {
 }
 
 /**
- * Asks the agent's gate to admit the request: its rate, and for each call the tool's rate and a
- * concurrency slot (given back by the releases once the answer is sent). Refusal throws.
+ * The `subscriptions/listen` a request opens a long-lived stream with: a request of that one
+ * message (a batch is answered at once, never with a listen stream).
+ */
+function listenStream(asked: Asked): Message | undefined {
+  if (asked.kind !== "messages" || Array.isArray(asked.body)) return undefined;
+  const [message] = asked.envelope.messages;
+  return message?.method === "subscriptions/listen" ? message : undefined;
+}
+
+/**
+ * Asks the agent's gate to admit the request: its rate, for each call the tool's rate and a
+ * concurrency slot, and a stream lease when it opens a long-lived `stream`, all given back by the
+ * releases once the answer has ended. Refusal throws.
  */
 async function admitCalls(
   ctx: RequestContext,
   calls: { id: RequestId | null; name: string }[],
   releases: (() => Promise<void>)[],
+  stream?: { id: RequestId | null },
 ): Promise<void> {
   const { config, agent } = ctx;
   const admitted = await admit(ctx.bindings.AGENT_GATE, agent, {
@@ -480,6 +501,9 @@ async function admitCalls(
     ),
     maxInFlight: config.maxConcurrentCalls,
     leaseMs: config.backendTimeoutMs + 5_000,
+    streams: stream ? 1 : 0,
+    maxStreams: config.maxStreams,
+    streamLeaseMs: STREAM_LEASE_MS,
   });
   if (admitted.ok) {
     releases.push(admitted.release);
@@ -498,6 +522,13 @@ async function admitCalls(
       id: call?.id ?? null,
     });
   }
+  if (refusal === "streams") {
+    fail({
+      ...refused,
+      message: `Agent ${agent} already has ${admitted.open} streams open (limit ${config.maxStreams})`,
+      id: stream?.id ?? null,
+    });
+  }
   fail({
     ...refused,
     message: `Agent ${agent} already has ${admitted.inFlight} calls in flight (limit ${config.maxConcurrentCalls})`,
@@ -514,7 +545,11 @@ function decisionOf(failure: Failure): Parameters<RequestContext["refused"]> {
     case "insufficient_scope":
       return ["deny_scope"];
     case "rate_limited":
-      return [failure.refusal === "concurrency" ? "deny_concurrency" : "deny_rate"];
+      return [
+        failure.refusal === "concurrency" || failure.refusal === "streams"
+          ? "deny_concurrency"
+          : "deny_rate",
+      ];
     default:
       return ["allow"];
   }

@@ -68,6 +68,11 @@ export interface GatewayConfig {
   rateLimitedTools: ReadonlySet<string>;
   /** tools/call requests one agent may have in flight; 0 means no cap. */
   maxConcurrentCalls: number;
+  /**
+   * Long-lived streams one agent may hold open (a `subscriptions/listen` stream on /mcp or at a
+   * door, a door's GET stream); 0 means no cap.
+   */
+  maxStreams: number;
   /** Requests per minute one agent may make. */
   agentRatePerMinute: number;
   /** Calls per minute one agent may make to each of `rateLimitedTools`. */
@@ -95,6 +100,7 @@ export interface ConfigEnv {
   RATE_LIMITED_TOOLS?: string;
   EXTRA_BACKENDS?: string;
   MAX_CONCURRENT_CALLS_PER_AGENT?: string;
+  MAX_STREAMS_PER_AGENT?: string;
   AGENT_RATE_LIMIT_PER_MINUTE?: string;
   TOOL_RATE_LIMIT_PER_MINUTE?: string;
   FAST_PATH?: string;
@@ -150,6 +156,14 @@ async function proxyKeys(
   }
   return { ok: true, value: { signer, sealKey, publicJwks: published as JSONWebKeySet } };
 }
+
+/**
+ * Streams per agent when MAX_STREAMS_PER_AGENT is unset. An agent needs one listen stream on /mcp
+ * (it hears every server) and one GET stream per door it keeps open; eight leave room for a few
+ * clients under one identity, while one agent's streams, each with an upstream listen per server,
+ * stay a bounded share of an isolate (README.md, "Security").
+ */
+export const DEFAULT_MAX_STREAMS = 8;
 
 /** Builds the gateway configuration from bindings, or says which binding is wrong. */
 export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayConfig>> {
@@ -218,6 +232,8 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
 
   const maxConcurrentCalls = intVar(env, "MAX_CONCURRENT_CALLS_PER_AGENT", 0, 0, 10_000);
   if (!maxConcurrentCalls.ok) return maxConcurrentCalls;
+  const maxStreams = intVar(env, "MAX_STREAMS_PER_AGENT", DEFAULT_MAX_STREAMS, 0, 10_000);
+  if (!maxStreams.ok) return maxStreams;
   const agentRate = intVar(env, "AGENT_RATE_LIMIT_PER_MINUTE", 600, 1, 1e9);
   if (!agentRate.ok) return agentRate;
   const toolRate = intVar(env, "TOOL_RATE_LIMIT_PER_MINUTE", 60, 1, 1e9);
@@ -242,6 +258,7 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
       allowedHosts: allowedHosts.value,
       rateLimitedTools: new Set(csv(env.RATE_LIMITED_TOOLS)),
       maxConcurrentCalls: maxConcurrentCalls.value,
+      maxStreams: maxStreams.value,
       agentRatePerMinute: agentRate.value,
       toolRatePerMinute: toolRate.value,
       fastPath: fastPath.value,
@@ -255,6 +272,7 @@ function intVar(
   env: ConfigEnv,
   name:
     | "MAX_CONCURRENT_CALLS_PER_AGENT"
+    | "MAX_STREAMS_PER_AGENT"
     | "AGENT_RATE_LIMIT_PER_MINUTE"
     | "TOOL_RATE_LIMIT_PER_MINUTE"
     | "AGENT_ANSWER_TIMEOUT_MS",

@@ -1,13 +1,20 @@
 /**
- * Per-agent admission: the agent's request rate, each rate-limited tool's rate for the agent, and
- * the cap on its concurrent `tools/call` requests, all decided in one call to the agent's
- * AgentGate Durable Object (`agent-gate.ts`). A refusal comes back as data, with a retry hint;
- * the pipeline turns it into the agent's answer.
+ * Per-agent admission: the agent's request rate, each rate-limited tool's rate for the agent, the
+ * cap on its concurrent `tools/call` requests and the cap on its long-lived streams, all decided
+ * in one call to the agent's AgentGate Durable Object (`agent-gate.ts`). A refusal comes back as
+ * data, with a retry hint; the pipeline turns it into the agent's answer.
+ *
+ * A stream's lease is renewed while the stream lives, from the request that holds it: every
+ * third of STREAM_LEASE_MS, so a renewal may fail twice before the lease expires. A stream whose
+ * isolate died is forgotten by the gate within STREAM_LEASE_MS.
  */
 import type { Admission as AdmissionRequest, Admitted, AgentGate } from "./agent-gate.ts";
 
 /** The rate limits' window: counts reset this often. */
 export const RATE_WINDOW_MS = 60_000;
+
+/** How long a stream's lease lasts unless renewed; it is renewed every third of this. */
+export const STREAM_LEASE_MS = 60_000;
 
 /** The gate's answer for one request; `release` gives its slots back once it is answered. */
 export type Admission =
@@ -52,8 +59,25 @@ export async function admit(
     throw e;
   }
   if (!admitted.ok) return admitted;
-  const { leases } = admitted;
-  return { ok: true, release: () => giveBack(gates, agent, leases) };
+  const streams = admitted.streamLeases ?? [];
+  const leases = [...admitted.leases, ...streams];
+  if (streams.length === 0) return { ok: true, release: () => giveBack(gates, agent, leases) };
+  const ttlMs = request.streamLeaseMs ?? STREAM_LEASE_MS;
+  let renewing: Promise<unknown> = Promise.resolve();
+  const renewal = setInterval(() => {
+    renewing = gate.renew(streams, ttlMs).catch(() => {
+      // The next renewal tries again; the lease outlives two that fail.
+    });
+  }, ttlMs / 3);
+  return {
+    ok: true,
+    release: async () => {
+      clearInterval(renewal);
+      // A renewal still on its way must not count the stream again after its release.
+      await renewing;
+      await giveBack(gates, agent, leases);
+    },
+  };
 }
 
 /**
