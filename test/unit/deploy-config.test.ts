@@ -189,7 +189,8 @@ describe("production secrets files (node deploy/production.ts secrets)", () => {
     expect(mcp1.AGENT_JWKS).toBe(proxy.AGENT_JWKS);
     expect(mcp1.PROXY_JWKS).toBe(proxy.PROXY_PUBLIC_JWKS);
     expect(mcp1.PROXY_JWKS).not.toMatch(PRIVATE_JWK_MEMBER);
-  });
+    // It runs deploy/production.ts as a child process, twice: seconds on a busy machine.
+  }, 30_000);
 });
 
 describe("production bundles (wrangler deploy --dry-run -e production)", () => {
