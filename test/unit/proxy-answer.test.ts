@@ -87,6 +87,58 @@ describe("an SSE answer that is silent", () => {
   });
 });
 
+describe("the answer's end", () => {
+  /** Reads `response` to its end, noting for each chunk how many times `done` had been called. */
+  async function doneAtEachChunk(response: Response, ends: { done: number[] }) {
+    const seen: { text: string; done: number }[] = [];
+    const reader = response.body?.getReader();
+    for (;;) {
+      const next = await reader?.read();
+      if (!next || next.done) return seen;
+      seen.push({ text: decoder.decode(next.value), done: ends.done.length });
+    }
+  }
+
+  it("is reported before the last chunk goes on, when the source ends in the same turn", async () => {
+    for (const type of ["text/event-stream", "application/json"]) {
+      const upstream = source();
+      const { response, ends } = watched(upstream.body, type);
+      const read = doneAtEachChunk(response, ends);
+      upstream.write("event: message\ndata: {}\n\n");
+      upstream.close();
+      expect(await read).toEqual([{ text: "event: message\ndata: {}\n\n", done: 1 }]);
+      expect(ends.done).toEqual([25]);
+    }
+  });
+
+  it("waits for a JSON body's end before its last chunk goes on", async () => {
+    const upstream = source();
+    const { response, ends } = watched(upstream.body, "application/json");
+    const read = doneAtEachChunk(response, ends);
+    upstream.write('{"a":');
+    upstream.write("1}");
+    await sleep(50);
+    upstream.close();
+    expect(await read).toEqual([
+      { text: '{"a":', done: 0 },
+      { text: "1}", done: 1 },
+    ]);
+  });
+
+  it("does not hold an SSE event back for it: the event goes on while the stream stays open", async () => {
+    const upstream = source();
+    const { response, ends } = watched(upstream.body, "text/event-stream");
+    const reader = response.body?.getReader();
+    upstream.write("event: message\ndata: {}\n\n");
+    const first = await reader?.read();
+    expect(decoder.decode(first?.value)).toBe("event: message\ndata: {}\n\n");
+    expect(ends.done).toEqual([]);
+    upstream.close();
+    expect((await reader?.read())?.done).toBe(true);
+    expect(ends.done).toEqual([25]);
+  });
+});
+
 describe("an agent that goes away", () => {
   it("cancelling the stream: gone and done, once each, and the answer's source cancelled", async () => {
     const upstream = source();

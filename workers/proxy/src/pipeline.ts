@@ -15,8 +15,9 @@
  * 5. Operation: a plain tools/call or tools/list is answered by the hot path
  *    (`agent-side/hot-path.ts`), anything else by the SDK server (`agent-side/sdk-server.ts`); both
  *    serve the same operations (`operations/table.ts`).
- * 6. Audit: once the answer has been sent in full (or abandoned), slots are given back and the
- *    records, made of the context's outcomes, are stored (`state/audit-store.ts`). An agent that
+ * 6. Audit: as the answer ends (its last bytes, or its abandonment), the records, made of the
+ *    context's outcomes, are logged and queued for D1 (`state/audit-store.ts`), and slots are
+ *    given back. The log line comes before the last bytes go out (`watchAnswer`). An agent that
  *    leaves before ends its calls at once: `agent-side/http.ts` keeps a silent answer stream
  *    tested with comments, so the runtime notices a closed connection, and aborts `ctx.signal`.
  *
@@ -227,9 +228,13 @@ export async function serveMcp(
     record.status = response.status;
     record.bytes_out = bytesOut;
     record.duration_ms = Math.round((performance.now() - began) * 1000) / 1000;
+    // Before anything is awaited: `done` runs before the answer's last bytes go out, so each
+    // record's log line is written before the agent can have its answer, and its D1 batch leaves
+    // within FLUSH_AFTER_MS of now (what a crash can lose: docs/design.md, "Audit").
+    const stored = recordsOf(ctx, record).map((each) => writeRecord(env.AUDIT_DB, each));
     // Last taken, first given back: a stream's upstream listens close before its lease goes.
     for (const release of releases.reverse()) await release().catch(() => {});
-    await Promise.all(recordsOf(ctx, record).map((each) => writeRecord(env.AUDIT_DB, each)));
+    await Promise.all(stored);
   };
   response = withHeader(response, "mcpcp-request-id", record.request_id);
   return watchAnswer(response, {

@@ -49,12 +49,18 @@ export interface Watch {
 }
 
 /**
- * Watches an answer to its end without holding it: counts the bytes as they pass, calls `done`
- * once when the stream finishes, fails, or the agent goes away, and `gone` when the agent went
- * away first. An SSE answer that has been silent for HEARTBEAT_MS between two events gets a
- * comment, so that a closed connection shows (the write fails and the runtime cancels the
- * stream). SSE answers can last as long as a tool runs, so "the request is done" means this, not
- * "the handler returned".
+ * Watches an answer to its end: counts the bytes as they pass, calls `done` once when the stream
+ * finishes, fails, or the agent goes away, and `gone` when the agent went away first. An SSE
+ * answer that has been silent for HEARTBEAT_MS between two events gets a comment, so that a closed
+ * connection shows (the write fails and the runtime cancels the stream). SSE answers can last as
+ * long as a tool runs, so "the request is done" means this, not "the handler returned".
+ *
+ * `done` comes before the answer's last bytes reach the runtime, so what it does synchronously
+ * (the audit log line) happens before the agent can have its answer: each chunk is held until the
+ * next read says whether the answer ends with it. A JSON body's chunk waits for that read; an SSE
+ * event waits at most for the next macrotask, so that progress is not held back. Every answer the
+ * gateway frames itself (the hot path's, the SDK server's, a slow answer's stream, a door's)
+ * closes in the same turn as it writes its last event, so its end is always seen first.
  */
 export function watchAnswer(response: Response, watch: Watch): Response {
   if (!response.body) {
@@ -112,12 +118,21 @@ export function watchAnswer(response: Response, watch: Watch): Response {
         }
         pending = undefined;
         if (next.done) {
-          controller.close();
           finish();
+          controller.close();
           return;
         }
         bytes += next.value.byteLength;
         tail = [...tail, ...next.value.subarray(-4)].slice(-4);
+        // One read ahead: whether the answer ends with this chunk, before the chunk goes on.
+        pending = reader.read();
+        if (await endsWith(pending, beating)) {
+          pending = undefined;
+          finish();
+          controller.enqueue(next.value);
+          controller.close();
+          return;
+        }
         controller.enqueue(next.value);
       } catch (e) {
         if (!finished) controller.error(e);
@@ -129,6 +144,26 @@ export function watchAnswer(response: Response, watch: Watch): Response {
     },
   });
   return new Response(body, response);
+}
+
+/**
+ * Whether `read` says the stream has ended: awaited for a JSON body, which nobody can use before it
+ * is whole; for an SSE stream only until the next macrotask, after which the event goes on and the
+ * stream's end, should it come, is seen by the next pull.
+ */
+async function endsWith(read: Promise<{ done: boolean }>, sse: boolean): Promise<boolean> {
+  const ended = read.then(
+    (next) => next.done,
+    // The next pull awaits the same read and reports its failure.
+    () => false,
+  );
+  if (!sse) return ended;
+  const [later, stop] = after(0, false);
+  try {
+    return await Promise.race([ended, later]);
+  } finally {
+    stop();
+  }
 }
 
 /** Whether what has been sent ends between two SSE events (or nothing has been sent yet). */
@@ -209,8 +244,16 @@ async function eventsOf(answer: Response): Promise<ReadableStream<Uint8Array>> {
   }
   // The stream began as 200: a later status cannot be sent any more, only what it said.
   if (answer.status >= 400) log("warn", "answer_status_dropped", { status: answer.status });
-  const frames = messages.map((m) => `event: message\ndata: ${JSON.stringify(m)}\n\n`).join("");
-  return new Response(frames).body ?? new ReadableStream();
+  const frames = encoder.encode(
+    messages.map((m) => `event: message\ndata: ${JSON.stringify(m)}\n\n`).join(""),
+  );
+  // Written and closed at once, so the stream's end follows its events in the same turn.
+  return new ReadableStream({
+    start(controller) {
+      if (frames.byteLength > 0) controller.enqueue(frames);
+      controller.close();
+    },
+  });
 }
 
 /** The request's body as text, refusing one over `MAX_BODY_BYTES` without reading it all. */

@@ -364,9 +364,11 @@ export async function serveDoor(
   }
   if (type.includes("text/event-stream")) {
     const legacy = request.headers.get("mcp-protocol-version") !== MODERN_REVISION;
+    const asking = exchange.outstanding.size > 0;
     const stream = relaySse(
       response.body,
       {
+        answered: () => asking && exchange.outstanding.size === 0,
         onMessage: (message, eventId) => {
           if (eventId !== undefined) exchange.resumable = true;
           return exchange.screenOut(message);

@@ -37,6 +37,14 @@ export interface SseRelay {
   silenceMs: () => number | undefined;
   /** The backend was silent too long: the messages that end the stream. */
   onSilence: () => Promise<unknown[]>;
+  /**
+   * Whether every request the stream answers has had its answer. The stream then ends with the
+   * event that carried the last one, as the backend should end it (2025-11-25 transports, "Sending
+   * Messages to the Server": after the response the server SHOULD close the stream): in the same
+   * turn, so that the agent's answer is over when its last answer goes on, whenever the backend
+   * itself closes. Unset: the stream lasts as long as the backend's.
+   */
+  answered?: () => boolean;
   /** The stream ended (the backend closed it, it failed, or the agent went away). */
   onEnd: (how: "closed" | "failed" | "cancelled" | "silent") => void;
   numbering?: Numbering;
@@ -129,7 +137,8 @@ export function relaySse(
   };
 
   /** The next chunk, or "silent" once the backend has said nothing for too long. */
-  const next = async (): Promise<ReadableStreamReadResult<string> | "silent"> => {
+  // Typed from the reader: the Node unit tests compile this module too, without the Workers types.
+  const next = async (): Promise<Awaited<ReturnType<typeof reader.read>> | "silent"> => {
     const limit = relay.silenceMs();
     if (limit === undefined) return reader.read();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -165,6 +174,12 @@ export function relaySse(
       if (pending.length === 0) continue;
       let out = "";
       for (const item of pending.splice(0)) out += await write(item);
+      if (out !== "" && relay.answered?.()) {
+        end("closed");
+        await flush(true);
+        reader.cancel().catch(() => {});
+        return out;
+      }
       await flush(false);
       if (out !== "") return out;
     }

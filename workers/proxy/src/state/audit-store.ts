@@ -108,20 +108,26 @@ function ensureSchema(db: D1Database): Promise<unknown> {
 
 const INSERT = `INSERT INTO audit (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`;
 
-/** How long records gather before one batch stores them all. */
+/**
+ * How long records gather before one batch stores them all: the batch leaves this long after its
+ * first record was logged, so each record leaves at most this long after its own. It is what a
+ * crash can take from D1 (with the batch D1 is writing then); the log line has each record.
+ */
 export const FLUSH_AFTER_MS = 100;
-/** The most records one batch stores; a fuller buffer flushes at once. */
+/** The most records one batch stores; a record that finds it full opens the next batch. */
 const MAX_BATCH = 100;
 
 /** Records waiting for the next flush, per database binding (one per isolate in practice). */
 const buffers = new WeakMap<D1Database, AuditRecord[]>();
 
 /**
- * Logs the record as one JSON line and queues it for the store. Records that arrive within
- * FLUSH_AFTER_MS of each other go to D1 in one batch: one round trip for many requests instead of
- * one each, which was the largest single cost a proxied call paid (BENCHMARKS.md). The request
- * that opens a batch holds it: the returned promise (for `waitUntil`) settles once it is stored;
- * later records join it and return at once. Never throws: auditing must not fail a request.
+ * Logs the record as one JSON line, at once, and queues it for the store. The pipeline calls this
+ * before the answer's last bytes go out, so the line is written before the agent can have its
+ * answer. Records that arrive within FLUSH_AFTER_MS of each other go to D1 in one batch: one round
+ * trip for many requests instead of one each, which was the largest single cost a proxied call
+ * paid (BENCHMARKS.md). The request that opens a batch holds it: the returned promise (for
+ * `waitUntil`) settles once it is stored; later records join it and return at once. Never throws:
+ * auditing must not fail a request.
  */
 export function writeRecord(db: D1Database, record: AuditRecord): Promise<void> {
   log("info", "audit", { ...record });
