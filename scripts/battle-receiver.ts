@@ -30,6 +30,9 @@ export interface Received {
   key: string;
   seq: number;
   body: { battle_id: string; event: { seq: number; message: string }; winner?: string };
+  /** The body as it arrived, and its signature: what a platform would keep as proof. */
+  rawBody: string;
+  signature: string;
 }
 
 export interface BattleReceiver {
@@ -130,7 +133,14 @@ export async function startBattleReceiver(options: ReceiverOptions): Promise<Bat
     if (duplicate) {
       receiver.duplicates++;
     } else {
-      const entry = { battleId, key: check.idempotencyKey, seq: parsed.event.seq, body: parsed };
+      const entry: Received = {
+        battleId,
+        key: check.idempotencyKey,
+        seq: parsed.event.seq,
+        body: parsed,
+        rawBody: body.toString("utf8"),
+        signature: signature as string,
+      };
       stored.set(check.idempotencyKey, entry);
       receiver.received.push(entry);
     }
