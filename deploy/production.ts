@@ -25,6 +25,7 @@ import { chmod, mkdir, readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, relative, resolve, sep } from "node:path";
 import { parseArgs } from "node:util";
+import { ensureBattleWebhookKey } from "../keys/battle-webhook-key.ts";
 import { runMain } from "../keys/cli.ts";
 import { ensureKeys } from "../keys/generate.ts";
 import { keyPaths, publicJwkOf, readPrivateKey } from "../keys/key-files.ts";
@@ -182,8 +183,13 @@ export async function productionSecrets(
     MCP3_URL: backendUrl("--mcp3-url", mcp3),
   };
   await writeAtomic(proxyPath, `${JSON.stringify(proxy, null, 2)}\n`, 0o600);
-  // mcp1 checks inspection tokens against the agent keys, and its /mcp against the proxy's.
-  const mcp1 = { AGENT_JWKS: agentJwks, PROXY_JWKS: proxyJwks };
+  // mcp1 checks inspection tokens against the agent keys, and its /mcp against the proxy's, and
+  // signs battle deliveries with its own key (made here once, kept in the 0700 folder).
+  const mcp1 = {
+    AGENT_JWKS: agentJwks,
+    PROXY_JWKS: proxyJwks,
+    BATTLE_WEBHOOK_SIGNING_KEY: JSON.stringify(await ensureBattleWebhookKey({ dir })),
+  };
   await writeAtomic(mcp1Path, `${JSON.stringify(mcp1, null, 2)}\n`, 0o600);
   return { proxy: proxyPath, mcp1: mcp1Path };
 }

@@ -13,6 +13,8 @@
  *   battle with open viewers costs nothing and may be evicted; every new event is sent to them.
  */
 import { DurableObject } from "cloudflare:workers";
+import type { WebhookVars } from "../common/battle-webhook.ts";
+import { BattleDelivery } from "./battle-delivery.ts";
 import { INDEX_NAME } from "./battle-index.ts";
 import {
   type EndInput,
@@ -29,6 +31,7 @@ import {
   type BattleSummary,
   CLOSE_BATTLE_ENDED,
   CLOSE_TOKEN_EXPIRED,
+  type DeliveryStatus,
   type EventKind,
   type JsonObject,
   type LiveMessage,
@@ -136,10 +139,17 @@ export class BattleSession extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** Whether an index push is already scheduled; lost on eviction, which only costs a spare push. */
   private indexPushArmed = false;
+  /** Delivery to the battle platform (battle-delivery.ts); idle when BATTLE_WEBHOOK_URL is unset. */
+  private readonly delivery: BattleDelivery;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.delivery = new BattleDelivery(ctx.storage, env as Env & WebhookVars, {
+      battleId: () => this.readBattle()?.id ?? null,
+      lastSeq: () => this.lastSeq(),
+      eventAt: (seq) => this.eventAt(seq),
+    });
     // Keep-alive pings from viewers are answered by the runtime without waking this object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     // No call may run before the tables exist.
@@ -151,6 +161,8 @@ export class BattleSession extends DurableObject<Env> {
         await ctx.storage.setAlarm(Date.now());
         this.indexPushArmed = true;
       }
+      // Deliveries still owed (a retry whose alarm was lost) resume on the next wake.
+      await this.delivery.schedule();
     });
   }
 
@@ -227,8 +239,25 @@ export class BattleSession extends DurableObject<Env> {
     }
   }
 
-  /** Pushes this battle's summary to the index; re-armed by any event that arrives meanwhile. */
+  /** How far delivery to the battle platform got; null when webhooks are off. */
+  deliveryStatus(): DeliveryStatus | null {
+    return this.delivery.status();
+  }
+
+  /**
+   * One alarm serves both jobs: the index push, then delivery, which schedules its own retries.
+   * Each event's alarm (armIndexPush) also wakes delivery; it keeps its backoff if not yet due.
+   */
   override async alarm(): Promise<void> {
+    try {
+      await this.pushIndex();
+    } finally {
+      await this.delivery.run();
+    }
+  }
+
+  /** Pushes this battle's summary to the index; re-armed by any event that arrives meanwhile. */
+  private async pushIndex(): Promise<void> {
     this.indexPushArmed = false;
     const summary = this.summary();
     if (!summary || summary.event_count <= this.meta("indexed_seq")) return;
@@ -365,6 +394,15 @@ export class BattleSession extends DurableObject<Env> {
     return (
       this.sql.exec<{ last: number | null }>("SELECT MAX(seq) AS last FROM events").one().last ?? 0
     );
+  }
+
+  private eventAt(seq: number): { event: BattleEvent; winner: Winner | null } | null {
+    const row = this.sql
+      .exec<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE seq = ?`, seq)
+      .toArray()[0];
+    if (!row) return null;
+    const winner = row.kind === "result" ? (this.readBattle()?.winner ?? null) : null;
+    return { event: toEvent(row), winner };
   }
 
   private readBattle(): Battle | null {

@@ -70,6 +70,24 @@ export interface BattlePage {
 }
 
 /**
+ * How far a battle's events have been delivered to the battle platform (BATTLE_WEBHOOK_URL), as
+ * the JSON API and the page show it; absent (null) when webhooks are off.
+ */
+export interface DeliveryStatus {
+  /** Every event up to this `seq` was acknowledged with a 2xx (0: none yet). */
+  delivered_seq: number;
+  /** The battle's last `seq`: delivery is caught up when the two are equal. */
+  last_seq: number;
+  /** Failed attempts in a row at the event after `delivered_seq`. */
+  failures: number;
+  /** Why the last attempt failed, and when; null once an attempt succeeds. */
+  last_error: string | null;
+  last_error_at: string | null;
+  /** When the next attempt is due, while behind after a failure. */
+  next_attempt_at: string | null;
+}
+
+/**
  * Messages the live WebSocket sends (server to browser only).
  * - `hello` right after the socket opens: the battle now (null before its first event) and its
  *   last `seq`, so a page that read the log over HTTP knows whether it missed anything.

@@ -175,7 +175,15 @@ async function throwawaySecrets() {
       MCP3_URL: "https://mcp3.deploy-check.invalid/mcp",
     },
     // mcp1 takes an agent's call only with the proxy's assertion, as production does.
-    mcp1: { AGENT_JWKS: agentJwks, PROXY_JWKS: proxyJwks },
+    // Its webhook key is required too; with BATTLE_WEBHOOK_URL empty it signs nothing.
+    mcp1: {
+      AGENT_JWKS: agentJwks,
+      PROXY_JWKS: proxyJwks,
+      BATTLE_WEBHOOK_SIGNING_KEY: JSON.stringify({
+        ...(await exportJWK((await generateKeyPair("EdDSA", { extractable: true })).privateKey)),
+        kid: "deploy-check-webhook",
+      }),
+    },
   };
 }
 

@@ -16,7 +16,9 @@
  * Extra backends are someone else's servers: `EXTRA_BACKENDS` in the launcher's environment (the
  * proxy's variable, `[{id, url, identity?}]`) is checked by the proxy's rules, handed to the proxy,
  * and each one is probed once for the banner; the launcher neither starts nor waits for them.
- * `MCPCP_POLICY` names another policy file than policy.json.
+ * `MCPCP_POLICY` names another policy file than policy.json. `BATTLE_WEBHOOK_URL` (and its
+ * `BATTLE_WEBHOOK_*_MS` settings) in the launcher's environment reach mcp1, which then delivers
+ * every battle event there (docs/design.md, "Battle delivery").
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from "node:fs";
@@ -25,6 +27,12 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, stripVTControlCharacters } from "node:util";
 import { createAssertionSigner } from "../common/assertion.ts";
+import {
+  parseWebhookConfig,
+  WEBHOOK_JWKS_PATH,
+  type WebhookVars,
+} from "../common/battle-webhook.ts";
+import { ensureBattleWebhookKey } from "../keys/battle-webhook-key.ts";
 import { ensureKeys, writeDevVars } from "../keys/generate.ts";
 import { mintInspectionToken } from "../keys/mint.ts";
 import { proxyKeyPaths } from "../keys/proxy-key.ts";
@@ -108,6 +116,25 @@ function wranglerDev(config: string, port: number, extra: string[] = []): string
  */
 const EXTRA_BACKENDS = process.env.EXTRA_BACKENDS ?? "";
 
+/**
+ * mcp1's webhook settings from the launcher's environment. The URL always reaches mcp1 as a
+ * `--var`, set or empty, like EXTRA_BACKENDS; the delays only when set (else wrangler.toml's).
+ */
+const WEBHOOK_VARS = [
+  "BATTLE_WEBHOOK_URL",
+  "BATTLE_WEBHOOK_BACKOFF_MS",
+  "BATTLE_WEBHOOK_MAX_BACKOFF_MS",
+  "BATTLE_WEBHOOK_TIMEOUT_MS",
+] as const;
+
+function webhookVarArgs(): string[] {
+  return WEBHOOK_VARS.flatMap((name) => {
+    const value = process.env[name];
+    if (name !== "BATTLE_WEBHOOK_URL" && !value) return [];
+    return ["--var", `${name}:${value ?? ""}`];
+  });
+}
+
 /** The policy file: policy.json, or the one `MCPCP_POLICY` names. */
 const POLICY_FILE = resolve(ROOT, process.env.MCPCP_POLICY || "policy.json");
 
@@ -147,7 +174,10 @@ function services(base: number): Service[] {
     {
       name: "mcp1",
       port: mcp1,
-      args: wranglerDev("workers/mcp1/wrangler.toml", mcp1, separateState),
+      args: wranglerDev("workers/mcp1/wrangler.toml", mcp1, [
+        ...webhookVarArgs(),
+        ...separateState,
+      ]),
       umask: "077",
     },
     {
@@ -213,6 +243,22 @@ function checkConfiguration(): ExtraBackendSpec[] {
   });
   if (!checked.ok) throw new Error(checked.error);
   return checked.value.extraBackends;
+}
+
+/**
+ * Checks mcp1's webhook settings by mcp1's own rules, with the key `npm run keys` made, so a bad
+ * URL or delay fails here naming the variable. The banner's line, or none when webhooks are off.
+ */
+async function checkWebhook(): Promise<string[]> {
+  const vars: WebhookVars = {
+    ...Object.fromEntries(WEBHOOK_VARS.map((name) => [name, process.env[name]])),
+    BATTLE_WEBHOOK_SIGNING_KEY: JSON.stringify(await ensureBattleWebhookKey()),
+  };
+  const parsed = parseWebhookConfig(vars);
+  if (!parsed.ok) throw new Error(parsed.error);
+  if (!parsed.config) return [];
+  const jwks = `http://127.0.0.1:${PORT_BASE}${WEBHOOK_JWKS_PATH}`;
+  return [`  Webhook:     POST ${parsed.config.url}/battles/<id>, signed (keys: ${jwks})`];
 }
 
 /**
@@ -448,7 +494,12 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-function banner(startedMs: number, inspectionToken: string, extraRows: string[]): string {
+function banner(
+  startedMs: number,
+  inspectionToken: string,
+  extraRows: string[],
+  webhookRows: string[],
+): string {
   const logFiles = `${shown(LOG_DIR) || "."}/{${SERVICES.map((x) => x.name).join(",")}}.log`;
   const rows = SERVICES.map((s) => {
     const pid = running.get(s.name)?.pid ?? "?";
@@ -465,6 +516,7 @@ function banner(startedMs: number, inspectionToken: string, extraRows: string[])
     "",
     // Through the proxy, as deployed: mcp1 itself has no public route there.
     `  Battles:     http://127.0.0.1:${PORT_BASE}/battles#token=${inspectionToken}`,
+    ...webhookRows,
     `  Admin:       http://127.0.0.1:${PORT_BASE}/admin  (token: npm run -s token -- --agent ops --scope admin)`,
     "  Try it:      npm run client",
     "  A token:     npm run token -- --agent agent_name1",
@@ -485,6 +537,7 @@ async function main(): Promise<void> {
   // Before .dev.vars is written: a policy the proxy would refuse never reaches it.
   const extraBackends = checkConfiguration();
   await writeDevVars({ policyPath: POLICY_FILE });
+  const webhookRows = await checkWebhook();
   await prepareWranglerState(ROOT, log);
   await checkPortsFree();
 
@@ -504,7 +557,7 @@ async function main(): Promise<void> {
   const extraRows = await probeExtraBackends(extraBackends);
   // A watcher's token (scope inspect_battles only): it can read battles and call no tool.
   const inspectionToken = await mintInspectionToken();
-  process.stdout.write(banner(Date.now() - began, inspectionToken, extraRows));
+  process.stdout.write(banner(Date.now() - began, inspectionToken, extraRows, webhookRows));
   ready = true;
 }
 

@@ -245,10 +245,18 @@ describe("writeDevVars", () => {
       );
     const proxy = await read(devVarsPath);
     const mcp1 = await read(mcp1DevVarsPath);
-    expect(Object.keys(mcp1)).toEqual(["AGENT_JWKS", "PROXY_JWKS"]);
+    expect(Object.keys(mcp1)).toEqual(["AGENT_JWKS", "PROXY_JWKS", "BATTLE_WEBHOOK_SIGNING_KEY"]);
     expect(JSON.parse(mcp1.AGENT_JWKS ?? "")).toEqual(jwks);
     expect(mcp1.PROXY_JWKS).toBe(proxy.PROXY_PUBLIC_JWKS);
     expect(mcp1.PROXY_JWKS).not.toContain('"d"');
+    // mcp1's own webhook key: Ed25519, private (it signs), and the same on the next run.
+    const webhookKey = JSON.parse(mcp1.BATTLE_WEBHOOK_SIGNING_KEY ?? "");
+    expect(webhookKey).toMatchObject({ kty: "OKP", crv: "Ed25519", d: expect.any(String) });
+    expect(webhookKey.kid).not.toBe(JSON.parse(proxy.PROXY_SIGNING_KEY ?? "").kid);
+    await writeDevVars({ keysDir: dir, policyPath, devVarsPath, mcp1DevVarsPath });
+    expect((await read(mcp1DevVarsPath)).BATTLE_WEBHOOK_SIGNING_KEY).toBe(
+      mcp1.BATTLE_WEBHOOK_SIGNING_KEY,
+    );
   });
 
   it("writes .dev.vars and mcp1's readable by their owner only: they hold the signing key", async () => {

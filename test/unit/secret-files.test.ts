@@ -92,7 +92,11 @@ describe("npm run keys", () => {
 
     expect(await mode(keysDir)).toBe(0o700);
     const secrets = (await readdir(keysDir)).filter((name) => !PUBLIC_FILES.includes(name));
-    expect(secrets.sort()).toEqual(["private.pem", "proxy-signing.jwk.json"]);
+    expect(secrets.sort()).toEqual([
+      "battle-webhook.jwk.json",
+      "private.pem",
+      "proxy-signing.jwk.json",
+    ]);
     for (const name of secrets) expect(await mode(join(keysDir, name)), name).toBe(0o600);
 
     // wrangler reads .dev.vars beside its config: each a regular file, 0600, not a link.
@@ -101,6 +105,9 @@ describe("npm run keys", () => {
       expect(await mode(path), path).toBe(0o600);
     }
     expect(await readFile(devVars[0] as string, "utf8")).toMatch(/^PROXY_SIGNING_KEY='\{.*"d":/m);
+    expect(await readFile(devVars[1] as string, "utf8")).toMatch(
+      /^BATTLE_WEBHOOK_SIGNING_KEY='\{.*"crv":"Ed25519".*"d":/m,
+    );
   });
 
   it.runIf(CAN_SWITCH_USER)("leaves no secret another local user can read", async () => {
@@ -159,6 +166,7 @@ describe("npm run keys", () => {
       "keys/private.pem",
       "keys/private-2.pem",
       "keys/proxy-signing.jwk.json",
+      "keys/battle-webhook.jwk.json",
       "keys/proxy.dev.vars",
       "keys/mcp1.dev.vars",
       ".dev.vars",

@@ -3,6 +3,7 @@ import type {
   BattlePage,
   BattleState,
   BattleStatus,
+  DeliveryStatus,
 } from "../../../durable-objects/battle-types.ts";
 
 /** An answer other than 2xx, with the API's stable error code. */
@@ -51,7 +52,10 @@ export function listBattles(
   return getJson<BattlePage>(`/api/battles${search}`, token);
 }
 
+/** A battle, up to 100 of its events after `after`, and its delivery (null: webhooks off). */
+export type BattleAnswer = BattleState & { delivery: DeliveryStatus | null };
+
 /** A battle and up to 100 of its events after `after`. */
-export function getBattle(token: string, id: string, after: number): Promise<BattleState> {
-  return getJson<BattleState>(`/api/battles/${encodeURIComponent(id)}?after=${after}`, token);
+export function getBattle(token: string, id: string, after: number): Promise<BattleAnswer> {
+  return getJson<BattleAnswer>(`/api/battles/${encodeURIComponent(id)}?after=${after}`, token);
 }

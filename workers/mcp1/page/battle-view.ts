@@ -11,9 +11,13 @@ import type {
   LiveMessage,
 } from "../../../durable-objects/battle-types.ts";
 import { ApiError, getBattle } from "./api.ts";
+import { deliveryBehind, renderDelivery } from "./delivery-view.ts";
 import { h, time } from "./dom.ts";
 import { type LiveState, openLive } from "./live.ts";
 import { renderMarkdown } from "./markdown.ts";
+
+/** How often the page re-reads a delivery that is behind. */
+const DELIVERY_POLL_MS = 2000;
 
 const LIVE_LABELS: Record<LiveState, string> = {
   connecting: "connecting…",
@@ -37,6 +41,7 @@ export async function showBattle(
   let known = 0;
 
   const summary = h("section", { class: "battle-summary", id: "summary" });
+  let delivery = renderDelivery(null);
   const liveBadge = h("span", { id: "live", class: "live", "data-state": "connecting" });
   const timeline = h("ol", { id: "timeline", class: "timeline" });
   const empty = h("p", { class: "muted", id: "empty" }, "No events yet. Waiting for the first…");
@@ -44,6 +49,7 @@ export async function showBattle(
     h("p", {}, h("a", { href: "/battles" }, "← All battles")),
     h("h1", {}, "Battle ", h("code", {}, id), " ", liveBadge),
     summary,
+    delivery,
     h("h2", {}, "Timeline"),
     empty,
     timeline,
@@ -122,6 +128,7 @@ export async function showBattle(
         for (;;) {
           const state = await getBattle(token, id, known);
           setBattle(state.battle);
+          showDelivery(state.delivery);
           for (const event of state.events) addEvent(event);
           if (state.next_after === null) break;
         }
@@ -131,6 +138,22 @@ export async function showBattle(
       syncing = null;
     });
     return syncing;
+  };
+
+  // Delivery moves on without events (retries), so while it is behind the page asks again.
+  let deliveryCheck: number | undefined;
+  const checkDeliverySoon = () => {
+    if (deliveryCheck !== undefined || delivery.hidden) return;
+    deliveryCheck = window.setTimeout(() => {
+      deliveryCheck = undefined;
+      void catchUp();
+    }, DELIVERY_POLL_MS);
+  };
+  const showDelivery = (status: Parameters<typeof renderDelivery>[0]) => {
+    const next = renderDelivery(status);
+    delivery.replaceWith(next);
+    delivery = next;
+    if (deliveryBehind(status)) checkDeliverySoon();
   };
 
   const catchUp = () =>
@@ -167,6 +190,7 @@ export async function showBattle(
         setBattle(message.battle);
         addEvent(message.event);
         if (message.event.seq > known) void catchUp();
+        checkDeliverySoon();
       }
       renderSummary();
       // The result event is the last: nothing more will come, whatever the socket does next.

@@ -11,15 +11,18 @@
  *   GET  /battles, /battles/:id   the battle page (static HTML, no data; needs no token)
  *   GET  /battles/assets/*        its script and stylesheet
  *   GET  /api/…                   inspection JSON API and live feed (inspection token)
+ *   GET  /.well-known/battle-webhook-jwks.json   public keys of the battle webhook's signatures
  */
 
 import { env } from "cloudflare:workers";
 import { createMcpHandler } from "agents/mcp/server";
 import { Hono } from "hono";
+import { WEBHOOK_JWKS_PATH } from "../../../common/battle-webhook.ts";
 import { createBattleServer } from "./battle-server.ts";
 import { callerOf } from "./caller.ts";
 import { inspectApi } from "./inspect-api.ts";
 import { assetResponse, pageResponse } from "./page.ts";
+import { webhookJwksResponse } from "./webhook-jwks.ts";
 
 export { BattleIndex } from "../../../durable-objects/battle-index.ts";
 export { BattleSession } from "../../../durable-objects/battle-session.ts";
@@ -56,6 +59,7 @@ app.get("/battles/assets/*", (c) => assetResponse(c.env.ASSETS, c.req.raw));
 app.get("/battles", () => pageResponse());
 app.get("/battles/:id", () => pageResponse());
 app.route("/api", inspectApi);
+app.get(WEBHOOK_JWKS_PATH, (c) => webhookJwksResponse(c.env));
 
 app.notFound((c) => c.json({ error: "not_found", path: c.req.path }, 404));
 

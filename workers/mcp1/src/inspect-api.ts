@@ -3,7 +3,7 @@
  * needs an inspection token (inspect-auth.ts).
  *
  *   GET /api/battles?status=ongoing|ended&limit=1..100&cursor=…   newest first, paginated
- *   GET /api/battles/:id?after=<seq>                              the battle and its events
+ *   GET /api/battles/:id?after=<seq>                              the battle, its events, delivery
  *   GET /api/battles/:id/live                                     WebSocket: the live feed
  */
 import { Hono } from "hono";
@@ -68,9 +68,12 @@ inspectApi.get("/battles/:id", async (c) => {
   if (!isBattleId(id)) return jsonError(400, "invalid_request", "not a battle id");
   const query = stateQuerySchema.safeParse(c.req.query());
   if (!query.success) return jsonError(400, "invalid_request", describeIssues(query.error));
-  const state = await battleSession(c.env, id).getState(query.data.after ?? 0);
+  const session = battleSession(c.env, id);
+  const state = await session.getState(query.data.after ?? 0);
   if (!state.battle) return jsonError(404, "not_found", `No battle "${id}" has been reported.`);
-  return c.json(state, 200, NO_STORE);
+  // How far the battle platform has it (null when webhooks are off): docs/design.md.
+  const delivery = await session.deliveryStatus();
+  return c.json({ ...state, delivery }, 200, NO_STORE);
 });
 
 inspectApi.get("/battles/:id/live", async (c) => {

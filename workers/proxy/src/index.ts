@@ -113,7 +113,14 @@ app.route("/admin", admin);
 // Battle inspection (page, JSON API, live WebSocket) lives on mcp1, which checks the inspection
 // token itself. Deployed, mcp1 has no public route, so people reach it here. The raw request goes
 // through unchanged: mcp1's WebSocket check compares Origin with the request's own URL.
-for (const path of ["/battles", "/battles/*", "/api/battles", "/api/battles/*"]) {
+// The battle webhook's public keys are mcp1's too: the battle platform fetches them here.
+for (const path of [
+  "/battles",
+  "/battles/*",
+  "/api/battles",
+  "/api/battles/*",
+  "/.well-known/battle-webhook-jwks.json",
+]) {
   app.get(path, (c) => c.env.MCP1.fetch(c.req.raw));
 }
 
