@@ -11,6 +11,7 @@
  */
 import type { JWTVerifyGetKey } from "jose";
 import { verifyAssertion } from "./assertion.ts";
+import type { BattleClaims } from "./battle-claims.ts";
 import type { SeenAssertions } from "./seen-assertions.ts";
 
 /** A response a backend sends instead of serving the request. */
@@ -29,6 +30,8 @@ export type Admission =
       agent: string;
       /** The assertion's `jti`. */
       id: string;
+      /** The agent token's battle claims, as the proxy signed them. */
+      claims: BattleClaims;
     }
   | { ok: false; refusal: Refusal };
 
@@ -51,7 +54,9 @@ export async function admitProxyRequest(
     return refuse(asserted.code, "A valid MCPCP proxy assertion is required", asserted.detail);
   }
   const admitted = seen.admit(asserted.id, asserted.usableUntil);
-  if (admitted.ok) return { ok: true, agent: asserted.agent, id: asserted.id };
+  if (admitted.ok) {
+    return { ok: true, agent: asserted.agent, id: asserted.id, claims: asserted.claims };
+  }
   if (admitted.code === "replayed") {
     return refuse(
       "replayed",

@@ -3,7 +3,8 @@
  * the agent's token (docs/design.md, "Backend identity").
  *
  * For every backend call the proxy signs a short JWT with its own key: `iss` = the proxy,
- * `aud` = the backend's id, `sub` = the agent, a fresh `jti`, `exp` seconds away. A backend
+ * `aud` = the backend's id, `sub` = the agent, a fresh `jti`, `exp` seconds away, and the agent
+ * token's `battles` and `battle_role` claims when it has them (`battle-claims.ts`). A backend
  * verifies it against the proxy's public JWKS and takes the agent from `sub`; anything else, an
  * expired or replayed-elsewhere assertion included, is refused. Each assertion is good for one
  * request: a backend remembers its `jti` until `usableUntil` and refuses a second use
@@ -26,6 +27,7 @@ import {
   jwtVerify,
   SignJWT,
 } from "jose";
+import { type BattleClaims, readBattleClaims } from "./battle-claims.ts";
 
 /** The only algorithm assertions use; verification accepts nothing else. */
 export const ASSERTION_ALG = "EdDSA";
@@ -44,7 +46,8 @@ const MAX_JTI_LENGTH = 128;
 /** Signs assertions with the proxy's current key. */
 export interface AssertionSigner {
   kid: string;
-  sign(agent: string, backend: string): Promise<string>;
+  /** `claims`: the agent token's battle claims, carried only when the token has them. */
+  sign(agent: string, backend: string, claims?: BattleClaims): Promise<string>;
 }
 
 /** Imports the proxy's private Ed25519 JWK (which must carry its `kid`) into a signer. */
@@ -57,9 +60,9 @@ export async function createAssertionSigner(privateJwk: JWK): Promise<AssertionS
   const key = (await importJWK(privateJwk, ASSERTION_ALG)) as CryptoKey;
   return {
     kid,
-    sign(agent, backend) {
+    sign(agent, backend, claims = {}) {
       const now = Math.floor(Date.now() / 1000);
-      return new SignJWT({})
+      return new SignJWT({ ...claims })
         .setProtectedHeader({ alg: ASSERTION_ALG, kid, typ: "mcpcp-assertion+jwt" })
         .setIssuer(ASSERTION_ISSUER)
         .setAudience(backend)
@@ -80,6 +83,8 @@ export type AssertionResult =
       id: string;
       /** The Unix second from which `verifyAssertion` refuses this assertion anyway. */
       usableUntil: number;
+      /** The battle claims the proxy copied from the agent's token (none: not bound). */
+      claims: BattleClaims;
     }
   | { ok: false; code: "missing" | "expired" | "invalid"; detail: string };
 
@@ -151,7 +156,9 @@ export async function verifyAssertion(
       Math.ceil(exp + ASSERTION_SKEW_SECONDS),
       Math.floor(iat + ASSERTION_MAX_AGE_SECONDS + ASSERTION_SKEW_SECONDS) + 1,
     );
-    return { ok: true, agent: payload.sub as string, id, usableUntil };
+    const battle = readBattleClaims(payload);
+    if (!battle.ok) return { ok: false, code: "invalid", detail: battle.detail };
+    return { ok: true, agent: payload.sub as string, id, usableUntil, claims: battle.claims };
   } catch (e) {
     if (e instanceof errors.JWTExpired) return { ok: false, code: "expired", detail: e.message };
     const detail = e instanceof errors.JOSEError ? `${e.code}: ${e.message}` : String(e);

@@ -22,6 +22,8 @@ export interface ListQuery {
   limit: number;
   /** `next_cursor` of the previous page; absent for the first (newest) page. */
   cursor?: string | undefined;
+  /** Only these battles (a token's `battles` claim, at most 100); absent: all. */
+  ids?: readonly string[] | undefined;
 }
 
 export type ListResult =
@@ -105,6 +107,11 @@ export class BattleIndex extends DurableObject<Env> {
     if (query.status !== undefined) {
       conditions.push("status = ?");
       params.push(query.status);
+    }
+    if (query.ids !== undefined) {
+      // One bound parameter however many ids: a JSON array, read back row by row.
+      conditions.push("id IN (SELECT value FROM json_each(?))");
+      params.push(JSON.stringify(query.ids));
     }
     if (query.cursor !== undefined) {
       const position = decodeCursor(query.cursor);

@@ -5,11 +5,13 @@
  * their own.
  */
 import { z } from "zod";
+import { BATTLE_ID_PATTERN, MAX_CLAIMED_BATTLES } from "../common/battle-claims.ts";
 import type { Winner } from "./battle-types.ts";
 
 /** Input limits. Lengths count UTF-16 code units (`String.length`); sizes count UTF-8 bytes. */
 export const LIMITS = {
-  battleIdPattern: /^[A-Za-z0-9_.:-]{1,128}$/,
+  battleIdPattern: BATTLE_ID_PATTERN,
+  reportIdPattern: /^[A-Za-z0-9_.:-]{1,128}$/,
   messageChars: 4000,
   reportedByChars: 200,
   agentChars: 200,
@@ -63,6 +65,17 @@ const markdownContent = z
   .optional()
   .describe("Optional longer write-up in Markdown, e.g. a narrative or a table.");
 
+const reportId = z
+  .string()
+  .regex(LIMITS.reportIdPattern, "must be 1 to 128 characters from A-Z a-z 0-9 _ . : -")
+  .optional()
+  .describe(
+    "Optional id you choose for this report, unique within the battle, so that a retry is safe: " +
+      "sending the same report_id again returns the event already stored instead of adding " +
+      "another; the same report_id with a different report is refused (report_id_reused). " +
+      "1-128 characters of letters, digits, '_', '.', ':' or '-'.",
+  );
+
 /** Arguments of the `update_battle_process` tool. */
 export const progressArgsSchema = z.object({
   battle_id: battleId,
@@ -70,6 +83,7 @@ export const progressArgsSchema = z.object({
   reported_by: reportedBy,
   detail,
   markdown_content: markdownContent,
+  report_id: reportId,
 });
 
 /** Arguments of the `report_on_battle_end` tool. */
@@ -81,12 +95,21 @@ export const endArgsSchema = progressArgsSchema.extend({
 // from the model. mcp1 always knows it; null only in events stored before mcp1 required it.
 const agent = z.string().min(1).max(LIMITS.agentChars).nullable();
 
-const progressInputSchema = progressArgsSchema.extend({ agent });
-const endInputSchema = endArgsSchema.extend({ agent });
+// The agent token's battle claims, also from the proxy's assertion (common/battle-claims.ts);
+// absent for an agent whose token binds it to no battles.
+const access = z
+  .object({
+    battles: z.array(z.string()).max(MAX_CLAIMED_BATTLES).readonly().optional(),
+    battle_role: z.string().max(64).optional(),
+  })
+  .optional();
 
-/** What BattleSession.appendProgress takes: the tool arguments plus the calling agent. */
+const progressInputSchema = progressArgsSchema.extend({ agent, access });
+const endInputSchema = endArgsSchema.extend({ agent, access });
+
+/** What BattleSession.appendProgress takes: the tool arguments, the calling agent and its claims. */
 export type ProgressInput = z.infer<typeof progressInputSchema>;
-/** What BattleSession.reportEnd takes: the tool arguments plus the calling agent. */
+/** What BattleSession.reportEnd takes: the tool arguments, the calling agent and its claims. */
 export type EndInput = z.infer<typeof endInputSchema>;
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; message: string };

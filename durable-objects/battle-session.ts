@@ -14,6 +14,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { WebhookVars } from "../common/battle-webhook.ts";
+import { decideAccess } from "./battle-access.ts";
 import { BattleDelivery } from "./battle-delivery.ts";
 import { INDEX_NAME } from "./battle-index.ts";
 import {
@@ -48,7 +49,12 @@ export type {
   JsonObject,
 } from "./battle-types.ts";
 
-export type BattleErrorCode = "invalid_input" | "battle_ended" | "battle_id_mismatch";
+export type BattleErrorCode =
+  | "invalid_input"
+  | "battle_ended"
+  | "battle_id_mismatch"
+  | "not_permitted"
+  | "report_id_reused";
 
 export interface BattleError {
   code: BattleErrorCode;
@@ -57,7 +63,13 @@ export interface BattleError {
 
 /** The outcome of appending an event: the stored event and the battle after it, or why not. */
 export type AppendResult =
-  | { ok: true; event: BattleEvent; battle: Battle }
+  | {
+      ok: true;
+      event: BattleEvent;
+      battle: Battle;
+      /** Set when a report_id already in the log answered with its stored event. */
+      retried?: true;
+    }
   | { ok: false; error: BattleError };
 
 /** Most events one getState call returns, so a long battle never exceeds the RPC message size. */
@@ -83,6 +95,7 @@ type EventRow = {
   agent: string | null;
   detail: string | null;
   markdown_content: string | null;
+  report_id: string | null;
 };
 type BattleRow = {
   id: string;
@@ -130,9 +143,17 @@ const MIGRATIONS: readonly string[] = [
      SELECT 'agent', agent FROM events WHERE agent IS NOT NULL ORDER BY seq;
    INSERT OR IGNORE INTO participants (role, name)
      SELECT 'reporter', reported_by FROM events ORDER BY seq;`,
+  // Ownership: the agent of the first event. A battle whose first event names no agent (stored
+  // before mcp1 required the proxy's assertion) has no owner: only bound agents may write to it.
+  // Retries: a caller's report_id, unique per battle, stored with its event.
+  `ALTER TABLE battle ADD COLUMN owner TEXT;
+   UPDATE battle SET owner = (SELECT agent FROM events ORDER BY seq LIMIT 1);
+   ALTER TABLE events ADD COLUMN report_id TEXT;
+   CREATE UNIQUE INDEX events_by_report_id ON events (report_id) WHERE report_id IS NOT NULL;`,
 ];
 
-const EVENT_COLUMNS = "seq, at, kind, message, reported_by, agent, detail, markdown_content";
+const EVENT_COLUMNS =
+  "seq, at, kind, message, reported_by, agent, detail, markdown_content, report_id";
 const BATTLE_COLUMNS = "id, status, winner, created_at, updated_at";
 
 export class BattleSession extends DurableObject<Env> {
@@ -285,6 +306,19 @@ export class BattleSession extends DurableObject<Env> {
           `This session belongs to battle "${existing.id}", not "${input.battle_id}".`,
         );
       }
+      const access = decideAccess({
+        action: kind === "result" ? "end" : "progress",
+        battleId: input.battle_id,
+        agent: input.agent,
+        claims: input.access ?? {},
+        owner: existing ? this.owner() : undefined,
+      });
+      if (!access.ok) return refusal("not_permitted", access.message);
+      // A retry is answered from the log, ended or not, before anything else can refuse it.
+      if (existing && input.report_id !== undefined) {
+        const stored = this.eventByReportId(input.report_id);
+        if (stored) return retried(existing, stored, kind, input, winner);
+      }
       if (existing?.status === "ended") {
         return refusal("battle_ended", this.endedMessage(existing));
       }
@@ -292,16 +326,19 @@ export class BattleSession extends DurableObject<Env> {
       const at = new Date().toISOString();
       if (!existing) {
         this.sql.exec(
-          `INSERT INTO battle (one_row, ${BATTLE_COLUMNS}) VALUES (1, ?, 'ongoing', NULL, ?, ?)`,
+          `INSERT INTO battle (one_row, ${BATTLE_COLUMNS}, owner)
+           VALUES (1, ?, 'ongoing', NULL, ?, ?, ?)`,
           input.battle_id,
           at,
           at,
+          input.agent,
         );
       }
       const row = this.sql
         .exec<EventRow>(
-          `INSERT INTO events (at, kind, message, reported_by, agent, detail, markdown_content)
-           VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING ${EVENT_COLUMNS}`,
+          `INSERT INTO events
+             (at, kind, message, reported_by, agent, detail, markdown_content, report_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${EVENT_COLUMNS}`,
           at,
           kind,
           input.message,
@@ -309,6 +346,7 @@ export class BattleSession extends DurableObject<Env> {
           input.agent,
           input.detail === undefined ? null : JSON.stringify(input.detail),
           input.markdown_content ?? null,
+          input.report_id ?? null,
         )
         .one();
       this.sql.exec(
@@ -331,7 +369,7 @@ export class BattleSession extends DurableObject<Env> {
       if (!battle) throw new Error("battle row missing after insert");
       return { ok: true, event: toEvent(row), battle };
     });
-    if (result.ok) {
+    if (result.ok && !result.retried) {
       this.armIndexPush();
       this.broadcast(result.event, result.battle);
     }
@@ -405,6 +443,16 @@ export class BattleSession extends DurableObject<Env> {
     return { event: toEvent(row), winner };
   }
 
+  private owner(): string | null {
+    return this.sql.exec<{ owner: string | null }>("SELECT owner FROM battle").one().owner;
+  }
+
+  private eventByReportId(reportId: string): EventRow | undefined {
+    return this.sql
+      .exec<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE report_id = ?`, reportId)
+      .toArray()[0];
+  }
+
   private readBattle(): Battle | null {
     const row = this.sql.exec<BattleRow>(`SELECT ${BATTLE_COLUMNS} FROM battle`).toArray()[0];
     return row ? toBattle(row) : null;
@@ -436,14 +484,16 @@ export class BattleSession extends DurableObject<Env> {
     );
   }
 
-  // Tells the caller who ended the battle and when, so a model knows why its report bounced.
+  // Tells the caller when the battle ended and how, so a model knows why its report bounced. It
+  // names nobody: a reported_by is the reporter's own claim, and even the verified agent is not
+  // this caller's to learn (the result event is there to read for those who may look).
   private endedMessage(battle: Battle): string {
     const result = this.sql
-      .exec<EventRow>(
-        `SELECT ${EVENT_COLUMNS} FROM events WHERE kind = 'result' ORDER BY seq DESC LIMIT 1`,
+      .exec<{ seq: number }>(
+        "SELECT seq FROM events WHERE kind = 'result' ORDER BY seq DESC LIMIT 1",
       )
       .toArray()[0];
-    const by = result ? ` (result event #${result.seq}, reported by ${result.reported_by})` : "";
+    const by = result ? ` (result event #${result.seq})` : "";
     return (
       `Battle "${battle.id}" already ended at ${battle.updated_at} with winner ${battle.winner}${by}. ` +
       "It accepts no further events; report a new battle under a new battle_id."
@@ -467,16 +517,67 @@ function refusal(code: BattleErrorCode, message: string): AppendResult {
   return { ok: false, error: { code, message } };
 }
 
+/**
+ * The answer to a report whose report_id is already in the log: the stored event with the battle
+ * as it was right after it (the first answer, exactly: events only append, each sets the battle's
+ * updated_at to its own time, and only the result event ends it), or a refusal when the report
+ * differs from the stored one in anything but its time.
+ */
+function retried(
+  battle: Battle,
+  row: EventRow,
+  kind: EventKind,
+  input: ProgressInput | EndInput,
+  winner: Winner | null,
+): AppendResult {
+  const event = toEvent(row);
+  const stored = event.kind === "result" ? battle.winner : null;
+  const same =
+    event.kind === kind &&
+    stored === winner &&
+    event.agent === input.agent &&
+    event.message === input.message &&
+    event.reported_by === input.reported_by &&
+    event.markdown_content === (input.markdown_content ?? null) &&
+    canonicalJson(event.detail) === canonicalJson(input.detail ?? null);
+  if (!same) {
+    return refusal(
+      "report_id_reused",
+      `report_id "${input.report_id}" was already used in battle "${battle.id}" for a different ` +
+        "report (event #" +
+        `${event.seq}). Use a new report_id for a new report; nothing was stored.`,
+    );
+  }
+  const after: Battle = {
+    ...battle,
+    status: event.kind === "result" ? "ended" : "ongoing",
+    winner: stored,
+    updated_at: event.at,
+  };
+  return { ok: true, event, battle: after, retried: true };
+}
+
+/** JSON with object keys sorted, so equal values compare equal however their keys were ordered. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
 function toEvent(row: EventRow): BattleEvent {
+  // The verified agent before what the agent says of itself: readers of the JSON see it first.
   return {
     seq: row.seq,
     at: row.at,
     kind: row.kind as EventKind,
-    message: row.message,
-    reported_by: row.reported_by,
     agent: row.agent,
+    reported_by: row.reported_by,
+    message: row.message,
     detail: row.detail === null ? null : (JSON.parse(row.detail) as JsonObject),
     markdown_content: row.markdown_content,
+    report_id: row.report_id,
   };
 }
 

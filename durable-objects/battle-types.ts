@@ -20,16 +20,18 @@ export interface BattleEvent {
   seq: number;
   at: string;
   kind: EventKind;
-  message: string;
-  /** Who reports it: a tool argument, self-declared by the model. */
-  reported_by: string;
   /**
-   * The calling agent the proxy vouched for (its assertion's `sub`); null only in events stored
-   * before mcp1 required the assertion.
+   * Who reported it, verified: the calling agent the proxy vouched for (its assertion's `sub`);
+   * null only in events stored before mcp1 required the assertion. Shown first, everywhere.
    */
   agent: string | null;
+  /** Who the agent says reports it: a tool argument, its own claim, shown as such. */
+  reported_by: string;
+  message: string;
   detail: JsonObject | null;
   markdown_content: string | null;
+  /** The caller's id for this report (tool argument `report_id`), or null when it sent none. */
+  report_id: string | null;
 }
 
 /** The battle's current status; `winner` is set exactly when `status` is `ended`. */

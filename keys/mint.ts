@@ -1,12 +1,13 @@
 /**
  * `npm run token -- --agent agent_name1 [--scope "list_tools call_tools"] [--ttl 3600] [--aud ...]
- * [--iss ...]`: mints an agent token (RS256 JWT) from keys/private.pem and prints only the token,
+ * [--iss ...] [--battles b1,b2] [--battle-role judge]`: mints an agent token (RS256 JWT) from keys/private.pem and prints only the token,
  * so `TOKEN=$(npm run -s token -- --agent agent_name1)` works. Claims follow docs/design.md,
  * "Tokens".
  */
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { importPKCS8, SignJWT } from "jose";
+import { type BattleClaims, readBattleClaims } from "../common/battle-claims.ts";
 import { runMain } from "./cli.ts";
 import { ALGORITHM, publicJwkOf, readPrivateKey } from "./key-files.ts";
 
@@ -28,6 +29,9 @@ export interface MintOptions {
   keysDir?: string;
   /** Issue time in seconds since the epoch; tests backdate tokens with it. Defaults to now. */
   now?: number;
+  /** The only battles the token reaches (`battles` claim), and its role there (`battle_role`). */
+  battles?: readonly string[];
+  battleRole?: string;
 }
 
 /** The scope that lets a person read battles on mcp1 (page, JSON API, live feed); no agent needs it. */
@@ -63,9 +67,14 @@ export async function mintToken(options: MintOptions): Promise<string> {
       : (options.scope ?? [DEFAULT_SCOPE]).join(" ");
   const now = options.now ?? Math.floor(Date.now() / 1000);
 
+  // The proxy and mcp1 refuse a token with malformed battle claims: refuse to mint one.
+  const battle = readBattleClaims({ battles: options.battles, battle_role: options.battleRole });
+  if (!battle.ok) throw new Error(battle.detail);
+  const claims: BattleClaims = battle.claims;
+
   const { pem, key } = await readPrivateKey(options.keysDir);
   const { kid } = await publicJwkOf(key);
-  return new SignJWT({ scope })
+  return new SignJWT({ scope, ...claims })
     .setProtectedHeader({ alg: ALGORITHM, kid, typ: "JWT" })
     .setSubject(options.agent)
     .setIssuer(options.issuer ?? DEFAULT_ISSUER)
@@ -79,17 +88,28 @@ export async function mintToken(options: MintOptions): Promise<string> {
 
 const USAGE = `usage: npm run token -- --agent <id> [--scope "list_tools call_tools"] [--ttl 3600]
                           [--aud mcpcp-server]... [--iss https://mcpcp]
+                          [--battles b1,b2] [--battle-role judge]
   --agent  agent id (the token's sub), e.g. agent_name1
   --scope  space-separated scopes: list_tools to list, call_tools to call (default both)
   --ttl    lifetime in seconds (default ${DEFAULT_TTL_SECONDS})
   --aud    audience; repeat for several (default ${DEFAULT_AUDIENCE})
-  --iss    issuer (default ${DEFAULT_ISSUER})`;
+  --iss    issuer (default ${DEFAULT_ISSUER})
+  --battles      comma-separated battle ids: the only battles the token reaches (at most 100)
+  --battle-role  the agent's role in those battles; judge may report their end`;
 
 class UsageError extends Error {}
 
 /** Turns command-line arguments into mint options; throws UsageError on anything invalid. */
 export function parseMintArgs(args: string[]): MintOptions {
-  let values: { agent?: string; scope?: string; ttl?: string; aud?: string[]; iss?: string };
+  let values: {
+    agent?: string;
+    scope?: string;
+    ttl?: string;
+    aud?: string[];
+    iss?: string;
+    battles?: string;
+    "battle-role"?: string;
+  };
   try {
     ({ values } = parseArgs({
       args,
@@ -99,6 +119,8 @@ export function parseMintArgs(args: string[]): MintOptions {
         ttl: { type: "string" },
         aud: { type: "string", multiple: true },
         iss: { type: "string" },
+        battles: { type: "string" },
+        "battle-role": { type: "string" },
       },
     }));
   } catch (error) {
@@ -112,12 +134,18 @@ export function parseMintArgs(args: string[]): MintOptions {
   if (values.iss === "") throw new UsageError("--iss must not be empty");
   if (values.aud?.some((aud) => aud === "")) throw new UsageError("--aud must not be empty");
   const audience = values.aud?.length === 1 ? values.aud[0] : values.aud;
+  const battles = values.battles === undefined ? undefined : values.battles.split(",");
+  const checked = readBattleClaims({ battles, battle_role: values["battle-role"] });
+  if (!checked.ok)
+    throw new UsageError(`--${checked.detail.replace(" claim", "").replace("_", "-")}`);
   return {
     agent: values.agent,
     ...(values.scope !== undefined && { scope: values.scope }),
     ...(ttl !== undefined && { ttlSeconds: ttl }),
     ...(audience !== undefined && { audience }),
     ...(values.iss !== undefined && { issuer: values.iss }),
+    ...(battles !== undefined && { battles }),
+    ...(values["battle-role"] !== undefined && { battleRole: values["battle-role"] }),
   };
 }
 

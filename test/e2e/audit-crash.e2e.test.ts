@@ -237,8 +237,10 @@ describe("a proxy killed mid-burst", () => {
     system = await launch({ env: { MCPCP_POLICY: policy } });
     const proxyLog = join(system.logDir, "proxy.log");
     const battle = `crash-${stamp}`;
-    const bearers = await Promise.all(writers.map((agent) => mintToken({ agent })));
-    const last = await mintToken({ agent: LAST });
+    // All write to one battle: its first writer owns it, the others' tokens bind them to it.
+    const bound = { battles: [battle] };
+    const bearers = await Promise.all(writers.map((agent) => mintToken({ agent, ...bound })));
+    const last = await mintToken({ agent: LAST, ...bound });
     const since = new Date().toISOString();
     // Warm: each agent's gate, mcp1's battle, the door and the audit table exist before the burst.
     for (const bearer of [...bearers, last]) {

@@ -113,7 +113,7 @@ afterAll(async () => {
 describe("the battle page", () => {
   let page: Page;
 
-  it("shows a battle's timeline: reporter, agent, readable detail, rendered markdown", async () => {
+  it("shows a battle's timeline: verified agent, claimed reporter, readable detail, rendered markdown", async () => {
     await report("update_battle_process", {
       battle_id: battle,
       message: "Green crosses the river",
@@ -124,7 +124,8 @@ describe("the battle page", () => {
     await report("update_battle_process", {
       battle_id: battle,
       message: "Blue digs in",
-      reported_by: "lookout",
+      // A model may call itself anything, another agent included: the page must not believe it.
+      reported_by: "agent_name2",
     });
 
     page = await openPage(`/battles/${battle}`);
@@ -137,6 +138,12 @@ describe("the battle page", () => {
     expect(await first.locator(".message").textContent()).toBe("Green crosses the river");
     expect(await first.locator(".reporter").textContent()).toBe("scout");
     expect(await first.locator(".agent").textContent()).toBe("agent_name1");
+    // The verified agent is shown first, what it says of itself only as its claim.
+    expect(await first.locator(".who").textContent()).toBe("reported by agent_name1 (says: scout)");
+    const second = page.locator('li.event[data-seq="2"]');
+    expect(await second.locator(".who").textContent()).toBe(
+      "reported by agent_name1 (says: agent_name2)",
+    );
     expect(await first.locator(".detail-list dt").allTextContents()).toEqual(["sector", "losses"]);
     expect(await first.locator(".detail-list dd").first().textContent()).toBe("B4");
     expect(await first.locator(".markdown h2").textContent()).toBe("Turn 1");

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import {
   calculateJwkThumbprint,
   createLocalJWKSet,
+  decodeJwt,
   decodeProtectedHeader,
   type JWTVerifyOptions,
   jwtVerify,
@@ -330,6 +331,22 @@ describe("command line", () => {
     expect(() => parseMintArgs(["--agent", "a", "--ttl", "1h"])).toThrow(/--ttl/);
     expect(() => parseMintArgs(["--agent", "a", "--ttl", "0"])).toThrow(/--ttl/);
     expect(() => parseMintArgs(["--agent", "a", "--color"])).toThrow(/--color/);
+  });
+
+  it("mints a token bound to battles with a role, and refuses malformed ones", async () => {
+    expect(
+      parseMintArgs(["--agent", "a", "--battles", "b-1,game:42", "--battle-role", "judge"]),
+    ).toEqual({ agent: "a", battles: ["b-1", "game:42"], battleRole: "judge" });
+    expect(() => parseMintArgs(["--agent", "a", "--battles", "b 1"])).toThrow(/--battles/);
+    expect(() => parseMintArgs(["--agent", "a", "--battle-role", ""])).toThrow(/--battle-role/);
+    await ensureKeys({ dir });
+    const token = await mintToken({
+      agent: "a",
+      keysDir: dir,
+      battles: ["b-1"],
+      battleRole: "judge",
+    });
+    expect(decodeJwt(token)).toMatchObject({ sub: "a", battles: ["b-1"], battle_role: "judge" });
   });
 
   it.each([

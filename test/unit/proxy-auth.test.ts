@@ -82,7 +82,17 @@ describe("verifyAgentToken accepts", () => {
         tokenId: undefined,
         issuedAt: NOW,
         claims: expect.objectContaining({ sub: "agent_name1", iat: NOW, exp: NOW + 600 }),
+        battleClaims: {},
       },
+    });
+  });
+
+  it("a battles and a battle_role claim, read into the identity for the assertion", async () => {
+    const claims = { battles: ["b-1", "game:42", "b-1"], battle_role: "judge" };
+    const result = await verify(await mint({ claims }));
+    expect(result.ok && result.identity.battleClaims).toEqual({
+      battles: ["b-1", "game:42"],
+      battle_role: "judge",
     });
   });
 
@@ -125,6 +135,26 @@ describe("verifyAgentToken refuses", () => {
     ["a token without iss", () => mint({ omit: ["iss"] }), "invalid_token"],
     ["a token without aud", () => mint({ omit: ["aud"] }), "invalid_token"],
     ["a token without sub or client_id", () => mint({ omit: ["sub"] }), "invalid_token"],
+    [
+      "a battles claim that is not an array",
+      () => mint({ claims: { battles: "b-1" } }),
+      "invalid_claims",
+    ],
+    [
+      "a battles claim with an id mcp1 would refuse",
+      () => mint({ claims: { battles: ["b 1"] } }),
+      "invalid_claims",
+    ],
+    [
+      "a battles claim of more than 100 ids",
+      () => mint({ claims: { battles: Array.from({ length: 101 }, (_, i) => `b${i}`) } }),
+      "invalid_claims",
+    ],
+    [
+      "a battle_role that is not a string",
+      () => mint({ claims: { battle_role: ["judge"] } }),
+      "invalid_claims",
+    ],
     [
       "alg none",
       async () =>

@@ -19,6 +19,8 @@ describe("BattleSession and the index", () => {
           message: `m${i}`,
           reported_by: `unit-${i % 3}`,
           agent: i % 2 ? "agent_name1" : "agent_name2",
+          // Whichever comes first opens the battle; the other is bound to it by its token.
+          access: { battles: [id] },
         }),
       ),
     );
@@ -53,14 +55,26 @@ describe("BattleSession and the index", () => {
   it("migrates storage from before versioning: participants are backfilled from the log", async () => {
     const id = uniqueId("legacy");
     await report(id, 1, "agent_name1", "scout");
-    await report(id, 1, null, "lookout");
-    // Back to the first layout: no meta, no participants.
+    await report(id, 1, null, "lookout", { battles: [id] });
+    // Back to the first layout: no meta, no participants, no owner, no report ids.
     await runInDurableObject(session(id), (_instance, state) => {
-      state.storage.sql.exec("DROP TABLE participants; DROP TABLE meta;");
+      state.storage.sql.exec(
+        `DROP TABLE participants; DROP TABLE meta; DROP INDEX events_by_report_id;
+         ALTER TABLE events DROP COLUMN report_id; ALTER TABLE battle DROP COLUMN owner;`,
+      );
     });
     await evictDurableObject(session(id));
-    await report(id, 1, "agent_name2", "scout");
-    const entry = await indexed(id, (b) => b.event_count === 3);
+    // The agent of the first event owns the battle: a stranger is refused, the owner is not.
+    const stranger = await session(id).appendProgress({
+      battle_id: id,
+      message: "mine now",
+      reported_by: "scout",
+      agent: "agent_name2",
+    });
+    expect(stranger.ok ? "stored" : stranger.error.code).toBe("not_permitted");
+    await report(id, 1, "agent_name1", "scout");
+    await report(id, 1, "agent_name2", "scout", { battles: [id] });
+    const entry = await indexed(id, (b) => b.event_count === 4);
     expect(entry.agents).toEqual(["agent_name1", "agent_name2"]);
     expect(entry.reporters).toEqual(["scout", "lookout"]);
     const tables = await runInDurableObject(session(id), (_instance, state) =>
@@ -90,7 +104,7 @@ describe("viewers across eviction", () => {
     await expect.poll(() => messages.length).toBe(1);
 
     await evictDurableObject(session(id));
-    await report(id, 1, "agent_name2", "lookout");
+    await report(id, 1, "agent_name2", "lookout", { battles: [id] });
     await expect.poll(() => messages.length).toBe(2);
     expect(messages[1]).toMatchObject({ type: "event", event: { seq: 2, agent: "agent_name2" } });
     ws.close(1000, "done");

@@ -97,7 +97,7 @@ describe("BattleSession", () => {
         code: "battle_ended",
         message:
           `Battle "closed" already ended at ${end.battle.updated_at} with winner draw ` +
-          "(result event #1, reported by scout). It accepts no further events; " +
+          "(result event #1). It accepts no further events; " +
           "report a new battle under a new battle_id.",
       },
     });

@@ -8,6 +8,7 @@ import { env, exports } from "cloudflare:workers";
 import { importJWK, type JWK, SignJWT } from "jose";
 import { expect, inject } from "vitest";
 import { type AssertionSigner, createAssertionSigner } from "../../../common/assertion.ts";
+import type { BattleClaims } from "../../../common/battle-claims.ts";
 import type { BattlePage, BattleSummary } from "../../../durable-objects/battle-types.ts";
 import "./provided.ts";
 
@@ -51,16 +52,19 @@ export function proxySigner(): Promise<AssertionSigner> {
   return signer;
 }
 
-/** `Authorization` as the proxy sends it to mcp1 for `agent`: a fresh assertion, good once. */
-export async function proxyAuthorization(agent: string): Promise<string> {
-  return `Bearer ${await (await proxySigner()).sign(agent, "mcp1")}`;
+/**
+ * `Authorization` as the proxy sends it to mcp1 for `agent`: a fresh assertion, good once, with
+ * the agent token's battle claims when it has some.
+ */
+export async function proxyAuthorization(agent: string, claims?: BattleClaims): Promise<string> {
+  return `Bearer ${await (await proxySigner()).sign(agent, "mcp1", claims)}`;
 }
 
 /** mcp1's fetch handler as the proxy reaches it for `agent`: a new assertion on every request. */
-export function asProxy(agent: string) {
+export function asProxy(agent: string, claims?: BattleClaims) {
   return async (url: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const headers = new Headers(init?.headers);
-    headers.set("authorization", await proxyAuthorization(agent));
+    headers.set("authorization", await proxyAuthorization(agent, claims));
     return exports.default.fetch(new Request(url, { ...init, headers }));
   };
 }
@@ -91,12 +95,16 @@ export function session(id: string) {
   return env.BATTLE.get(env.BATTLE.idFromName(id));
 }
 
-/** Appends `count` progress events to battle `id`, one after the other. */
+/**
+ * Appends `count` progress events to battle `id`, one after the other; `access` is the caller's
+ * battle claims (an agent other than the battle's owner needs its token to bind it).
+ */
 export async function report(
   id: string,
   count: number,
   agent: string | null = "agent_name1",
   reportedBy = "scout",
+  access?: BattleClaims,
 ): Promise<void> {
   for (let i = 1; i <= count; i++) {
     const answer = await session(id).appendProgress({
@@ -104,18 +112,23 @@ export async function report(
       message: `event ${i}`,
       reported_by: reportedBy,
       agent,
+      ...(access ? { access } : {}),
     });
     if (!answer.ok) throw new Error(answer.error.message);
   }
 }
 
-/** Ends battle `id` with `winner`. */
-export async function end(id: string, winner: "green" | "blue" | "red" | "draw") {
+/** Ends battle `id` with `winner`, as `agent` (the battle's owner, unless its claims say more). */
+export async function end(
+  id: string,
+  winner: "green" | "blue" | "red" | "draw",
+  agent = "agent_name1",
+) {
   const answer = await session(id).reportEnd({
     battle_id: id,
     message: `${winner} wins`,
     reported_by: "umpire",
-    agent: "agent_name1",
+    agent,
     winner,
   });
   if (!answer.ok) throw new Error(answer.error.message);

@@ -123,7 +123,7 @@ describe("GET /api/battles/:id", () => {
       detail: { sector: "B4" },
       markdown_content: "## Turn 1",
     });
-    await report(id, 1, null, "lookout");
+    await report(id, 1, null, "lookout", { battles: [id] });
     const state = await getJson<BattleState>(`/api/battles/${id}`);
     expect(state.battle).toMatchObject({ id, status: "ongoing", winner: null });
     expect(state.events).toMatchObject([
@@ -203,7 +203,7 @@ describe("GET /api/battles", () => {
   it("lists a battle with its status, count and participants once it is reported", async () => {
     const id = uniqueId("listed");
     await report(id, 2, "agent_name1", "scout");
-    await report(id, 1, "agent_name2", "lookout");
+    await report(id, 1, "agent_name2", "lookout", { battles: [id] });
     const entry = await indexed(id, (b) => b.event_count === 3);
     expect(entry).toMatchObject({
       id,

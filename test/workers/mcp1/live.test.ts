@@ -63,7 +63,7 @@ describe("the live feed", () => {
       last_seq: 2,
       battle: { id, status: "ongoing" },
     });
-    await report(id, 1, "agent_name2", "lookout");
+    await report(id, 1, "agent_name2", "lookout", { battles: [id] });
     expect(await feed.next()).toMatchObject({
       type: "event",
       event: { seq: 3, reported_by: "lookout", agent: "agent_name2" },

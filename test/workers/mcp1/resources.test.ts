@@ -160,7 +160,7 @@ describe.each(["modern", "legacy"] as const)("battle resources (%s era)", (era) 
   it("reads a battle as JSON: status, winner, events with reporter and agent", async () => {
     const id = uniqueId(`read-${era}`);
     await report(id, 1, "agent_name2", "scout");
-    await end(id, "red");
+    await end(id, "red", "agent_name2");
     const body = await read(await connect(era), battleUri(id));
     expect(body.battle).toMatchObject({ id, status: "ended", winner: "red" });
     expect(body.events).toMatchObject([

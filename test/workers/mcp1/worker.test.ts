@@ -95,7 +95,8 @@ describe.each(["modern", "legacy"] as const)("mcp1 over MCP (%s era)", (era) => 
     });
     expect(result.isError).toBeFalsy();
     expect(text(result)).toBe(
-      `Recorded progress event #1 in battle "${battleId}" (status: ongoing).`,
+      `Recorded progress event #1 in battle "${battleId}" (status: ongoing), ` +
+        "reported by agent_name1 (says: scout).",
     );
     expect(result.structuredContent).toMatchObject({
       event: { seq: 1, kind: "progress", agent: "agent_name1" },
@@ -121,8 +122,8 @@ describe.each(["modern", "legacy"] as const)("mcp1 over MCP (%s era)", (era) => 
     });
     expect(end.isError).toBeFalsy();
     expect(text(end)).toBe(
-      `Recorded result event #1 in battle "${battleId}": winner blue. ` +
-        "The battle is now ended and accepts no further events.",
+      `Recorded result event #1 in battle "${battleId}": winner blue, ` +
+        "reported by agent_name1 (says: umpire). The battle is now ended and accepts no further events.",
     );
 
     const late = await client.callTool({

@@ -1,5 +1,5 @@
 /**
- * One battle: its status and winner, and the timeline of its events with reporter, agent, detail
+ * One battle: its status and winner, and the timeline of its events with agent, reporter, detail
  * and sanitised markdown. It loads the log over the JSON API, then follows the live feed; events
  * are keyed by `seq`, so an event seen twice (feed and page load) shows once, and a gap in the
  * sequence triggers a read of what was missed.
@@ -84,9 +84,9 @@ export async function showBattle(
         h("dd", {}, time(battle.updated_at)),
         h("dt", {}, "Events"),
         h("dd", { id: "event-count" }, String(Math.max(known, events.size))),
-        h("dt", {}, "Agents"),
+        h("dt", {}, "Agents (verified)"),
         h("dd", {}, [...agents].join(", ") || "none named"),
-        h("dt", {}, "Reporters"),
+        h("dt", {}, "Reporters (as the agents say)"),
         h("dd", {}, [...reporters].join(", ")),
       ),
     );
@@ -219,12 +219,14 @@ function renderEvent(event: BattleEvent): HTMLLIElement {
     h(
       "p",
       { class: "who" },
+      // The agent the proxy verified comes first; reported_by is only what that agent says.
       "reported by ",
-      h("strong", { class: "reporter" }, event.reported_by),
-      " · agent ",
       event.agent === null
-        ? h("em", { class: "agent" }, "not named")
-        : h("code", { class: "agent" }, event.agent),
+        ? h("em", { class: "agent" }, "an unverified reporter")
+        : h("strong", { class: "agent" }, event.agent),
+      " (says: ",
+      h("span", { class: "reporter" }, event.reported_by),
+      ")",
     ),
     event.detail && renderDetail(event.detail),
     event.markdown_content &&

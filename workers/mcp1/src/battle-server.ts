@@ -7,14 +7,19 @@ import { McpServer } from "@modelcontextprotocol/server";
 import { registerEcho } from "../../../common/echo.ts";
 import { endArgsSchema, progressArgsSchema } from "../../../durable-objects/battle-input.ts";
 import { battleSession } from "./battles.ts";
+import type { VerifiedCaller } from "./caller.ts";
 import { registerBattleResources } from "./resources.ts";
 import { toToolResult } from "./tool-results.ts";
 
-/** Builds the mcp1 server for one request the proxy made on behalf of `agent` (its assertion's `sub`). */
+/**
+ * Builds the mcp1 server for one request the proxy made on behalf of `caller`: its assertion's
+ * `sub` and the agent token's battle claims it carried.
+ */
 export function createBattleServer(
   env: Pick<Env, "BATTLE" | "BATTLE_INDEX">,
-  agent: string,
+  caller: Pick<VerifiedCaller, "agent" | "claims">,
 ): McpServer {
+  const { agent, claims: access } = caller;
   const server = new McpServer({ name: "mcpcp-mcp1", version: "0.1.0" });
   registerEcho(server);
 
@@ -28,12 +33,18 @@ export function createBattleServer(
       description:
         "Append a progress event to a battle's log: what just happened, who reports it, and " +
         "optionally structured detail (a JSON object) and a Markdown write-up. The first report " +
-        "for a battle_id starts that battle. Returns the event's sequence number and the " +
-        "battle's status. Fails with a tool error once the battle has ended.",
+        "for a battle_id starts that battle, and the calling agent owns it; others may report " +
+        "on it only when their token names the battle. Returns the event's sequence number " +
+        "and the battle's status. Give a report_id to make a retry safe: the same report_id " +
+        "returns the stored event instead of adding one. A refusal is a tool error with a code: " +
+        "battle_ended once the battle has ended, not_permitted for a battle the caller may " +
+        "not report on, report_id_reused, invalid_input.",
       inputSchema: progressArgsSchema,
+      // Idempotent only with a report_id; without one every call appends.
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
     },
-    async (args) => toToolResult(await battle(args.battle_id).appendProgress({ ...args, agent })),
+    async (args) =>
+      toToolResult(await battle(args.battle_id).appendProgress({ ...args, agent, access })),
   );
 
   server.registerTool(
@@ -43,14 +54,18 @@ export function createBattleServer(
       description:
         "Record how a battle ended: append the result event with the winner ('green', 'blue', " +
         "'red' or 'draw') and close the battle, after which it accepts no further events. " +
-        "Call it once per battle; a second call fails with a tool error naming the recorded " +
-        "winner.",
+        "Only the agent that opened the battle, or one whose token binds it to the battle as " +
+        "judge, may. Call it once per battle; a second call fails with a tool error naming the " +
+        "recorded winner. With a report_id, a retry (even after the end) returns the stored " +
+        "result event.",
       inputSchema: endArgsSchema,
+      // Idempotent only with a report_id; without one every call appends.
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
     },
-    async (args) => toToolResult(await battle(args.battle_id).reportEnd({ ...args, agent })),
+    async (args) =>
+      toToolResult(await battle(args.battle_id).reportEnd({ ...args, agent, access })),
   );
 
-  registerBattleResources(server, env);
+  registerBattleResources(server, env, access);
   return server;
 }

@@ -8,6 +8,7 @@
 import type { JWTVerifyGetKey } from "jose";
 import { parseProxyKeys, proxyKeyLookup } from "../../../common/assertion.ts";
 import { admitProxyRequest } from "../../../common/assertion-gate.ts";
+import type { BattleClaims } from "../../../common/battle-claims.ts";
 import { SeenAssertions } from "../../../common/seen-assertions.ts";
 import { configFailure } from "./http-errors.ts";
 
@@ -41,9 +42,15 @@ function proxyKeys(raw: string | undefined): Lookup {
   return lookup.keys;
 }
 
-export type Caller =
-  | { ok: true; agent: string; assertionId: string }
-  | { ok: false; response: Response };
+/** The verified caller of one /mcp request. */
+export interface VerifiedCaller {
+  agent: string;
+  assertionId: string;
+  /** The agent token's `battles` and `battle_role`, from the assertion and nowhere else. */
+  claims: BattleClaims;
+}
+
+export type Caller = ({ ok: true } & VerifiedCaller) | { ok: false; response: Response };
 
 /** The agent `request` was sent for by the proxy, or the answer to send instead. */
 export async function callerOf(request: Request, env: Env): Promise<Caller> {
@@ -61,5 +68,5 @@ export async function callerOf(request: Request, env: Env): Promise<Caller> {
     console.warn(JSON.stringify({ event: "mcp_refused", method: request.method, status, detail }));
     return { ok: false, response: Response.json(body, { status, headers }) };
   }
-  return { ok: true, agent: admitted.agent, assertionId: admitted.id };
+  return { ok: true, agent: admitted.agent, assertionId: admitted.id, claims: admitted.claims };
 }

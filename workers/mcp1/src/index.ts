@@ -19,7 +19,7 @@ import { createMcpHandler } from "agents/mcp/server";
 import { Hono } from "hono";
 import { WEBHOOK_JWKS_PATH } from "../../../common/battle-webhook.ts";
 import { createBattleServer } from "./battle-server.ts";
-import { callerOf } from "./caller.ts";
+import { callerOf, type VerifiedCaller } from "./caller.ts";
 import { inspectApi } from "./inspect-api.ts";
 import { assetResponse, pageResponse } from "./page.ts";
 import { webhookJwksResponse } from "./webhook-jwks.ts";
@@ -28,12 +28,13 @@ export { BattleIndex } from "../../../durable-objects/battle-index.ts";
 export { BattleSession } from "../../../durable-objects/battle-session.ts";
 
 // The SDK calls the factory once per request, in both protocol eras, with the `authInfo` the
-// route below passes: the agent from this request's verified assertion, bound into this request's
-// tool calls only. The SDK never derives `authInfo` from headers itself.
+// route below passes: the agent and its battle claims from this request's verified assertion,
+// bound into this request's tool calls and resources only. The SDK never derives `authInfo` from headers itself.
 const mcp = createMcpHandler(
   ({ authInfo }) => {
-    if (!authInfo) throw new Error("an /mcp request reached the MCP handler without its caller");
-    return createBattleServer(env, authInfo.clientId);
+    const caller = authInfo?.extra?.caller as VerifiedCaller | undefined;
+    if (!caller) throw new Error("an /mcp request reached the MCP handler without its caller");
+    return createBattleServer(env, caller);
   },
   // Only the proxy (server to server) talks to /mcp; browsers have no business there.
   { corsOptions: false },
@@ -45,12 +46,13 @@ app.get("/healthz", (c) => c.json({ status: "ok", server: "mcp1" }));
 app.all("/mcp", async (c) => {
   const caller = await callerOf(c.req.raw, c.env);
   if (!caller.ok) return caller.response;
+  const { agent, assertionId, claims } = caller;
   return mcp.fetch(c.req.raw, {
     authInfo: {
       token: "",
-      clientId: caller.agent,
+      clientId: agent,
       scopes: [],
-      extra: { assertionId: caller.assertionId },
+      extra: { caller: { agent, assertionId, claims } satisfies VerifiedCaller },
     },
   });
 });

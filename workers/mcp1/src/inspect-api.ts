@@ -7,6 +7,7 @@
  *   GET /api/battles/:id/live                                     WebSocket: the live feed
  */
 import { Hono } from "hono";
+import { reachesBattle } from "../../../common/battle-claims.ts";
 import { LIVE_EXPIRES_HEADER } from "../../../durable-objects/battle-session.ts";
 import { LIVE_PROTOCOL } from "../../../durable-objects/battle-types.ts";
 import {
@@ -41,6 +42,15 @@ function configFor(env: Env): ConfigResult {
   return config;
 }
 
+/** Whether `inspector`'s token shows battle `id`: a token with a `battles` claim, only those. */
+function inspects(inspector: Inspector, id: string): boolean {
+  return reachesBattle(inspector, id);
+}
+
+function notReported(id: string): Response {
+  return jsonError(404, "not_found", `No battle "${id}" has been reported.`);
+}
+
 export const inspectApi = new Hono<{ Bindings: Env; Variables: { inspector: Inspector } }>();
 
 inspectApi.use("*", async (c, next) => {
@@ -58,7 +68,8 @@ inspectApi.get("/battles", async (c) => {
   const query = listQuerySchema.safeParse(c.req.query());
   if (!query.success) return jsonError(400, "invalid_request", describeIssues(query.error));
   const { status, limit = DEFAULT_LIST_LIMIT, cursor } = query.data;
-  const listed = await battleIndex(c.env).list({ status, limit, cursor });
+  const ids = c.get("inspector").battles;
+  const listed = await battleIndex(c.env).list({ status, limit, cursor, ids });
   if (!listed.ok) return jsonError(400, "invalid_request", `cursor: ${listed.error.message}`);
   return c.json(listed.page, 200, NO_STORE);
 });
@@ -68,9 +79,11 @@ inspectApi.get("/battles/:id", async (c) => {
   if (!isBattleId(id)) return jsonError(400, "invalid_request", "not a battle id");
   const query = stateQuerySchema.safeParse(c.req.query());
   if (!query.success) return jsonError(400, "invalid_request", describeIssues(query.error));
+  // A battle the token does not list is answered as one never reported.
+  if (!inspects(c.get("inspector"), id)) return notReported(id);
   const session = battleSession(c.env, id);
   const state = await session.getState(query.data.after ?? 0);
-  if (!state.battle) return jsonError(404, "not_found", `No battle "${id}" has been reported.`);
+  if (!state.battle) return notReported(id);
   // How far the battle platform has it (null when webhooks are off): docs/design.md.
   const delivery = await session.deliveryStatus();
   return c.json({ ...state, delivery }, 200, NO_STORE);
@@ -79,6 +92,7 @@ inspectApi.get("/battles/:id", async (c) => {
 inspectApi.get("/battles/:id/live", async (c) => {
   const id = c.req.param("id");
   if (!isBattleId(id)) return jsonError(400, "invalid_request", "not a battle id");
+  if (!inspects(c.get("inspector"), id)) return notReported(id);
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
     return jsonError(426, "upgrade_required", "This is a WebSocket endpoint.", {
       Upgrade: "websocket",

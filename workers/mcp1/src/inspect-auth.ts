@@ -17,6 +17,7 @@ import {
   jwtVerify,
 } from "jose";
 import { z } from "zod";
+import { readBattleClaims } from "../../../common/battle-claims.ts";
 import { LIVE_PROTOCOL, LIVE_TOKEN_PREFIX } from "../../../durable-objects/battle-types.ts";
 
 /** The scope an inspection token must hold. */
@@ -32,6 +33,8 @@ export interface Inspector {
   subject: string;
   /** Token expiry, seconds since the epoch; open live feeds close when it passes. */
   expiresAt: number;
+  /** The token's `battles` claim: the only battles it shows. Absent: every battle. */
+  battles?: readonly string[];
 }
 
 /** How inspection tokens are checked; built once per isolate from the bindings. */
@@ -156,7 +159,13 @@ export async function verifyInspector(
   if (!scopes.includes(INSPECT_SCOPE)) {
     return fail(403, "insufficient_scope", `${subject} lacks ${INSPECT_SCOPE}`);
   }
-  return { ok: true, value: { subject, expiresAt: payload.exp as number } };
+  // A claim that cannot be read refuses the token: showing everything would widen what the
+  // issuer meant to grant.
+  const claims = readBattleClaims(payload);
+  if (!claims.ok) return fail(401, "invalid_token", claims.detail);
+  const inspector: Inspector = { subject, expiresAt: payload.exp as number };
+  if (claims.claims.battles !== undefined) inspector.battles = claims.claims.battles;
+  return { ok: true, value: inspector };
 }
 
 function fail(

@@ -17,6 +17,7 @@ import {
   type Resource,
   ResourceNotFoundError,
 } from "@modelcontextprotocol/server";
+import { type BattleClaims, reachesBattle } from "../../../common/battle-claims.ts";
 import type { BattleSummary } from "../../../durable-objects/battle-types.ts";
 import { battleIndex, battleSession, isBattleId } from "./battles.ts";
 
@@ -50,10 +51,15 @@ export function parseBattleUri(uri: string): { id: string; after: number } | nul
   return after === undefined ? null : { id, after: Number(after) };
 }
 
-/** Adds `resources/list`, `resources/templates/list` and `resources/read` for battles. */
+/**
+ * Adds `resources/list`, `resources/templates/list` and `resources/read` for battles. An agent
+ * whose token lists battles (`claims.battles`) sees only those; a battle outside the list is
+ * answered as one that does not exist.
+ */
 export function registerBattleResources(
   server: McpServer,
   env: Pick<Env, "BATTLE" | "BATTLE_INDEX">,
+  claims: BattleClaims = {},
 ): void {
   server.server.registerCapabilities({ resources: {} });
 
@@ -61,6 +67,7 @@ export function registerBattleResources(
     const listed = await battleIndex(env).list({
       limit: RESOURCES_PAGE_SIZE,
       cursor: request.params?.cursor,
+      ids: claims.battles,
     });
     if (!listed.ok) {
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Invalid cursor`);
@@ -89,7 +96,7 @@ export function registerBattleResources(
   server.server.setRequestHandler("resources/read", async (request) => {
     const { uri } = request.params;
     const target = parseBattleUri(uri);
-    if (!target) throw new ResourceNotFoundError(uri);
+    if (!target || !reachesBattle(claims, target.id)) throw new ResourceNotFoundError(uri);
     const state = await battleSession(env, target.id).getState(target.after);
     if (!state.battle) throw new ResourceNotFoundError(uri);
     const nextUri = state.next_after === null ? null : battleUri(target.id, state.next_after);

@@ -10,6 +10,7 @@
  */
 import type { AuthInfo } from "@modelcontextprotocol/server";
 import type { AssertionSigner } from "../../../common/assertion.ts";
+import type { BattleClaims } from "../../../common/battle-claims.ts";
 import type { AgentIdentity } from "./core/auth.ts";
 import type { GatewayConfig } from "./core/config.ts";
 import type { RequestId } from "./core/envelope.ts";
@@ -100,6 +101,10 @@ export class RequestContext {
 
   get agent(): string {
     return this.identity.agent;
+  }
+
+  get battleClaims(): BattleClaims {
+    return this.identity.battleClaims;
   }
 
   get signer(): AssertionSigner {

@@ -72,6 +72,7 @@ const AUTH_DESCRIPTIONS: Record<AuthFailureCode, string> = {
   token_in_query: "Tokens are accepted only in the Authorization header",
   expired: "The access token expired",
   invalid_token: "The access token is invalid",
+  invalid_claims: "The access token's battles or battle_role claim is malformed",
 };
 
 const ADMIN_ERRORS = {

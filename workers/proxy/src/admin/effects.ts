@@ -41,6 +41,7 @@ export async function effectiveFor(
     tokenId: undefined,
     issuedAt: undefined,
     claims: {},
+    battleClaims: {},
   };
   const ctx = new RequestContext(config, env, identity, signal, defer);
   const call = (): OperationCall => ({ ctx, outcome: new Outcome(), signal });

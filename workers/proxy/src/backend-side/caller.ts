@@ -4,6 +4,7 @@
  * store, and the limits each call runs under.
  */
 import type { AssertionSigner } from "../../../../common/assertion.ts";
+import type { BattleClaims } from "../../../../common/battle-claims.ts";
 import type { Bindings } from "../context.ts";
 import type { BackendSpec } from "../core/config.ts";
 import { type SessionStore, sessionStore } from "../state/upstream-sessions.ts";
@@ -11,6 +12,8 @@ import { type SessionStore, sessionStore } from "../state/upstream-sessions.ts";
 /** The side of a request context that backend calls need (`RequestContext` is one). */
 export interface BackendCaller {
   agent: string;
+  /** The agent token's battle claims, which its assertions carry; absent for the gateway's own calls. */
+  battleClaims?: BattleClaims;
   signer: AssertionSigner;
   bindings: Pick<Bindings, "MCP1" | "UPSTREAM_SESSIONS">;
 }
@@ -32,7 +35,7 @@ export type FetchLike = (input: string | URL | Request, init?: RequestInit) => P
 /**
  * How requests to `backend` travel, and who they say is calling: the global fetch, or mcp1's
  * service binding; a backend that believes the proxy's assertion (mcp1, mcp2, mcp3) gets a fresh
- * one on every HTTP request, never one reused within an exchange (a handshake, a call, its
+ * one on every HTTP request (with the agent token's battle claims, for mcp1 to apply), never one reused within an exchange (a handshake, a call, its
  * cancellation): backends refuse a `jti` they have seen. This is the only place the agent's
  * identity is added to a backend request; the agent's own token is never among its headers.
  */
@@ -43,7 +46,8 @@ export function fetchFor(backend: BackendSpec, caller: BackendCaller): FetchLike
       : (input, init) => fetch(input, init);
   if (backend.identity !== "assertion") return send;
   return async (input, init) => {
-    const assertion = `Bearer ${await caller.signer.sign(caller.agent, backend.id)}`;
+    const signed = await caller.signer.sign(caller.agent, backend.id, caller.battleClaims);
+    const assertion = `Bearer ${signed}`;
     return send(input, { ...init, headers: withAuthorization(input, init?.headers, assertion) });
   };
 }

@@ -6,6 +6,7 @@
  * throws for a bad token.
  */
 import { errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
+import { type BattleClaims, readBattleClaims } from "../../../../common/battle-claims.ts";
 
 /** Who is calling, as established from a verified token. */
 export interface AgentIdentity {
@@ -19,6 +20,8 @@ export interface AgentIdentity {
   issuedAt: number | undefined;
   /** The verified token's claims, as signed (rule conditions read them). */
   claims: JWTPayload;
+  /** Its `battles` and `battle_role`, checked: the proxy's assertions carry them to backends. */
+  battleClaims: BattleClaims;
 }
 
 /** The scopes docs/design.md defines: listing needs one, calling the other. */
@@ -35,7 +38,8 @@ export type AuthFailureCode =
   | "malformed_header"
   | "token_in_query"
   | "expired"
-  | "invalid_token";
+  | "invalid_token"
+  | "invalid_claims";
 
 export type AuthResult =
   | { ok: true; identity: AgentIdentity }
@@ -100,6 +104,10 @@ export async function verifyAgentToken(
   const clientId = payload.client_id;
   const agent = typeof clientId === "string" && clientId !== "" ? clientId : payload.sub;
   if (!agent) return { ok: false, code: "invalid_token", detail: "no sub or client_id claim" };
+  // A token whose battle claims cannot be read is refused whole: acting on it as if it were
+  // unbound would widen what its issuer meant to grant.
+  const battle = readBattleClaims(payload);
+  if (!battle.ok) return { ok: false, code: "invalid_claims", detail: battle.detail };
   const scope = typeof payload.scope === "string" ? payload.scope : "";
   return {
     ok: true,
@@ -110,6 +118,7 @@ export async function verifyAgentToken(
       tokenId: payload.jti,
       issuedAt: typeof payload.iat === "number" ? payload.iat : undefined,
       claims: payload,
+      battleClaims: battle.claims,
     },
   };
 }
