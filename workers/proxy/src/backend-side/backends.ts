@@ -38,14 +38,16 @@ export async function withBackend<T>(
   if (!answersDirectly(backend)) {
     return withClient(backend, caller, limits, (client) =>
       use(async (method, params, relay) =>
-        asOurs(await askThrough(client, limits)(method, params, relay)),
+        asOurs(
+          await askThrough(client, limits, backend.id, caller.answerable)(method, params, relay),
+        ),
       ),
     );
   }
   const direct = { id: backend.id, url: backend.url, fetch: fetchFor(backend, caller) };
   const throughClient: Ask = (method, params, relay) =>
     withClient(backend, caller, limits, (client) =>
-      askThrough(client, limits)(method, params, relay),
+      askThrough(client, limits, backend.id, caller.answerable)(method, params, relay),
     );
   return use(async (method, params, relay) => {
     if (!sendableDirectly(method, params)) {

@@ -16,6 +16,7 @@ import {
   PROTOCOL_VERSION_META_KEY,
   ProtocolError,
 } from "@modelcontextprotocol/server";
+import type { QuestionRoute } from "../core/agent-session.ts";
 import { isJsonObject } from "../core/json.ts";
 import { GatewayError } from "../errors.ts";
 
@@ -42,6 +43,15 @@ export const HEADER_MISMATCH = -32_020;
 export interface Relay {
   progress?: (progress: { progress: number; total?: number; message?: string }) => void;
   log: (params: Record<string, unknown>) => void;
+  /**
+   * Puts a backend's question (sampling, elicitation, roots) to the agent, on the call's stream;
+   * the agent's answer comes back on another request, to `route` (`backend-side/questions.ts`).
+   * Present only where the agent's session can answer (a 2025 session on `/mcp`).
+   */
+  ask?: (
+    question: { method: string; params: Record<string, unknown> },
+    route: QuestionRoute,
+  ) => void;
 }
 
 export interface DirectOptions {

@@ -14,6 +14,7 @@ import {
   SdkHttpError,
   StreamableHTTPClientTransport,
 } from "@modelcontextprotocol/client";
+import type { Answerable } from "../core/agent-session.ts";
 import type { BackendSpec } from "../core/config.ts";
 import { isJsonObject } from "../core/json.ts";
 import { GatewayError } from "../errors.ts";
@@ -110,26 +111,153 @@ function deadlineOf(e: unknown, backend: BackendSpec, limits: CallLimits): unkno
   return e;
 }
 
-/** An `Ask` that goes through an SDK client (`tools/call` through `callTool`, for its checks). */
-export function askThrough(client: Client, limits: CallLimits): Ask {
+/**
+ * An `Ask` that goes through an SDK client (`tools/call` through `callTool`, for its checks) to
+ * the backend `server`. Where the relay can put questions to the agent, the backend's questions
+ * go to it (`relayQuestions`), and the call's deadline is the gateway's own (`AgentWait`).
+ */
+export function askThrough(
+  client: Client,
+  limits: CallLimits,
+  server: string,
+  answerable?: Answerable,
+): Ask {
   return (method, params, relay) => {
+    const asking = relay?.ask && answerable && limits.answerTimeoutMs;
+    const wait = asking ? new AgentWait(server, limits) : undefined;
     if (relay) {
-      client.setNotificationHandler("notifications/message", (n) => relay.log(n.params));
+      client.setNotificationHandler("notifications/message", (n) => {
+        wait?.heard();
+        relay.log(n.params);
+      });
+      if (wait && answerable) relayQuestions(client, server, answerable, relay, wait);
     }
+    const progress = relay?.progress;
+    const signal = wait ? wait.signalWith(limits.signal) : limits.signal;
     const options = {
-      timeout: limits.timeoutMs,
-      ...(limits.signal ? { signal: limits.signal } : {}),
+      // With questions, the SDK's timeout only bounds the whole; the deadline is `wait`'s.
+      timeout: wait ? wait.outerMs : limits.timeoutMs,
+      ...(signal ? { signal } : {}),
       // A backend that keeps reporting progress is working, not hung.
-      ...(relay?.progress ? { onprogress: relay.progress, resetTimeoutOnProgress: true } : {}),
+      ...(progress
+        ? {
+            onprogress: (p: Parameters<typeof progress>[0]) => {
+              wait?.heard();
+              progress(p);
+            },
+            resetTimeoutOnProgress: true,
+          }
+        : {}),
     };
     const request =
       method === "tools/call"
         ? client.callTool(params as never, options)
         : client.request({ method, params } as never, options);
-    return (request as Promise<Record<string, unknown>>).catch((e: unknown) => {
-      throw client.getProtocolEra() === "modern" ? (answerIn(e) ?? e) : e;
-    });
+    return (request as Promise<Record<string, unknown>>)
+      .catch((e: unknown) => {
+        // The SDK reports its aborted request in its own words: the deadline's are ours.
+        if (wait?.expired) throw wait.expired;
+        throw client.getProtocolEra() === "modern" ? (answerIn(e) ?? e) : e;
+      })
+      .finally(() => wait?.clear());
   };
+}
+
+/** Each question the agent can answer, by the capability it needs (`core/agent-session.ts`). */
+const QUESTION_CAPABILITY = {
+  "sampling/createMessage": "sampling",
+  "elicitation/create": "elicitation",
+  "roots/list": "roots",
+} as const;
+
+/**
+ * Puts the backend's questions to the agent through `relay.ask`, for each capability the client
+ * declared (the agent's own: `withClient`); the SDK client answers any other with its error at
+ * once. The agent's answer goes to the backend on a request of its own (`questions.ts`), so the
+ * handler never answers: its promise stays pending until the client closes.
+ */
+function relayQuestions(
+  client: Client,
+  server: string,
+  declared: Answerable,
+  relay: Relay,
+  wait: AgentWait,
+): void {
+  const ask = relay.ask;
+  if (!ask) return;
+  for (const [method, capability] of Object.entries(QUESTION_CAPABILITY)) {
+    if (!(capability in declared)) continue;
+    client.setRequestHandler(method as "roots/list", (request, sdk) => {
+      const transport = client.transport as StreamableHTTPClientTransport | undefined;
+      const session = transport?.sessionId;
+      const protocolVersion = transport?.protocolVersion;
+      if (session === undefined || protocolVersion === undefined) {
+        // A backend without sessions has nowhere to take the answer.
+        throw new ProtocolError(-32_603, `${server} asked the agent outside a session`);
+      }
+      wait.asked();
+      ask(
+        { method, params: (request.params ?? {}) as Record<string, unknown> },
+        { server, session, protocolVersion, id: sdk.mcpReq.id },
+      );
+      return new Promise<never>(() => {});
+    });
+  }
+}
+
+/**
+ * The deadline of a call whose backend may ask the agent: `timeoutMs` of silence from the
+ * backend, restarted by anything it says, and `answerTimeoutMs` once its last word was a question
+ * (the agent is the one to answer). Passing it aborts the request, which cancels it upstream
+ * (`notifications/cancelled`), with a `backend_timeout` failure.
+ */
+class AgentWait {
+  private readonly controller = new AbortController();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly server: string;
+  private readonly limits: CallLimits;
+
+  constructor(server: string, limits: CallLimits) {
+    this.server = server;
+    this.limits = limits;
+    this.arm(limits.timeoutMs);
+  }
+
+  /** The SDK's own bound on the whole request, beyond any wait this allows. */
+  get outerMs(): number {
+    return Math.max(this.limits.timeoutMs, this.limits.answerTimeoutMs ?? 0) * 2;
+  }
+
+  signalWith(signal: AbortSignal | undefined): AbortSignal {
+    return signal ? AbortSignal.any([signal, this.controller.signal]) : this.controller.signal;
+  }
+
+  heard(): void {
+    this.arm(this.limits.timeoutMs);
+  }
+
+  asked(): void {
+    this.arm(this.limits.answerTimeoutMs ?? this.limits.timeoutMs);
+  }
+
+  clear(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+
+  /** The failure the call ended with, once the deadline has passed. */
+  expired: GatewayError | undefined;
+
+  private arm(ms: number): void {
+    this.clear();
+    this.timer = setTimeout(() => {
+      this.expired = new GatewayError({
+        kind: "backend_timeout",
+        server: this.server,
+        timeoutMs: ms,
+      });
+      this.controller.abort(this.expired);
+    }, ms);
+  }
 }
 
 /**
@@ -155,6 +283,11 @@ function answerIn(e: unknown): ProtocolError | undefined {
   return new ProtocolError(error.code, message, error.data);
 }
 
+/** The client declares what the agent can answer, and nothing else (`relayQuestions`). */
+function clientOptions(caller: BackendCaller): { capabilities?: Record<string, unknown> } {
+  return caller.answerable ? { capabilities: { ...caller.answerable } } : {};
+}
+
 /**
  * Opens a client to `backend` on behalf of the caller, runs `use`, and closes it. Connection and
  * request failures reject, a deadline passed as a `backend_timeout` `GatewayError`. The first
@@ -177,7 +310,7 @@ export async function withClient<T>(
   if (sessions && verdict?.kind === "legacy") {
     const session = await sessions.get();
     if (session) {
-      const client = new Client(CLIENT_INFO);
+      const client = new Client(CLIENT_INFO, clientOptions(caller));
       const transport = new StreamableHTTPClientTransport(backend.url, {
         fetch,
         sessionId: session.sessionId,
@@ -199,7 +332,10 @@ export async function withClient<T>(
     }
   }
 
-  const client = new Client(CLIENT_INFO, { versionNegotiation: { mode: "auto" } });
+  const client = new Client(CLIENT_INFO, {
+    ...clientOptions(caller),
+    versionNegotiation: { mode: "auto" },
+  });
   const transport = new StreamableHTTPClientTransport(backend.url, { fetch });
   const cancellations = cancellationsOf(transport);
   try {
