@@ -89,6 +89,11 @@ export class RequestContext {
    * pipeline from its `Mcp-Session-Id`: `core/agent-session.ts`); unset for a sessionless agent.
    */
   answerable?: Answerable;
+  /**
+   * What a 2026-07-28 agent declared, in its request's `_meta`, that it can answer: a backend of
+   * that era may then answer `input_required` (`operations/tools.ts`).
+   */
+  inputCapabilities?: Answerable;
 
   constructor(
     config: GatewayConfig,

@@ -42,6 +42,7 @@ import {
   type Answerable,
   answerableOf,
   answersIn,
+  inputCapabilitiesOf,
   sessionBinding,
   sessionOf,
   sessionText,
@@ -342,6 +343,8 @@ async function operate(
   const { body, envelope, calls } = asked;
   const answers = answersIn(body);
   if (answers) return answersDelivered(ctx, answers);
+  const inputCapabilities = inputCapabilitiesOf(body);
+  if (inputCapabilities) ctx.inputCapabilities = inputCapabilities;
   for (const call of calls) {
     if (call.id === null) continue;
     const tracked = trackCall(ctx.agent, call.id);

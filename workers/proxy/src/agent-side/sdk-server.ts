@@ -67,7 +67,7 @@ export function createSdkServer(ctx: RequestContext): Server {
             ctx.answerable ? questionsTo(ctx, server, sdk.mcpReq.id) : undefined,
           ),
         },
-        request.params,
+        withRetry(request.params, sdk),
       ),
     ),
   );
@@ -95,6 +95,20 @@ export function createSdkServer(ctx: RequestContext): Server {
     run(() => OPERATIONS["logging/setLevel"](call(sdk), request.params)),
   );
   return server;
+}
+
+/**
+ * A call's params with what the SDK lifted out of a 2026-07-28 retry put back: the agent's
+ * `inputResponses` and its (sealed) `requestState`, which the operation opens.
+ */
+function withRetry<P extends object>(params: P, sdk: ServerContext) {
+  const inputResponses = sdk.mcpReq.inputResponses;
+  const requestState = sdk.mcpReq.requestState<unknown>();
+  return {
+    ...params,
+    ...(inputResponses === undefined ? {} : { inputResponses }),
+    ...(requestState === undefined ? {} : { requestState }),
+  };
 }
 
 /** Runs an operation, turning the gateway's failures into the JSON-RPC errors the SDK sends. */

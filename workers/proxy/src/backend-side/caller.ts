@@ -19,6 +19,11 @@ export interface BackendCaller {
    * `core/agent-session.ts`): the gateway's client declares exactly this to the backend.
    */
   answerable?: Answerable;
+  /**
+   * What a 2026-07-28 agent declared in its request's `_meta` it can answer: declared to
+   * 2026-07-28 backends, whose `input_required` results then pass through to it.
+   */
+  inputCapabilities?: Answerable;
 }
 
 /** Per-call limits: the gateway's timeout and the agent's cancellation. */
@@ -83,9 +88,13 @@ function withAuthorization(
  * Where `backend`'s upstream session for the caller is kept: networked backends only. One per
  * agent and set of capabilities it can answer, since a backend learns those once, at `initialize`.
  */
-export function sessionsFor(backend: BackendSpec, caller: BackendCaller): SessionStore | undefined {
+export function sessionsFor(
+  backend: BackendSpec,
+  caller: BackendCaller,
+  declared: Answerable | undefined,
+): SessionStore | undefined {
   if (backend.route === "binding") return undefined;
-  const key = answerableKey(caller.answerable);
+  const key = answerableKey(declared);
   const holder = key === "" ? caller.agent : `${caller.agent}\u0000${key}`;
   return sessionStore(caller.bindings.UPSTREAM_SESSIONS, backend.id, holder);
 }

@@ -59,6 +59,8 @@ export interface DirectOptions {
   signal?: AbortSignal;
   relay?: Relay;
   clientInfo: { name: string; version: string };
+  /** What the agent can answer (a 2026-07-28 agent's own declaration), declared for it. */
+  clientCapabilities?: Record<string, unknown>;
 }
 
 /** A backend answered with an HTTP error and no JSON-RPC error in its body. */
@@ -117,7 +119,7 @@ export async function directRequest(
     ...(relay?.progress ? { progressToken: REQUEST_ID } : {}),
     [PROTOCOL_VERSION_META_KEY]: MODERN_REVISION,
     [CLIENT_INFO_META_KEY]: options.clientInfo,
-    [CLIENT_CAPABILITIES_META_KEY]: {},
+    [CLIENT_CAPABILITIES_META_KEY]: options.clientCapabilities ?? {},
   };
   const headers: Record<string, string> = {
     "content-type": "application/json",
@@ -260,6 +262,10 @@ function resultOf(method: string, message: Record<string, unknown>): Record<stri
     throw new ProtocolError(code, text, error.data);
   }
   const raw = message.result;
+  // A request for more input goes back as it is: the operation decides (`operations/tools.ts`).
+  if (isJsonObject(raw) && raw.resultType === "input_required" && method === "tools/call") {
+    return raw;
+  }
   if (!isJsonObject(raw) || raw.resultType !== "complete") {
     throw new Error(`Invalid result for ${method}: not a complete 2026-07-28 result`);
   }

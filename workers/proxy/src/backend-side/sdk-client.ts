@@ -135,6 +135,9 @@ export function askThrough(
     const progress = relay?.progress;
     const signal = wait ? wait.signalWith(limits.signal) : limits.signal;
     const options = {
+      // A 2026-07-28 backend's `input_required` comes back as it is: the operation decides
+      // whether the agent can take it (`operations/tools.ts`), never the gateway's own client.
+      allowInputRequired: true,
       // With questions, the SDK's timeout only bounds the whole; the deadline is `wait`'s.
       timeout: wait ? wait.outerMs : limits.timeoutMs,
       ...(signal ? { signal } : {}),
@@ -283,9 +286,26 @@ function answerIn(e: unknown): ProtocolError | undefined {
   return new ProtocolError(error.code, message, error.data);
 }
 
-/** The client declares what the agent can answer, and nothing else (`relayQuestions`). */
-function clientOptions(caller: BackendCaller): { capabilities?: Record<string, unknown> } {
-  return caller.answerable ? { capabilities: { ...caller.answerable } } : {};
+/**
+ * What the gateway's client declares to a backend: what the agent can answer, when the agent
+ * and the backend share an era (a 2025 session's questions are relayed, a 2026-07-28 agent's
+ * `input_required` passed through); otherwise nothing, so the backend asks nothing the gateway
+ * could not carry, and says so at once. Before the backend's era is known, the agent's.
+ */
+export function declaredTo(
+  caller: BackendCaller,
+  verdict: { kind: "legacy" | "modern" } | undefined,
+): Answerable | undefined {
+  if (caller.answerable) return verdict?.kind === "modern" ? undefined : caller.answerable;
+  if (caller.inputCapabilities)
+    return verdict?.kind === "legacy" ? undefined : caller.inputCapabilities;
+  return undefined;
+}
+
+function clientOptions(declared: Answerable | undefined): {
+  capabilities?: Record<string, unknown>;
+} {
+  return declared ? { capabilities: { ...declared } } : {};
 }
 
 /**
@@ -297,20 +317,21 @@ export async function withClient<T>(
   backend: BackendSpec,
   caller: BackendCaller,
   limits: CallLimits,
-  use: (client: Client) => Promise<T>,
+  use: (client: Client, declared: Answerable | undefined) => Promise<T>,
 ): Promise<T> {
   const fetch = fetchFor(backend, caller);
   const options = {
     timeout: limits.timeoutMs,
     ...(limits.signal ? { signal: limits.signal } : {}),
   };
-  const sessions = sessionsFor(backend, caller);
   const verdict = eraVerdicts.get(backend.id);
+  const declared = declaredTo(caller, verdict);
+  const sessions = sessionsFor(backend, caller, declared);
 
   if (sessions && verdict?.kind === "legacy") {
     const session = await sessions.get();
     if (session) {
-      const client = new Client(CLIENT_INFO, clientOptions(caller));
+      const client = new Client(CLIENT_INFO, clientOptions(declared));
       const transport = new StreamableHTTPClientTransport(backend.url, {
         fetch,
         sessionId: session.sessionId,
@@ -321,7 +342,7 @@ export async function withClient<T>(
         // With a session id, the client skips the handshake: this costs no round trip.
         await client.connect(transport, { ...options, prior: { kind: "legacy" } });
         uniqueIds(transport);
-        return await use(client);
+        return await use(client, declared);
       } catch (e) {
         // 404: the backend forgot the session (restart, expiry). Start a new one below.
         if (!(e instanceof SdkHttpError && e.status === 404)) throw deadlineOf(e, backend, limits);
@@ -333,7 +354,7 @@ export async function withClient<T>(
   }
 
   const client = new Client(CLIENT_INFO, {
-    ...clientOptions(caller),
+    ...clientOptions(declared),
     versionNegotiation: { mode: "auto" },
   });
   const transport = new StreamableHTTPClientTransport(backend.url, { fetch });
@@ -351,7 +372,7 @@ export async function withClient<T>(
         protocolVersion: transport.protocolVersion,
       });
     }
-    return await use(client);
+    return await use(client, declared);
   } catch (e) {
     // A JSON-RPC error is the backend answering, a gateway error the gateway deciding on that
     // answer or on the deadline; anything else may mean the backend changed or died.

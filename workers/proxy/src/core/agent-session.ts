@@ -181,3 +181,23 @@ export function answersIn(body: unknown): AgentAnswer[] | undefined {
   }
   return answers;
 }
+
+const ModernRequest = z.object({
+  params: z.object({
+    _meta: z.object({
+      "io.modelcontextprotocol/protocolVersion": z.literal("2026-07-28"),
+      "io.modelcontextprotocol/clientCapabilities": z.record(z.string(), z.unknown()),
+    }),
+  }),
+});
+
+/**
+ * What a 2026-07-28 request (one message, its envelope in `_meta`) declares its client can answer,
+ * of what a backend may ask for in an `input_required` result; undefined for any other body.
+ */
+export function inputCapabilitiesOf(body: unknown): Answerable | undefined {
+  const parsed = ModernRequest.safeParse(body);
+  if (!parsed.success) return undefined;
+  const capabilities = parsed.data.params._meta["io.modelcontextprotocol/clientCapabilities"];
+  return answerableOf({ capabilities });
+}
