@@ -8,12 +8,18 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mintToken } from "../../keys/mint.ts";
+import { type ExchangesBackend, startExchangesBackend } from "../support/exchanges-backend.ts";
 import { startThirdPartyBackend, type ThirdPartyBackend } from "../support/third-party-backend.ts";
 import { connectAgent, type Launched, launch, resultText } from "./launcher.ts";
 
 let backend: ThirdPartyBackend;
+/** A backend that asks its client questions (test/support/exchanges-backend.ts). */
+let asking: ExchangesBackend;
 let system: Launched;
 let dir: string;
 /** A loopback port nothing listens on: an extra backend that is down. */
@@ -40,18 +46,21 @@ function extraBackends(): string {
   return JSON.stringify([
     { id: "ext", url: `${backend.url}/mcp` },
     { id: "gone", url: `http://127.0.0.1:${deadPort}/mcp` },
+    { id: "exch", url: `${asking.url}/mcp` },
   ]);
 }
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "mcpcp-extra-"));
   backend = await startThirdPartyBackend();
+  asking = await startExchangesBackend();
   deadPort = await unusedPort();
   system = await launch({
     env: {
       EXTRA_BACKENDS: extraBackends(),
       MCPCP_POLICY: policyFile("policy.json", {
         agent_ext: { mcp1: ["echo"], ext: ["echo"], gone: "*" },
+        agent_asked: { exch: ["ask"] },
       }),
     },
   });
@@ -61,6 +70,7 @@ afterAll(async () => {
   await Promise.all(clients.map((c) => c.close().catch(() => {})));
   if (system?.child.exitCode === null) await system.stop();
   await backend?.close();
+  await asking?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 30_000);
 
@@ -79,6 +89,30 @@ describe("the banner", () => {
     expect(line).toContain(`http://127.0.0.1:${deadPort}/mcp  (EXTRA_BACKENDS)  UNREACHABLE:`);
     expect(line).toContain(`ECONNREFUSED 127.0.0.1:${deadPort}`);
     expect(system.output()).toContain("MCPCP ready");
+  });
+});
+
+describe("a backend that asks its client, behind /mcp under npm start", () => {
+  it("its elicitation reaches the agent over HTTP, and the agent's answer reaches the backend", async () => {
+    const token = await mintToken({ agent: "agent_asked" });
+    const client = new Client(
+      { name: "e2e-asked", version: "1.0.0" },
+      { capabilities: { elicitation: { form: {} } } },
+    );
+    const asked: string[] = [];
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked.push(request.params.message);
+      return { action: "accept", content: { name: "ada" } };
+    });
+    await client.connect(
+      new StreamableHTTPClientTransport(system.proxyUrl, {
+        requestInit: { headers: { authorization: `Bearer ${token}` } },
+      }),
+    );
+    clients.push(client);
+    const result = await client.callTool({ name: "exch_ask", arguments: { label: "e2e-asked" } });
+    expect(resultText(result)).toBe('e2e-asked: accept {"name":"ada"}');
+    expect(asked).toHaveLength(1);
   });
 });
 
@@ -124,7 +158,7 @@ describe("a launch the proxy would refuse fails before anything starts", () => {
       },
     });
     await expect(launched).rejects.toThrow(
-      'grants agent "agent_ext" server "nope", which is not configured (known: mcp1, mcp2, mcp3, ext, gone)',
+      'grants agent "agent_ext" server "nope", which is not configured (known: mcp1, mcp2, mcp3, ext, gone, exch)',
     );
     await expect(launched).rejects.not.toThrow(/in use/);
   });

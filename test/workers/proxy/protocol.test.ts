@@ -235,15 +235,15 @@ describe.each(["2025-11-25", "2026-07-28"] as const)("streaming through the prox
 });
 
 describe("a backend's questions to the agent, on /mcp", () => {
-  // /mcp serves every agent request statelessly, so it cannot carry a backend's request to the
-  // agent and the answer back (doors do: door-exchanges.test.ts). The backend must hear so at
-  // once, on a fresh upstream session and on a reused one, never wait for its own timeout.
+  // An agent that declared none of sampling, elicitation and roots cannot be asked (one that did
+  // is: mcp-questions.test.ts). The backend must hear so at once, on a fresh upstream session and
+  // on a reused one, never wait for its own timeout.
   it("a backend asking for elicitation or sampling gets a refusal at once, and the call ends", async () => {
     const timeout = Number(env.BACKEND_TIMEOUT_MS);
     // The first request of an isolate also loads the configuration: not what is measured here.
     await call("asker", "ref_test_simple_text", {});
     for (const [name, args, refusal] of [
-      // The reference server checks the client's capabilities first (the gateway declares none).
+      // The reference server checks the client's capabilities first (the agent declared none).
       ["ref_test_elicitation", { message: "Who are you?" }, /does not support elicitation/],
       ["ref_test_sampling", { prompt: "?" }, /does not support sampling/],
       // exch asks regardless: the gateway's client answers -32601, on a fresh upstream session

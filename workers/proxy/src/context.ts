@@ -11,6 +11,7 @@
 import type { AuthInfo } from "@modelcontextprotocol/server";
 import type { AssertionSigner } from "../../../common/assertion.ts";
 import type { BattleClaims } from "../../../common/battle-claims.ts";
+import type { Answerable } from "./core/agent-session.ts";
 import type { AgentIdentity } from "./core/auth.ts";
 import type { GatewayConfig } from "./core/config.ts";
 import type { RequestId } from "./core/envelope.ts";
@@ -84,6 +85,16 @@ export class RequestContext {
   readonly signal: AbortSignal;
   /** `ctx.waitUntil`: work that must finish after the agent's request has ended. */
   readonly defer: (work: Promise<unknown>) => void;
+  /**
+   * What the agent can answer when a backend asks (a 2025 session on `/mcp`, opened by the
+   * pipeline from its `Mcp-Session-Id`: `core/agent-session.ts`); unset for a sessionless agent.
+   */
+  answerable?: Answerable;
+  /**
+   * What a 2026-07-28 agent declared, in its request's `_meta`, that it can answer: a backend of
+   * that era may then answer `input_required` (`operations/tools.ts`).
+   */
+  inputCapabilities?: Answerable;
 
   constructor(
     config: GatewayConfig,

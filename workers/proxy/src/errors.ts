@@ -46,6 +46,8 @@ export type Failure =
   | { kind: "unknown_tool"; name: string }
   | { kind: "unknown_resource"; uri: string }
   | { kind: "unknown_prompt"; name: string }
+  /** A 2026-07-28 retry's `requestState` that the gateway did not seal for this agent and server. */
+  | { kind: "foreign_state" }
   | { kind: "backend_error"; code: number; message: string; data?: unknown }
   | { kind: "holder_unavailable"; server: string; detail: string }
   // A backend that did not answer within its deadline; the call was cancelled upstream.
@@ -202,6 +204,11 @@ export function protocolError(e: unknown): ProtocolError {
       );
     case "unknown_prompt":
       return new ProtocolError(ProtocolErrorCode.InvalidParams, `Prompt ${failure.name} not found`);
+    case "foreign_state":
+      return new ProtocolError(
+        ProtocolErrorCode.InvalidParams,
+        "Invalid params: requestState was not issued to this agent by this server",
+      );
     case "backend_error":
       return new ProtocolError(failure.code, failure.message, failure.data);
     case "holder_unavailable":

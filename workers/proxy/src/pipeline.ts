@@ -34,8 +34,19 @@ import {
 } from "./agent-side/http.ts";
 import { createSdkHandler, SERVER_INFO } from "./agent-side/sdk-server.ts";
 import { relayListChanges } from "./backend-side/listen.ts";
+import { deliverAnswers } from "./backend-side/questions.ts";
 import { authInfoFor, type Outcome, RequestContext } from "./context.ts";
 import { type Control, refusalOf } from "./control/document.ts";
+import {
+  type AgentAnswer,
+  type Answerable,
+  answerableOf,
+  answersIn,
+  inputCapabilitiesOf,
+  sessionBinding,
+  sessionOf,
+  sessionText,
+} from "./core/agent-session.ts";
 import { type AgentIdentity, type AuthResult, extractBearer } from "./core/auth.ts";
 import { type BackendSpec, type GatewayConfig, loadConfig } from "./core/config.ts";
 import {
@@ -45,12 +56,14 @@ import {
   parseEnvelope,
   type RequestId,
 } from "./core/envelope.ts";
+import { isJsonObject } from "./core/json.ts";
 import { log } from "./core/log.ts";
 import { methodLabel } from "./core/methods.ts";
 import { prefixToolName, splitToolName } from "./core/names.ts";
 import { originAllowed } from "./core/origin.ts";
 import type { PolicyDocument } from "./core/policy.ts";
 import { missingScope } from "./core/scopes.ts";
+import { open, seal } from "./core/seal.ts";
 import {
   type Failure,
   fail,
@@ -312,6 +325,13 @@ async function operate(
   const listen = listenStream(asked);
   await admitCalls(ctx, asked.kind === "messages" ? asked.calls : [], releases, listen);
   if (asked.kind === "refused") return fail(asked.failure);
+  const session = request.headers.get("mcp-session-id");
+  if (session !== null) {
+    const answerable = await openSession(ctx, session);
+    // As a server answers a session it does not know: the agent starts a new one.
+    if (!answerable) return sessionNotFound(ctx);
+    ctx.answerable = answerable;
+  }
   const authInfo = authInfoFor(ctx);
   if (asked.kind === "stream")
     return gateway.mcp.fetch(underSignal(request, ctx.signal), { authInfo });
@@ -321,6 +341,10 @@ async function operate(
   }
 
   const { body, envelope, calls } = asked;
+  const answers = answersIn(body);
+  if (answers) return answersDelivered(ctx, answers);
+  const inputCapabilities = inputCapabilitiesOf(body);
+  if (inputCapabilities) ctx.inputCapabilities = inputCapabilities;
   for (const call of calls) {
     if (call.id === null) continue;
     const tracked = trackCall(ctx.agent, call.id);
@@ -348,9 +372,51 @@ async function operate(
       await relayed;
     });
   }
-  return streamWhenSlow(
+  const answering = Array.isArray(body) ? undefined : answerableOfInitialize(body);
+  const response = await streamWhenSlow(
     gateway.mcp.fetch(underSignal(request, ctx.signal), { authInfo, parsedBody: body }),
   );
+  if (!answering || response.status !== 200) return response;
+  // An agent that can answer backends' questions gets a session saying so (2025 only: a
+  // 2026-07-28 agent sends no initialize).
+  const sealed = await seal(ctx.config.sealKey, sessionBinding(ctx.agent), sessionText(answering));
+  return withHeader(response, "mcp-session-id", sealed);
+}
+
+/** What an `initialize` request's params declare the agent can answer, if it is one. */
+function answerableOfInitialize(body: unknown): Answerable | undefined {
+  if (!isJsonObject(body) || body.method !== "initialize") return undefined;
+  return answerableOf(body.params);
+}
+
+/** What the agent's session id says it can answer; undefined when it is not one of its own. */
+async function openSession(ctx: RequestContext, session: string): Promise<Answerable | undefined> {
+  const text = await open(ctx.config.sealKey, sessionBinding(ctx.agent), session);
+  return text === undefined ? undefined : sessionOf(text);
+}
+
+function sessionNotFound(ctx: RequestContext): Response {
+  ctx.refused("deny_input", "rpc_error");
+  return Response.json(
+    { jsonrpc: "2.0", id: null, error: { code: -32_001, message: "Session not found" } },
+    { status: 404 },
+  );
+}
+
+/**
+ * A body of answers to backends' questions: each goes to the backend that asked
+ * (`backend-side/questions.ts`), and the agent hears 202, as for any response it sends. Each
+ * answer's record names the server it went to, or says it was dropped.
+ */
+async function answersDelivered(ctx: RequestContext, answers: AgentAnswer[]): Promise<Response> {
+  const deliveries = await deliverAnswers(ctx.config, ctx, answers, ctx.signal);
+  deliveries.forEach((delivery, index) => {
+    const outcome = ctx.messages[index]?.outcome;
+    if (!outcome) return;
+    outcome.server = delivery.server;
+    if (!delivery.delivered) outcome.ended("answer_dropped");
+  });
+  return new Response(null, { status: 202 });
 }
 
 /**

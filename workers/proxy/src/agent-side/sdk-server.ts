@@ -12,7 +12,10 @@ import {
 } from "@modelcontextprotocol/server";
 import type { Relay } from "../backend-side/direct.ts";
 import { contextOf, type RequestContext } from "../context.ts";
+import { QUESTION_PREFIX, questionBinding, routeText } from "../core/agent-session.ts";
+import type { RequestId } from "../core/envelope.ts";
 import { grantsAll, serversFor } from "../core/policy.ts";
+import { seal } from "../core/seal.ts";
 import { GatewayError, protocolError } from "../errors.ts";
 import type { OperationCall } from "../operations/call.ts";
 import { OPERATIONS } from "../operations/table.ts";
@@ -58,9 +61,13 @@ export function createSdkServer(ctx: RequestContext): Server {
       OPERATIONS["tools/call"](
         {
           ...call(sdk, ctx.signalFor(sdk.mcpReq.id, sdk.mcpReq.signal)),
-          relay: relayTo(sdk.mcpReq.notify, request.params._meta?.progressToken),
+          relay: relayTo(
+            sdk.mcpReq.notify,
+            request.params._meta?.progressToken,
+            ctx.answerable ? questionsTo(ctx, server, sdk.mcpReq.id) : undefined,
+          ),
         },
-        request.params,
+        withRetry(request.params, sdk),
       ),
     ),
   );
@@ -90,6 +97,20 @@ export function createSdkServer(ctx: RequestContext): Server {
   return server;
 }
 
+/**
+ * A call's params with what the SDK lifted out of a 2026-07-28 retry put back: the agent's
+ * `inputResponses` and its (sealed) `requestState`, which the operation opens.
+ */
+function withRetry<P extends object>(params: P, sdk: ServerContext) {
+  const inputResponses = sdk.mcpReq.inputResponses;
+  const requestState = sdk.mcpReq.requestState<unknown>();
+  return {
+    ...params,
+    ...(inputResponses === undefined ? {} : { inputResponses }),
+    ...(requestState === undefined ? {} : { requestState }),
+  };
+}
+
 /** Runs an operation, turning the gateway's failures into the JSON-RPC errors the SDK sends. */
 async function run<T>(operation: () => Promise<T>): Promise<T> {
   try {
@@ -106,6 +127,7 @@ async function run<T>(operation: () => Promise<T>): Promise<T> {
 function relayTo(
   notify: (notification: { method: string; params?: Record<string, unknown> }) => Promise<void>,
   progressToken: string | number | undefined,
+  ask: Relay["ask"],
 ): Relay {
   const send = (method: string, params: Record<string, unknown>) => {
     notify({ method, params }).catch(() => {
@@ -117,5 +139,27 @@ function relayTo(
       ? {}
       : { progress: (p) => send("notifications/progress", { ...p, progressToken }) }),
     log: (params) => send("notifications/message", params),
+    ...(ask ? { ask } : {}),
+  };
+}
+
+/**
+ * Puts a backend's question to the agent on the stream of its request `related`, under an id
+ * that seals where the answer goes (`core/agent-session.ts`). The SDK's own `send` would wait for
+ * an answer this server instance never sees (it serves one request), so the message goes to the
+ * transport as it is; the SDK's framing carries it.
+ */
+function questionsTo(ctx: RequestContext, server: Server, related: RequestId): Relay["ask"] {
+  return (question, route) => {
+    const sending = seal(ctx.config.sealKey, questionBinding(ctx.agent), routeText(route)).then(
+      (sealed) =>
+        server.transport?.send(
+          { jsonrpc: "2.0", id: `${QUESTION_PREFIX}${sealed}`, ...question },
+          { relatedRequestId: related },
+        ),
+    );
+    sending.catch(() => {
+      // The agent went away; its call is cancelled through the aborted signal.
+    });
   };
 }

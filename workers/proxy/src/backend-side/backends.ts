@@ -18,7 +18,7 @@ import { GatewayError } from "../errors.ts";
 import { eraVerdicts } from "../state/era-verdicts.ts";
 import { type BackendCaller, type CallLimits, fetchFor } from "./caller.ts";
 import { directRequest, HEADER_MISMATCH, MODERN_REVISION, sendableDirectly } from "./direct.ts";
-import { type Ask, askThrough, CLIENT_INFO, withClient } from "./sdk-client.ts";
+import { type Ask, askThrough, CLIENT_INFO, declaredTo, withClient } from "./sdk-client.ts";
 
 export type { Ask } from "./sdk-client.ts";
 
@@ -36,16 +36,17 @@ export async function withBackend<T>(
   use: (ask: Ask) => Promise<T>,
 ): Promise<T> {
   if (!answersDirectly(backend)) {
-    return withClient(backend, caller, limits, (client) =>
+    return withClient(backend, caller, limits, (client, declared) =>
       use(async (method, params, relay) =>
-        asOurs(await askThrough(client, limits)(method, params, relay)),
+        asOurs(await askThrough(client, limits, backend.id, declared)(method, params, relay)),
       ),
     );
   }
   const direct = { id: backend.id, url: backend.url, fetch: fetchFor(backend, caller) };
+  const declared = declaredTo(caller, { kind: "modern" });
   const throughClient: Ask = (method, params, relay) =>
-    withClient(backend, caller, limits, (client) =>
-      askThrough(client, limits)(method, params, relay),
+    withClient(backend, caller, limits, (client, declared) =>
+      askThrough(client, limits, backend.id, declared)(method, params, relay),
     );
   return use(async (method, params, relay) => {
     if (!sendableDirectly(method, params)) {
@@ -57,6 +58,7 @@ export async function withBackend<T>(
           timeoutMs: limits.timeoutMs,
           ...(limits.signal ? { signal: limits.signal } : {}),
           ...(relay ? { relay } : {}),
+          ...(declared ? { clientCapabilities: { ...declared } } : {}),
           clientInfo: CLIENT_INFO,
         }),
       );

@@ -6,6 +6,7 @@
 import type { AssertionSigner } from "../../../../common/assertion.ts";
 import type { BattleClaims } from "../../../../common/battle-claims.ts";
 import type { Bindings } from "../context.ts";
+import { type Answerable, answerableKey } from "../core/agent-session.ts";
 import type { BackendSpec } from "../core/config.ts";
 import { type SessionStore, sessionStore } from "../state/upstream-sessions.ts";
 
@@ -16,11 +17,26 @@ export interface BackendCaller {
   battleClaims?: BattleClaims;
   signer: AssertionSigner;
   bindings: Pick<Bindings, "MCP1" | "UPSTREAM_SESSIONS">;
+  /**
+   * What the agent can answer when a backend asks it (a 2025 session on `/mcp`,
+   * `core/agent-session.ts`): the gateway's client declares exactly this to the backend.
+   */
+  answerable?: Answerable;
+  /**
+   * What a 2026-07-28 agent declared in its request's `_meta` it can answer: declared to
+   * 2026-07-28 backends, whose `input_required` results then pass through to it.
+   */
+  inputCapabilities?: Answerable;
 }
 
 /** Per-call limits: the gateway's timeout and the agent's cancellation. */
 export interface CallLimits {
   timeoutMs: number;
+  /**
+   * How long a call may wait once its backend has asked the agent something (sampling,
+   * elicitation, roots): the wait is then the agent's, often a person's, not the backend's.
+   */
+  answerTimeoutMs?: number;
   signal?: AbortSignal;
   /**
    * Keeps work going after the agent's request has ended (`ctx.waitUntil`). When an agent
@@ -72,8 +88,17 @@ function withAuthorization(
   return plain;
 }
 
-/** Where `backend`'s upstream session for the caller is kept: networked backends only. */
-export function sessionsFor(backend: BackendSpec, caller: BackendCaller): SessionStore | undefined {
+/**
+ * Where `backend`'s upstream session for the caller is kept: networked backends only. One per
+ * agent and set of capabilities it can answer, since a backend learns those once, at `initialize`.
+ */
+export function sessionsFor(
+  backend: BackendSpec,
+  caller: BackendCaller,
+  declared: Answerable | undefined,
+): SessionStore | undefined {
   if (backend.route === "binding") return undefined;
-  return sessionStore(caller.bindings.UPSTREAM_SESSIONS, backend.id, caller.agent);
+  const key = answerableKey(declared);
+  const holder = key === "" ? caller.agent : `${caller.agent}\u0000${key}`;
+  return sessionStore(caller.bindings.UPSTREAM_SESSIONS, backend.id, holder);
 }

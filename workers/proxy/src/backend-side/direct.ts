@@ -16,6 +16,7 @@ import {
   PROTOCOL_VERSION_META_KEY,
   ProtocolError,
 } from "@modelcontextprotocol/server";
+import type { QuestionRoute } from "../core/agent-session.ts";
 import { isJsonObject } from "../core/json.ts";
 import { GatewayError } from "../errors.ts";
 
@@ -42,6 +43,15 @@ export const HEADER_MISMATCH = -32_020;
 export interface Relay {
   progress?: (progress: { progress: number; total?: number; message?: string }) => void;
   log: (params: Record<string, unknown>) => void;
+  /**
+   * Puts a backend's question (sampling, elicitation, roots) to the agent, on the call's stream;
+   * the agent's answer comes back on another request, to `route` (`backend-side/questions.ts`).
+   * Present only where the agent's session can answer (a 2025 session on `/mcp`).
+   */
+  ask?: (
+    question: { method: string; params: Record<string, unknown> },
+    route: QuestionRoute,
+  ) => void;
 }
 
 export interface DirectOptions {
@@ -49,6 +59,8 @@ export interface DirectOptions {
   signal?: AbortSignal;
   relay?: Relay;
   clientInfo: { name: string; version: string };
+  /** What the agent can answer (a 2026-07-28 agent's own declaration), declared for it. */
+  clientCapabilities?: Record<string, unknown>;
 }
 
 /** A backend answered with an HTTP error and no JSON-RPC error in its body. */
@@ -107,7 +119,7 @@ export async function directRequest(
     ...(relay?.progress ? { progressToken: REQUEST_ID } : {}),
     [PROTOCOL_VERSION_META_KEY]: MODERN_REVISION,
     [CLIENT_INFO_META_KEY]: options.clientInfo,
-    [CLIENT_CAPABILITIES_META_KEY]: {},
+    [CLIENT_CAPABILITIES_META_KEY]: options.clientCapabilities ?? {},
   };
   const headers: Record<string, string> = {
     "content-type": "application/json",
@@ -250,6 +262,10 @@ function resultOf(method: string, message: Record<string, unknown>): Record<stri
     throw new ProtocolError(code, text, error.data);
   }
   const raw = message.result;
+  // A request for more input goes back as it is: the operation decides (`operations/tools.ts`).
+  if (isJsonObject(raw) && raw.resultType === "input_required" && method === "tools/call") {
+    return raw;
+  }
   if (!isJsonObject(raw) || raw.resultType !== "complete") {
     throw new Error(`Invalid result for ${method}: not a complete 2026-07-28 result`);
   }

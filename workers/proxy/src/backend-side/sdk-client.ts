@@ -14,6 +14,7 @@ import {
   SdkHttpError,
   StreamableHTTPClientTransport,
 } from "@modelcontextprotocol/client";
+import type { Answerable } from "../core/agent-session.ts";
 import type { BackendSpec } from "../core/config.ts";
 import { isJsonObject } from "../core/json.ts";
 import { GatewayError } from "../errors.ts";
@@ -110,26 +111,156 @@ function deadlineOf(e: unknown, backend: BackendSpec, limits: CallLimits): unkno
   return e;
 }
 
-/** An `Ask` that goes through an SDK client (`tools/call` through `callTool`, for its checks). */
-export function askThrough(client: Client, limits: CallLimits): Ask {
+/**
+ * An `Ask` that goes through an SDK client (`tools/call` through `callTool`, for its checks) to
+ * the backend `server`. Where the relay can put questions to the agent, the backend's questions
+ * go to it (`relayQuestions`), and the call's deadline is the gateway's own (`AgentWait`).
+ */
+export function askThrough(
+  client: Client,
+  limits: CallLimits,
+  server: string,
+  answerable?: Answerable,
+): Ask {
   return (method, params, relay) => {
+    const asking = relay?.ask && answerable && limits.answerTimeoutMs;
+    const wait = asking ? new AgentWait(server, limits) : undefined;
     if (relay) {
-      client.setNotificationHandler("notifications/message", (n) => relay.log(n.params));
+      client.setNotificationHandler("notifications/message", (n) => {
+        wait?.heard();
+        relay.log(n.params);
+      });
+      if (wait && answerable) relayQuestions(client, server, answerable, relay, wait);
     }
+    const progress = relay?.progress;
+    const signal = wait ? wait.signalWith(limits.signal) : limits.signal;
     const options = {
-      timeout: limits.timeoutMs,
-      ...(limits.signal ? { signal: limits.signal } : {}),
+      // A 2026-07-28 backend's `input_required` comes back as it is: the operation decides
+      // whether the agent can take it (`operations/tools.ts`), never the gateway's own client.
+      allowInputRequired: true,
+      // With questions, the SDK's timeout only bounds the whole; the deadline is `wait`'s.
+      timeout: wait ? wait.outerMs : limits.timeoutMs,
+      ...(signal ? { signal } : {}),
       // A backend that keeps reporting progress is working, not hung.
-      ...(relay?.progress ? { onprogress: relay.progress, resetTimeoutOnProgress: true } : {}),
+      ...(progress
+        ? {
+            onprogress: (p: Parameters<typeof progress>[0]) => {
+              wait?.heard();
+              progress(p);
+            },
+            resetTimeoutOnProgress: true,
+          }
+        : {}),
     };
     const request =
       method === "tools/call"
         ? client.callTool(params as never, options)
         : client.request({ method, params } as never, options);
-    return (request as Promise<Record<string, unknown>>).catch((e: unknown) => {
-      throw client.getProtocolEra() === "modern" ? (answerIn(e) ?? e) : e;
-    });
+    return (request as Promise<Record<string, unknown>>)
+      .catch((e: unknown) => {
+        // The SDK reports its aborted request in its own words: the deadline's are ours.
+        if (wait?.expired) throw wait.expired;
+        throw client.getProtocolEra() === "modern" ? (answerIn(e) ?? e) : e;
+      })
+      .finally(() => wait?.clear());
   };
+}
+
+/** Each question the agent can answer, by the capability it needs (`core/agent-session.ts`). */
+const QUESTION_CAPABILITY = {
+  "sampling/createMessage": "sampling",
+  "elicitation/create": "elicitation",
+  "roots/list": "roots",
+} as const;
+
+/**
+ * Puts the backend's questions to the agent through `relay.ask`, for each capability the client
+ * declared (the agent's own: `withClient`); the SDK client answers any other with its error at
+ * once. The agent's answer goes to the backend on a request of its own (`questions.ts`), so the
+ * handler never answers: its promise stays pending until the client closes.
+ */
+function relayQuestions(
+  client: Client,
+  server: string,
+  declared: Answerable,
+  relay: Relay,
+  wait: AgentWait,
+): void {
+  const ask = relay.ask;
+  if (!ask) return;
+  for (const [method, capability] of Object.entries(QUESTION_CAPABILITY)) {
+    if (!(capability in declared)) continue;
+    client.setRequestHandler(method as "roots/list", (request, sdk) => {
+      const transport = client.transport as StreamableHTTPClientTransport | undefined;
+      const session = transport?.sessionId;
+      const protocolVersion = transport?.protocolVersion;
+      if (session === undefined || protocolVersion === undefined) {
+        // A backend without sessions has nowhere to take the answer.
+        throw new ProtocolError(-32_603, `${server} asked the agent outside a session`);
+      }
+      wait.asked();
+      ask(
+        { method, params: (request.params ?? {}) as Record<string, unknown> },
+        { server, session, protocolVersion, id: sdk.mcpReq.id },
+      );
+      return new Promise<never>(() => {});
+    });
+  }
+}
+
+/**
+ * The deadline of a call whose backend may ask the agent: `timeoutMs` of silence from the
+ * backend, restarted by anything it says, and `answerTimeoutMs` once its last word was a question
+ * (the agent is the one to answer). Passing it aborts the request, which cancels it upstream
+ * (`notifications/cancelled`), with a `backend_timeout` failure.
+ */
+class AgentWait {
+  private readonly controller = new AbortController();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly server: string;
+  private readonly limits: CallLimits;
+
+  constructor(server: string, limits: CallLimits) {
+    this.server = server;
+    this.limits = limits;
+    this.arm(limits.timeoutMs);
+  }
+
+  /** The SDK's own bound on the whole request, beyond any wait this allows. */
+  get outerMs(): number {
+    return Math.max(this.limits.timeoutMs, this.limits.answerTimeoutMs ?? 0) * 2;
+  }
+
+  signalWith(signal: AbortSignal | undefined): AbortSignal {
+    return signal ? AbortSignal.any([signal, this.controller.signal]) : this.controller.signal;
+  }
+
+  heard(): void {
+    this.arm(this.limits.timeoutMs);
+  }
+
+  asked(): void {
+    this.arm(this.limits.answerTimeoutMs ?? this.limits.timeoutMs);
+  }
+
+  clear(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+
+  /** The failure the call ended with, once the deadline has passed. */
+  expired: GatewayError | undefined;
+
+  private arm(ms: number): void {
+    this.clear();
+    this.timer = setTimeout(() => {
+      this.expired = new GatewayError({
+        kind: "backend_timeout",
+        server: this.server,
+        timeoutMs: ms,
+      });
+      this.controller.abort(this.expired);
+    }, ms);
+  }
 }
 
 /**
@@ -156,6 +287,28 @@ function answerIn(e: unknown): ProtocolError | undefined {
 }
 
 /**
+ * What the gateway's client declares to a backend: what the agent can answer, when the agent
+ * and the backend share an era (a 2025 session's questions are relayed, a 2026-07-28 agent's
+ * `input_required` passed through); otherwise nothing, so the backend asks nothing the gateway
+ * could not carry, and says so at once. Before the backend's era is known, the agent's.
+ */
+export function declaredTo(
+  caller: BackendCaller,
+  verdict: { kind: "legacy" | "modern" } | undefined,
+): Answerable | undefined {
+  if (caller.answerable) return verdict?.kind === "modern" ? undefined : caller.answerable;
+  if (caller.inputCapabilities)
+    return verdict?.kind === "legacy" ? undefined : caller.inputCapabilities;
+  return undefined;
+}
+
+function clientOptions(declared: Answerable | undefined): {
+  capabilities?: Record<string, unknown>;
+} {
+  return declared ? { capabilities: { ...declared } } : {};
+}
+
+/**
  * Opens a client to `backend` on behalf of the caller, runs `use`, and closes it. Connection and
  * request failures reject, a deadline passed as a `backend_timeout` `GatewayError`. The first
  * contact with a backend records its era.
@@ -164,20 +317,21 @@ export async function withClient<T>(
   backend: BackendSpec,
   caller: BackendCaller,
   limits: CallLimits,
-  use: (client: Client) => Promise<T>,
+  use: (client: Client, declared: Answerable | undefined) => Promise<T>,
 ): Promise<T> {
   const fetch = fetchFor(backend, caller);
   const options = {
     timeout: limits.timeoutMs,
     ...(limits.signal ? { signal: limits.signal } : {}),
   };
-  const sessions = sessionsFor(backend, caller);
   const verdict = eraVerdicts.get(backend.id);
+  const declared = declaredTo(caller, verdict);
+  const sessions = sessionsFor(backend, caller, declared);
 
   if (sessions && verdict?.kind === "legacy") {
     const session = await sessions.get();
     if (session) {
-      const client = new Client(CLIENT_INFO);
+      const client = new Client(CLIENT_INFO, clientOptions(declared));
       const transport = new StreamableHTTPClientTransport(backend.url, {
         fetch,
         sessionId: session.sessionId,
@@ -188,7 +342,7 @@ export async function withClient<T>(
         // With a session id, the client skips the handshake: this costs no round trip.
         await client.connect(transport, { ...options, prior: { kind: "legacy" } });
         uniqueIds(transport);
-        return await use(client);
+        return await use(client, declared);
       } catch (e) {
         // 404: the backend forgot the session (restart, expiry). Start a new one below.
         if (!(e instanceof SdkHttpError && e.status === 404)) throw deadlineOf(e, backend, limits);
@@ -199,7 +353,10 @@ export async function withClient<T>(
     }
   }
 
-  const client = new Client(CLIENT_INFO, { versionNegotiation: { mode: "auto" } });
+  const client = new Client(CLIENT_INFO, {
+    ...clientOptions(declared),
+    versionNegotiation: { mode: "auto" },
+  });
   const transport = new StreamableHTTPClientTransport(backend.url, { fetch });
   const cancellations = cancellationsOf(transport);
   try {
@@ -215,7 +372,7 @@ export async function withClient<T>(
         protocolVersion: transport.protocolVersion,
       });
     }
-    return await use(client);
+    return await use(client, declared);
   } catch (e) {
     // A JSON-RPC error is the backend answering, a gateway error the gateway deciding on that
     // answer or on the deadline; anything else may mean the backend changed or died.

@@ -7,6 +7,8 @@
  * gateway seals each value with AES-GCM under a key only it holds, together with the agent and
  * the server it belongs to, and opens it on the way back: a value another agent sealed, one for
  * another server, or one that was changed does not open. Any isolate opens what any other sealed.
+ * `/mcp` seals two values of its own the same way: a 2025 agent's session (what it can answer),
+ * and the id of a backend's question relayed to the agent (`core/agent-session.ts`).
  */
 
 const encoder = new TextEncoder();
@@ -17,7 +19,7 @@ export interface Binding {
   agent: string;
   server: string;
   /** What the value is, so a session id cannot be passed off as a request state. */
-  kind: "session" | "request_state";
+  kind: "session" | "request_state" | "agent_session" | "question";
 }
 
 /** The AES-GCM key sealing uses (typed by what web crypto derives, in workerd and Node alike). */

@@ -31,7 +31,12 @@ export function listLimits({ ctx, signal }: OperationCall): CallLimits {
 
 /** The limits of a call, read or get. */
 export function callLimits({ ctx, signal }: OperationCall): CallLimits {
-  return { timeoutMs: ctx.config.backendTimeoutMs, signal, defer: ctx.defer };
+  return {
+    timeoutMs: ctx.config.backendTimeoutMs,
+    answerTimeoutMs: ctx.config.agentAnswerTimeoutMs,
+    signal,
+    defer: ctx.defer,
+  };
 }
 
 /**

@@ -8,9 +8,11 @@
  */
 import { type CallToolResult, ProtocolError, type Tool } from "@modelcontextprotocol/server";
 import { type Ask, listAll, withBackend } from "../backend-side/backends.ts";
+import type { RequestContext } from "../context.ts";
 import { log } from "../core/log.ts";
 import { mayBeMapped, prefixToolName, resolveMapped, splitToolName } from "../core/names.ts";
 import { allows, decideRules, rulesFor, serversFor } from "../core/policy.ts";
+import { open, seal } from "../core/seal.ts";
 import { traceContextOf } from "../core/trace.ts";
 import {
   describe,
@@ -44,6 +46,10 @@ export interface CallParams {
   arguments?: Record<string, unknown>;
   /** The agent's `_meta`: its trace context goes on to the backend (`core/trace.ts`). */
   _meta?: Record<string, unknown>;
+  /** A 2026-07-28 retry: the answers to the backend's input requests, passed on as they are. */
+  inputResponses?: Record<string, unknown>;
+  /** A 2026-07-28 retry: the state the gateway sealed, opened before it goes on. */
+  requestState?: unknown;
 }
 
 /** Routes one `tools/call` to its backend, if the policy lets the agent see the tool. */
@@ -91,10 +97,13 @@ export async function callTool(call: OperationCall, params: CallParams): Promise
     }
   }
   const trace = traceContextOf(params._meta);
+  const state = await openedState(ctx, target.server, params.requestState);
   const forwarded = {
     name: target.tool,
     ...(params.arguments === undefined ? {} : { arguments: params.arguments }),
     ...(trace ? { _meta: trace } : {}),
+    ...(params.inputResponses === undefined ? {} : { inputResponses: params.inputResponses }),
+    ...(state === undefined ? {} : { requestState: state }),
   };
   try {
     const result = (await withBackend(backend, ctx, limits, async (ask) => {
@@ -108,6 +117,7 @@ export async function callTool(call: OperationCall, params: CallParams): Promise
         throw e;
       }
     })) as CallToolResult;
+    if (isInputRequired(result)) return await inputRequired(ctx, target.server, result as never);
     if (result.isError) outcome.ended("tool_error");
     return result;
   } catch (e) {
@@ -136,4 +146,52 @@ export async function callTool(call: OperationCall, params: CallParams): Promise
     });
     return unavailableResult(target.server, describe(e));
   }
+}
+
+/**
+ * A 2026-07-28 backend's `input_required` for the agent: its `requestState` sealed for the agent
+ * and the server (`core/seal.ts`), so that no other agent can present it. An agent that cannot
+ * take one (a 2025 agent: its era has no such result) gets a tool error saying why, at once.
+ */
+async function inputRequired(
+  ctx: RequestContext,
+  server: string,
+  result: Record<string, unknown>,
+): Promise<CallToolResult> {
+  if (!ctx.inputCapabilities) {
+    return {
+      isError: true,
+      content: [
+        {
+          type: "text",
+          text: `${server} asks for more input the 2026-07-28 way (input_required), which this 2025 session cannot answer on /mcp; use a 2026-07-28 client, or the server's door /servers/${server}/mcp.`,
+        },
+      ],
+    };
+  }
+  if (typeof result.requestState !== "string") return result as CallToolResult;
+  const sealed = await seal(ctx.config.sealKey, stateBinding(ctx, server), result.requestState);
+  return { ...result, requestState: sealed } as unknown as CallToolResult;
+}
+
+/** A retry's state, opened; undefined when there is none; a foreign or changed one is refused. */
+async function openedState(
+  ctx: RequestContext,
+  server: string,
+  state: unknown,
+): Promise<string | undefined> {
+  if (state === undefined) return undefined;
+  const opened =
+    typeof state === "string"
+      ? await open(ctx.config.sealKey, stateBinding(ctx, server), state)
+      : undefined;
+  return opened ?? fail({ kind: "foreign_state" });
+}
+
+function stateBinding(ctx: RequestContext, server: string) {
+  return { agent: ctx.agent, server, kind: "request_state" } as const;
+}
+
+function isInputRequired(result: Record<string, unknown>): boolean {
+  return result.resultType === "input_required";
 }
