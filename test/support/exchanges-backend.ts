@@ -10,7 +10,10 @@
  *   with what, cancelled) so a test can tell what reached the server;
  * - `ask_url(label)`: a URL-mode elicitation (2025-11-25), then `notifications/elicitation/complete`;
  * - `ask_anyway(kind)`: sends `sampling/createMessage` or `elicitation/create` whatever the
- *   client declared, and reports the client's answer or error.
+ *   client declared, and reports the client's answer or error;
+ * - a resource `note://board` clients may subscribe to (`resources/subscribe`), and
+ *   `touch_board`, which changes it: each session subscribed to it then gets
+ *   `notifications/resources/updated` on its standalone GET stream.
  *
  * Every request goes out with `extra.sendRequest`, so it travels on the tool call's own POST
  * stream, and with the call's signal, so a cancelled call stops waiting for its answer.
@@ -27,6 +30,8 @@ import {
   ElicitResultSchema,
   ListRootsResultSchema,
   RootsListChangedNotificationSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { answeredState, listenOnLoopback } from "./listen.ts";
@@ -53,6 +58,9 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 export async function startExchangesBackend(): Promise<ExchangesBackend> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const state: ExchangesState = { labels: {}, errors: [], rootsChanged: 0 };
+  /** Every session's way to tell its subscriber that a resource changed. */
+  const boards = new Set<(uri: string) => void>();
+  let touches = 0;
 
   function build(): McpServer {
     const server = new McpServer({ name: "exchanges", version: "1.0.0" });
@@ -184,6 +192,28 @@ export async function startExchangesBackend(): Promise<ExchangesBackend> {
         }
       },
     );
+    // A resource to subscribe to: the session's own subscription, told of each touch_board.
+    let subscribed = false;
+    server.registerResource("board", "note://board", { mimeType: "text/plain" }, async () => ({
+      contents: [{ uri: "note://board", text: `touched ${touches} times` }],
+    }));
+    server.server.registerCapabilities({ resources: { subscribe: true, listChanged: true } });
+    server.server.setRequestHandler(SubscribeRequestSchema, async (request) => {
+      if (request.params.uri === "note://board") subscribed = true;
+      return {};
+    });
+    server.server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
+      if (request.params.uri === "note://board") subscribed = false;
+      return {};
+    });
+    boards.add((uri) => {
+      if (subscribed) server.server.sendResourceUpdated({ uri }).catch(() => {});
+    });
+    server.registerTool("touch_board", {}, async () => {
+      touches++;
+      for (const tell of boards) tell("note://board");
+      return { content: [text(`touched ${touches} times`)] };
+    });
     return server;
   }
 

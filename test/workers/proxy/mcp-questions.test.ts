@@ -16,6 +16,7 @@ import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
   ListRootsRequestSchema,
+  ResourceUpdatedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { createParser } from "eventsource-parser";
 import { afterEach, describe, expect, inject, it } from "vitest";
@@ -309,5 +310,105 @@ describe("misbehaving agents end cleanly on /mcp", () => {
     expect((await owner.post(accepted(question.id, "alice"))).status).toBe(202);
     const result = await next();
     expect(text(result.result)).toBe('mcp-theirs: accept {"name":"alice"}');
+  });
+});
+
+describe("a session's GET stream on /mcp", () => {
+  it("carries a backend's question asked outside any call, and the answer reaches the backend", async () => {
+    let listening!: () => void;
+    const streamOpen = new Promise<void>((resolve) => {
+      listening = resolve;
+    });
+    const bearer = await token("asker");
+    const transport = new StreamableHTTPClientTransport(MCP, {
+      fetch: async (url, init) => {
+        const response = await gatewayFetch(url, init);
+        if (init?.method === "GET" && response.ok) listening();
+        return response;
+      },
+      requestInit: { headers: { authorization: `Bearer ${bearer}` } },
+    });
+    const client = new Client(
+      { name: "mcp-get", version: "1.0.0" },
+      { capabilities: { roots: {} } },
+    );
+    client.setRequestHandler(ListRootsRequestSchema, async () => ({
+      roots: [{ uri: "file:///work/detached" }],
+    }));
+    await client.connect(transport);
+    closeAfterTest(client);
+    await streamOpen;
+    const result = await client.callTool({ name: "exch_list_roots_detached", arguments: {} });
+    expect(text(result)).toBe("roots: file:///work/detached");
+  });
+
+  it("carries the updates of a resource the agent subscribed to, under the server's prefix", async () => {
+    let listening!: () => void;
+    const streamOpen = new Promise<void>((resolve) => {
+      listening = resolve;
+    });
+    const bearer = await token("asker");
+    const transport = new StreamableHTTPClientTransport(MCP, {
+      fetch: async (url, init) => {
+        const response = await gatewayFetch(url, init);
+        if (init?.method === "GET" && response.ok) listening();
+        return response;
+      },
+      requestInit: { headers: { authorization: `Bearer ${bearer}` } },
+    });
+    const client = new Client(
+      { name: "mcp-subscribe", version: "1.0.0" },
+      { capabilities: { elicitation: {} } },
+    );
+    const updated: string[] = [];
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => {
+      updated.push(notification.params.uri);
+    });
+    await client.connect(transport);
+    closeAfterTest(client);
+    expect(client.getServerCapabilities()?.resources).toMatchObject({ subscribe: true });
+    await streamOpen;
+    await client.subscribeResource({ uri: "exch+note://board" });
+    await client.callTool({ name: "exch_touch_board", arguments: {} });
+    await expect.poll(() => updated).toEqual(["exch+note://board"]);
+
+    await client.unsubscribeResource({ uri: "exch+note://board" });
+    await client.callTool({ name: "exch_touch_board", arguments: {} });
+    // A second touch after unsubscribing: nothing more comes (the backend's word is synchronous
+    // with the tool's answer, so a short wait is enough to see it would have).
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(updated).toEqual(["exch+note://board"]);
+    // A resource of a server the agent does not hold, or that does not exist: not found.
+    await expect(client.subscribeResource({ uri: "nope+note://board" })).rejects.toMatchObject({
+      code: -32602,
+    });
+  });
+
+  it("a sessionless agent is offered no subscriptions", async () => {
+    const client = new Client({ name: "mcp-plain", version: "1.0.0" });
+    await client.connect(
+      new StreamableHTTPClientTransport(MCP, {
+        fetch: gatewayFetch,
+        requestInit: { headers: { authorization: `Bearer ${await token("asker")}` } },
+      }),
+    );
+    closeAfterTest(client);
+    expect(client.getServerCapabilities()?.resources).toEqual({ listChanged: true });
+    await expect(client.subscribeResource({ uri: "exch+note://board" })).rejects.toMatchObject({
+      code: -32601,
+    });
+  });
+
+  it("is 405 without a session, as before", async () => {
+    const response = await exports.default.fetch(
+      new Request(MCP, {
+        headers: {
+          accept: "text/event-stream",
+          authorization: `Bearer ${await token("asker")}`,
+        },
+      }),
+    );
+    expect(response.status).toBe(405);
+    await response.body?.cancel();
   });
 });

@@ -27,6 +27,7 @@ import type { McpHttpHandler } from "@modelcontextprotocol/server";
 import { type FastHandler, hotRequest, serveFast } from "./agent-side/hot-path.ts";
 import {
   readBody,
+  SSE_HEADERS,
   streamWhenSlow,
   underSignal,
   watchAnswer,
@@ -35,6 +36,7 @@ import {
 import { createSdkHandler, SERVER_INFO } from "./agent-side/sdk-server.ts";
 import { relayListChanges } from "./backend-side/listen.ts";
 import { deliverAnswers } from "./backend-side/questions.ts";
+import { relayServerStreams } from "./backend-side/server-stream.ts";
 import { authInfoFor, type Outcome, RequestContext } from "./context.ts";
 import { type Control, refusalOf } from "./control/document.ts";
 import {
@@ -323,7 +325,15 @@ async function operate(
   // Admission comes first: an agent over its rate learns nothing else. Only messages carry calls
   // to admit, so anything else can be refused here only by the agent's rate.
   const listen = listenStream(asked);
-  await admitCalls(ctx, asked.kind === "messages" ? asked.calls : [], releases, listen);
+  // A session's GET is its stream of what backends say outside calls: it holds a stream lease.
+  const getStream =
+    asked.kind === "stream" && request.method === "GET" && request.headers.has("mcp-session-id");
+  await admitCalls(
+    ctx,
+    asked.kind === "messages" ? asked.calls : [],
+    releases,
+    listen ?? (getStream ? { id: null } : undefined),
+  );
   if (asked.kind === "refused") return fail(asked.failure);
   const session = request.headers.get("mcp-session-id");
   if (session !== null) {
@@ -333,6 +343,7 @@ async function operate(
     ctx.answerable = answerable;
   }
   const authInfo = authInfoFor(ctx);
+  if (getStream && ctx.answerable) return serverStream(ctx, ctx.answerable, releases);
   if (asked.kind === "stream")
     return gateway.mcp.fetch(underSignal(request, ctx.signal), { authInfo });
   if (asked.kind === "not_json") {
@@ -373,6 +384,8 @@ async function operate(
     });
   }
   const answering = Array.isArray(body) ? undefined : answerableOfInitialize(body);
+  // The server it initializes with knows it will have a session (what it offers depends on it).
+  if (answering) ctx.answerable = answering;
   const response = await streamWhenSlow(
     gateway.mcp.fetch(underSignal(request, ctx.signal), { authInfo, parsedBody: body }),
   );
@@ -381,6 +394,55 @@ async function operate(
   // 2026-07-28 agent sends no initialize).
   const sealed = await seal(ctx.config.sealKey, sessionBinding(ctx.agent), sessionText(answering));
   return withHeader(response, "mcp-session-id", sealed);
+}
+
+/**
+ * A sessionful agent's GET stream: its backends' own GET streams relayed
+ * (`backend-side/server-stream.ts`) for as long as the agent keeps it open; its release closes
+ * them all and waits until they have closed.
+ */
+async function serverStream(
+  ctx: RequestContext,
+  answerable: Answerable,
+  releases: (() => Promise<void>)[],
+): Promise<Response> {
+  const upstream = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, upstream.signal]);
+  let write: ((message: Record<string, unknown>) => void) | undefined;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      const encoder = new TextEncoder();
+      write = (message) => {
+        try {
+          controller.enqueue(
+            encoder.encode(`event: message\ndata: ${JSON.stringify(message)}\n\n`),
+          );
+        } catch {
+          // The agent has gone; its signal closes the upstream streams.
+        }
+      };
+    },
+    cancel: (reason) => upstream.abort(reason),
+  });
+  const caller = {
+    agent: ctx.agent,
+    signer: ctx.signer,
+    bindings: ctx.bindings,
+    battleClaims: ctx.battleClaims,
+    answerable,
+  };
+  const relay = relayServerStreams(ctx.config, caller, signal, (message) => write?.(message));
+  ctx.defer(relay.done);
+  releases.push(async () => {
+    upstream.abort();
+    await relay.done;
+  });
+  // The agent has its stream once the backends' are open: what they say from then on reaches it.
+  await Promise.race([
+    relay.ready,
+    new Promise((resolve) => setTimeout(resolve, ctx.config.backendTimeoutMs)),
+  ]);
+  return new Response(body, { headers: SSE_HEADERS });
 }
 
 /** What an `initialize` request's params declare the agent can answer, if it is one. */

@@ -39,7 +39,12 @@ export function createSdkServer(ctx: RequestContext): Server {
     capabilities: {
       tools: { listChanged: true },
       ...(whole
-        ? { resources: { listChanged: true }, prompts: { listChanged: true }, completions: {} }
+        ? {
+            // Updates of a subscribed resource come on a session's GET stream: sessions only.
+            resources: { listChanged: true, ...(ctx.answerable ? { subscribe: true } : {}) },
+            prompts: { listChanged: true },
+            completions: {},
+          }
         : {}),
       logging: {},
     },
@@ -81,6 +86,14 @@ export function createSdkServer(ctx: RequestContext): Server {
     server.setRequestHandler("resources/read", (request, sdk) =>
       run(() => OPERATIONS["resources/read"](call(sdk), request.params)),
     );
+    if (ctx.answerable) {
+      server.setRequestHandler("resources/subscribe", (request, sdk) =>
+        run(() => OPERATIONS["resources/subscribe"](call(sdk), request.params)),
+      );
+      server.setRequestHandler("resources/unsubscribe", (request, sdk) =>
+        run(() => OPERATIONS["resources/unsubscribe"](call(sdk), request.params)),
+      );
+    }
     server.setRequestHandler("prompts/list", (_request, sdk) =>
       run(() => OPERATIONS["prompts/list"](call(sdk))),
     );

@@ -70,3 +70,34 @@ export async function readResource(
     contents: result.contents.map((c) => ({ ...c, uri: prefixUri(target.server, c.uri) })),
   };
 }
+
+/**
+ * A 2025 session's subscription to one resource, or its end: sent to the backend its URI names,
+ * on the agent's upstream session, so that the backend's `notifications/resources/updated`
+ * comes on that session's GET stream, which the agent's own GET stream relays
+ * (`backend-side/server-stream.ts`).
+ */
+export async function subscribeResource(
+  call: OperationCall,
+  method: "resources/subscribe" | "resources/unsubscribe",
+  params: { uri: string },
+): Promise<Record<string, never>> {
+  const { uri } = params;
+  const target = splitUri(uri);
+  const notFound = { kind: "unknown_resource", uri } as const;
+  if (!target) return fail(notFound);
+  await forwardOne(call, target.server, notFound, async (ask) => {
+    try {
+      return await ask(method, { uri: target.uri });
+    } catch (e) {
+      if (
+        isInvalidParams(e) ||
+        (e instanceof ProtocolError && e.code === ProtocolErrorCode.ResourceNotFound)
+      ) {
+        fail(notFound);
+      }
+      throw e;
+    }
+  });
+  return {};
+}

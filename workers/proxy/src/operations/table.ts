@@ -7,7 +7,12 @@ import type { OperationCall } from "./call.ts";
 import { type CompleteParams, complete } from "./completion.ts";
 import { setLevel } from "./logging.ts";
 import { getPrompt, listPrompts } from "./prompts.ts";
-import { listResources, listResourceTemplates, readResource } from "./resources.ts";
+import {
+  listResources,
+  listResourceTemplates,
+  readResource,
+  subscribeResource,
+} from "./resources.ts";
 import { type CallParams, callTool, listTools } from "./tools.ts";
 
 export const OPERATIONS = {
@@ -16,6 +21,10 @@ export const OPERATIONS = {
   "resources/list": (call: OperationCall) => listResources(call),
   "resources/templates/list": (call: OperationCall) => listResourceTemplates(call),
   "resources/read": (call: OperationCall, params: { uri: string }) => readResource(call, params),
+  "resources/subscribe": (call: OperationCall, params: { uri: string }) =>
+    subscribeResource(call, "resources/subscribe", params),
+  "resources/unsubscribe": (call: OperationCall, params: { uri: string }) =>
+    subscribeResource(call, "resources/unsubscribe", params),
   "prompts/list": (call: OperationCall) => listPrompts(call),
   "prompts/get": (
     call: OperationCall,
