@@ -5,31 +5,15 @@
  * (the MCP SDK client, as an agent) changes; a save over someone else's change is refused and
  * says so. Every change is made for `page_agent`, an agent no other test knows, and undone.
  *
- * Needs /usr/bin/chromium (`.ci/browser.sh setup` installs it) or CHROMIUM_PATH.
+ * Needs /usr/bin/chromium (`.ci/browser.sh setup` installs it) or CHROMIUM_PATH (./browser.ts).
  */
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { decodeJwt } from "jose";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintToken } from "../../keys/mint.ts";
+import { type Chromium, launchChromium, saveScreenshot } from "./browser.ts";
 import { connectAgent, type Launched, launch } from "./launcher.ts";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const SCREENSHOT = join(ROOT, "test-artifacts", "admin-page.png");
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 /** The agent this file grants, disables and revokes; no policy file names it. */
 const AGENT = "page_agent";
 /** Markup where the page shows values from the API: it must stay text. */
@@ -38,8 +22,7 @@ const HOSTILE = `<img src=x onerror="window.pwned='note'"><script>window.pwned='
 type PolicyDoc = Record<string, Record<string, "*" | string[]>>;
 
 let system: Launched;
-let browser: BrowserContext;
-let profile: string;
+let browser: Chromium;
 let adminToken: string;
 let page: Page;
 /** The policy's version and text when this file began: what the history rolls back to. */
@@ -142,12 +125,7 @@ beforeAll(async () => {
   // A run that stopped half-way may have left page_agent behind in the persisted state.
   await forgetPageAgent();
   initial = await currentPolicy();
-  profile = await mkdtemp(join(tmpdir(), "mcpcp-chromium-"));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
+  browser = await launchChromium();
   page = await browser.newPage();
   page.on("pageerror", (error) => pageErrors.push(error.message));
   page.on("console", (entry) => {
@@ -161,7 +139,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (system?.child.exitCode === null) await forgetPageAgent().catch(() => {});
   await browser?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
   if (system?.child.exitCode === null) await system.stop();
 }, 30_000);
 
@@ -198,8 +175,7 @@ describe("the admin page", () => {
     expect(await page.locator("#preview pre.diff del").count()).toBe(0);
     // The agent sees nothing yet: a preview changes nothing.
     expect(await toolsOf(AGENT)).toEqual([]);
-    await mkdir(dirname(SCREENSHOT), { recursive: true });
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    await saveScreenshot(page, "admin-page");
 
     await page.locator("#save-button").click();
     await page.locator("#policy-status .message.ok").waitFor();

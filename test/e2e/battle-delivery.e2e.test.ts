@@ -6,24 +6,20 @@
  * while the receiver is down and started again on the same state; then started without the URL.
  * The battle page, in headless Chromium, shows how far delivery got.
  *
- * Needs /usr/bin/chromium (`.ci/browser.sh setup` installs it) or CHROMIUM_PATH.
+ * Needs /usr/bin/chromium (`.ci/browser.sh setup` installs it) or CHROMIUM_PATH (./browser.ts).
  */
 
-import { mkdtemp, rm } from "node:fs/promises";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { createRemoteJWKSet } from "jose";
-import { type BrowserContext, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyDelivery, WEBHOOK_JWKS_PATH } from "../../common/battle-webhook.ts";
 import type { BattleState, DeliveryStatus } from "../../durable-objects/battle-types.ts";
 import { mintInspectionToken } from "../../keys/mint.ts";
 import { type BattleReceiver, startBattleReceiver } from "../../scripts/battle-receiver.ts";
+import { type Chromium, launchChromium } from "./browser.ts";
 import { connectAgent, DEFAULT_PORT_BASE, type Launched, launch, resultText } from "./launcher.ts";
 
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 /** Short delays, so a test sees several retries in seconds (production: 1 s → 5 min, 10 s). */
 const WEBHOOK_ENV = {
   BATTLE_WEBHOOK_BACKOFF_MS: "200",
@@ -36,8 +32,7 @@ let system: Launched;
 let agent: Client;
 let receiver: BattleReceiver;
 let inspectionToken: string;
-let browser: BrowserContext | undefined;
-let profile: string | undefined;
+let browser: Chromium | undefined;
 const stamp = Date.now();
 
 async function start(env: Record<string, string>): Promise<void> {
@@ -96,7 +91,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
   await agent?.close().catch(() => {});
   if (system?.child.exitCode === null) await system.stop();
   await receiver?.close();
@@ -177,12 +171,7 @@ describe("battle delivery", () => {
     receiver.mode = "fail";
     await report(battle, "first");
     await report(battle, "second");
-    profile = await mkdtemp(join(tmpdir(), "mcpcp-chromium-"));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-    });
+    browser = await launchChromium();
     const page = await browser.newPage();
     await page.goto(
       `http://127.0.0.1:${system.ports.proxy}/battles/${battle}#token=${inspectionToken}`,

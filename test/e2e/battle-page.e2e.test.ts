@@ -4,32 +4,16 @@
  * through the proxy; and the durability of a battle's log under a flood of concurrent reports and
  * a restart of everything.
  *
- * Needs /usr/bin/chromium (`.ci/browser.sh setup` installs it) or CHROMIUM_PATH.
+ * Needs /usr/bin/chromium (`.ci/browser.sh setup` installs it) or CHROMIUM_PATH (./browser.ts).
  */
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BattlePage, BattleState } from "../../durable-objects/battle-types.ts";
 import { mintInspectionToken } from "../../keys/mint.ts";
+import { type Chromium, launchChromium, saveScreenshot } from "./browser.ts";
 import { connectAgent, type Launched, launch, resultText } from "./launcher.ts";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const SCREENSHOT = join(ROOT, "test-artifacts", "battle-page.png");
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 /** Reports in the flood; kept in flight at most FLOOD_CONCURRENCY at a time. */
 const FLOOD_SIZE = 500;
 /**
@@ -40,8 +24,7 @@ const FLOOD_CONCURRENCY = Number(process.env.MCPCP_FLOOD_CONCURRENCY || 8);
 
 let system: Launched;
 let agent: Client;
-let browser: BrowserContext;
-let profile: string;
+let browser: Chromium;
 let inspectionToken: string;
 const pageErrors: string[] = [];
 
@@ -95,17 +78,11 @@ beforeAll(async () => {
   system = await launch();
   agent = await connectAgent(system.proxyUrl, "agent_name1");
   inspectionToken = await mintInspectionToken();
-  profile = await mkdtemp(join(tmpdir(), "mcpcp-chromium-"));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
+  browser = await launchChromium();
 }, 150_000);
 
 afterAll(async () => {
   await browser?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
   await agent?.close().catch(() => {});
   if (system?.child.exitCode === null) await system.stop();
 }, 30_000);
@@ -221,8 +198,7 @@ describe("the battle page", () => {
     await page.locator('#live[data-state="ended"]').waitFor();
     expect(await page.locator('li.event[data-seq="5"].kind-result').count()).toBe(1);
 
-    await mkdir(dirname(SCREENSHOT), { recursive: true });
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    await saveScreenshot(page, "battle-page");
   });
 
   it("lists the battle with its winner and count, and filters by status", async () => {

@@ -110,6 +110,15 @@ describe("inspection needs a token with the inspect_battles scope", () => {
       expect(html.match(/<script/g)).toHaveLength(1);
     }
   });
+
+  it("carries the admin page's walls as well: it cannot be framed and keeps no opener", async () => {
+    const response = await get("/battles");
+    expect(response.headers.get("Content-Security-Policy")).toContain("frame-ancestors 'none'");
+    expect(response.headers.get("X-Frame-Options")).toBe("DENY");
+    expect(response.headers.get("Cross-Origin-Opener-Policy")).toBe("same-origin");
+    expect(response.headers.get("Referrer-Policy")).toBe("no-referrer");
+    expect(response.headers.get("X-Content-Type-Options")).toBe("nosniff");
+  });
 });
 
 describe("GET /api/battles/:id", () => {

@@ -1,33 +1,8 @@
 /**
- * Building the page's DOM from data without ever parsing a string as HTML: text goes in as text
- * nodes. The only HTML this page parses is sanitised markdown (markdown.ts).
+ * The battle page's DOM helpers: the shared kit (common/page/dom.ts: text goes in as text nodes)
+ * and the link to a battle. The only HTML this page parses is sanitised markdown (markdown.ts).
  */
-
-type Child = Node | string | number | null | undefined | false;
-
-/** `<tag attr=…>children</tag>`; strings become text nodes, falsy children are skipped. */
-export function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attributes: Record<string, string | undefined> = {},
-  ...children: Child[]
-): HTMLElementTagNameMap[K] {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value !== undefined) element.setAttribute(name, value);
-  }
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) continue;
-    element.append(typeof child === "number" ? String(child) : child);
-  }
-  return element;
-}
-
-/** A local, readable time for an ISO timestamp, with the exact value in a `<time>`. */
-export function time(iso: string): HTMLTimeElement {
-  const date = new Date(iso);
-  const shown = Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
-  return h("time", { datetime: iso, title: iso }, shown);
-}
+export { button, h, time } from "../../../common/page/dom.ts";
 
 /** The link to one battle's page. */
 export function battleHref(id: string): string {

@@ -4,7 +4,7 @@
  */
 import type { ApiError } from "./api.ts";
 import { showBattle } from "./battle-view.ts";
-import { h } from "./dom.ts";
+import { button, h } from "./dom.ts";
 import { showList } from "./list-view.ts";
 import {
   adoptFragmentToken,
@@ -56,11 +56,14 @@ function showSession(token: string): void {
   const { sub, exp } = tokenClaims(token);
   const until =
     typeof exp === "number" ? ` until ${new Date(exp * 1000).toLocaleTimeString()}` : "";
-  const forget = h("button", { type: "button", class: "link" }, "forget token");
-  forget.addEventListener("click", () => {
-    forgetToken();
-    location.reload();
-  });
+  const forget = button(
+    "forget token",
+    () => {
+      forgetToken();
+      location.reload();
+    },
+    { class: "link" },
+  );
   session.replaceChildren(`inspecting as ${sub ?? "?"}${until} · `, forget);
 }
 

@@ -1,8 +1,15 @@
 /**
  * The admin API (`/admin/*` on the gateway) as the page uses it. Every request carries the token
  * in the Authorization header and nowhere else; the answers' shapes are the API's
- * (workers/proxy/src/admin/routes.ts, docs/design.md "Audit").
+ * (workers/proxy/src/admin/routes.ts, docs/design.md "Audit"); an audit record is the very type the
+ * gateway writes (src/state/audit-record.ts, a type with no imports, so nothing of the Worker's
+ * reaches the bundle).
  */
+import { ApiError, callApi } from "../../../common/page/api.ts";
+import type { AuditRecord } from "../src/state/audit-record.ts";
+
+export type { AuditRecord };
+export { ApiError };
 
 /** `{ agent: { server: "*" | [tool, ...] } }` */
 export type PolicyDoc = Record<string, Record<string, "*" | string[]>>;
@@ -51,37 +58,6 @@ export interface Agent {
 export interface Revocations {
   tokens: Record<string, number>;
   agents: Record<string, number>;
-}
-
-export interface AuditRecord {
-  at: string;
-  request_id: string;
-  message_index: number | null;
-  agent: string;
-  method: string | null;
-  server: string | null;
-  tool: string | null;
-  decision: string;
-  outcome: string;
-  status: number;
-  duration_ms: number;
-}
-
-/** An answer other than 2xx, with the API's stable error code. */
-export class ApiError extends Error {
-  readonly status: number;
-  readonly code: string;
-
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-
-  /** The token is missing, wrong, expired, revoked or lacks the scope: ask for another. */
-  get needsToken(): boolean {
-    return this.status === 401 || this.status === 403;
-  }
 }
 
 /** The admin API for one token; `onAuthError` is told when the gateway refuses the token. */
@@ -137,40 +113,11 @@ export class AdminApi {
     this.#call<{ records: AuditRecord[] }>("GET", `/admin/audit?${query}`);
 
   async #call<T>(method: string, path: string, body?: unknown, ifMatch?: string): Promise<T> {
-    const headers: Record<string, string> = {
-      Authorization: `Bearer ${this.#token}`,
-      Accept: "application/json",
-    };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (ifMatch !== undefined) headers["If-Match"] = `"${ifMatch}"`;
-    const response = await fetch(path, {
-      method,
-      headers,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      cache: "no-store",
-      credentials: "omit",
-      referrerPolicy: "no-referrer",
-    });
-    if (response.ok) return (await response.json()) as T;
-    const error = await errorOf(response);
-    if (error.needsToken) this.#onAuthError(error);
-    throw error;
+    try {
+      return await callApi<T>(path, this.#token, { method, body, ifMatch });
+    } catch (error) {
+      if (error instanceof ApiError && error.needsToken) this.#onAuthError(error);
+      throw error;
+    }
   }
-}
-
-/**
- * The refusal in an answer. The admin API answers `{error, message}`; the token check before it
- * answers a JSON-RPC error, as it does on /mcp.
- */
-async function errorOf(response: Response): Promise<ApiError> {
-  const body: unknown = await response.json().catch(() => null);
-  const record = typeof body === "object" && body !== null ? (body as Record<string, unknown>) : {};
-  const rpc = record.error;
-  if (typeof rpc === "object" && rpc !== null && "message" in rpc) {
-    const text = String((rpc as { message: unknown }).message);
-    return new ApiError(response.status, `http_${response.status}`, text);
-  }
-  const code = typeof rpc === "string" ? rpc : `http_${response.status}`;
-  const text = typeof record.message === "string" ? record.message : `HTTP ${response.status}`;
-  return new ApiError(response.status, code, text);
 }

@@ -1,45 +1,11 @@
 /**
- * Building the page's DOM from data without ever parsing a string as HTML: every value from the
- * API goes in as a text node or an attribute value. The page's CSP enforces it as well: Trusted
- * Types with no policy at all, so an `innerHTML` assignment would throw.
+ * The admin page's DOM helpers: the shared kit (common/page/dom.ts: every value from the API goes
+ * in as a text node or an attribute value) and what only this page shows. The page's CSP enforces
+ * it as well: Trusted Types with no policy at all, so an `innerHTML` assignment would throw.
  */
+import { button, type Child, h, time } from "../../../common/page/dom.ts";
 
-type Child = Node | string | number | null | undefined | false;
-
-/** `<tag attr=…>children</tag>`; strings become text nodes, falsy children are skipped. */
-export function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attributes: Record<string, string | undefined> = {},
-  ...children: Child[]
-): HTMLElementTagNameMap[K] {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value !== undefined) element.setAttribute(name, value);
-  }
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) continue;
-    element.append(typeof child === "number" ? String(child) : child);
-  }
-  return element;
-}
-
-/** A button that runs `action` when clicked. */
-export function button(
-  label: string,
-  action: () => void,
-  attributes: Record<string, string | undefined> = {},
-): HTMLButtonElement {
-  const element = h("button", { type: "button", ...attributes }, label);
-  element.addEventListener("click", action);
-  return element;
-}
-
-/** A local, readable time for an ISO timestamp, with the exact value in a `<time>`. */
-export function time(iso: string): HTMLTimeElement {
-  const date = new Date(iso);
-  const shown = Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
-  return h("time", { datetime: iso, title: iso }, shown);
-}
+export { button, h, time };
 
 /** A Unix time in seconds, shown as `time` shows an ISO one. */
 export function unixTime(seconds: number): HTMLTimeElement {

@@ -10,47 +10,16 @@ import { z } from "zod";
 import audit from "../../migrations/0001_audit.sql";
 import messages from "../../migrations/0002_audit_messages.sql";
 import { log } from "../core/log.ts";
+import type { AuditRecord } from "./audit-record.ts";
 import { applyMigrations, type Migration } from "./migrations.ts";
+
+export type { AuditRecord, Decision } from "./audit-record.ts";
 
 /** The scope that may read the audit log at GET /admin/audit. */
 export const AUDIT_SCOPE = "audit_read";
 
 /** The longest name a record keeps (the agent's text, as it asked): what the query filters on. */
 export const NAME_LIMIT = 200;
-
-export type Decision =
-  | "allow"
-  | "deny_scope"
-  | "deny_policy"
-  | "deny_rate"
-  | "deny_concurrency"
-  | "deny_input";
-
-/**
- * The record of one message, or of a request without messages; the request path fills it in as
- * it learns more. The records of a batch share `request_id` (and `at`, `status`, `duration_ms`,
- * `bytes_in`, `bytes_out`, which are the whole request's); `message_index` is each message's
- * place in the batch, from 0, and null for a request that is not a batch.
- */
-export interface AuditRecord {
-  at: string;
-  request_id: string;
-  message_index: number | null;
-  agent: string;
-  /**
-   * An MCP method, `unknown` (`core/methods.ts`), `batch` for a batch refused whole, `admin` for a
-   * change through the admin API (its action in `tool`), or null.
-   */
-  method: string | null;
-  server: string | null;
-  tool: string | null;
-  decision: Decision;
-  outcome: string;
-  status: number;
-  duration_ms: number;
-  bytes_in: number;
-  bytes_out: number | null;
-}
 
 /** Starts the record of a request that has just been authenticated. */
 export function beginRecord(agent: string, requestId: string, bytesIn: number): AuditRecord {
