@@ -424,6 +424,8 @@ async function policyTable(
     rssBefore: number | null;
     rssAfter: number | null;
     callP50: number;
+    callP99: number;
+    callMean: number;
     healthP50: number;
   }[] = [];
   try {
@@ -497,6 +499,8 @@ async function policyTable(
           rssBefore,
           rssAfter,
           callP50: summarize(calls).p50,
+          callP99: summarize(calls).p99,
+          callMean: summarize(calls).mean,
           healthP50: summarize(healths).p50,
         };
         figures.push(f);
@@ -555,6 +559,18 @@ async function policyTable(
         "tools/call p50, one agent",
         sizes,
         figures.map((f) => f.callP50),
+        ms,
+      ),
+      row(
+        "tools/call p99, one agent",
+        sizes,
+        figures.map((f) => f.callP99),
+        ms,
+      ),
+      row(
+        "tools/call mean, one agent",
+        sizes,
+        figures.map((f) => f.callMean),
         ms,
       ),
       row(
@@ -766,7 +782,13 @@ async function auditTable(
 ): Promise<ScaleTable> {
   const options = devOptions("wrangler.toml", keys.proxy, []);
   const workerd = await startWorkerd(bundles, build, options, { state: "audit", log });
-  const figures: { seedRate: number; hit: number; miss: number; agentOnly: number }[] = [];
+  const figures: {
+    seedRate: number;
+    hit: number;
+    miss: number;
+    agentOnly: number;
+    unindexed: number;
+  }[] = [];
   try {
     const token = await mintToken({
       agent: "auditor",
@@ -817,20 +839,25 @@ async function auditTable(
         await ask("agent=agent_7&tool=tool_3", undefined);
         await ask("agent=agent_7&tool=no_such_tool", 0);
         await ask("agent=agent_7", undefined);
+        await ask("agent=agent_7&server=b3", 0);
       }
       const hit: number[] = [];
       const miss: number[] = [];
       const agentOnly: number[] = [];
+      const unindexed: number[] = [];
       for (let i = 0; i < reps; i++) {
         hit.push(await ask("agent=agent_7&tool=tool_3", matches || undefined));
         miss.push(await ask("agent=agent_7&tool=no_such_tool", 0));
         agentOnly.push(await ask("agent=agent_7", Math.min(100, n / 100)));
+        // agent_7's records are all on b2 (i % 100 = 7, so i % 5 = 2), and `server` has no index.
+        unindexed.push(await ask("agent=agent_7&server=b3", 0));
       }
       const f = {
         seedRate,
         hit: summarize(hit).p50,
         miss: summarize(miss).p50,
         agentOnly: summarize(agentOnly).p50,
+        unindexed: summarize(unindexed).p50,
       };
       figures.push(f);
       log(`audit ${n} records: ${JSON.stringify(f)}`);
@@ -860,6 +887,12 @@ async function auditTable(
         "agent only (100 a page) p50",
         sizes,
         figures.map((f) => f.agentOnly),
+        ms,
+      ),
+      row(
+        "agent + server, matching none (server has no index) p50",
+        sizes,
+        figures.map((f) => f.unindexed),
         ms,
       ),
       row(
