@@ -12,8 +12,8 @@ export const USAGE = `usage: node bench/run.ts [options]   (npm run bench -- [op
   --no-profile        with --lab: skip the CPU profiles
   --no-wrangler-dev   with --lab: skip the wrangler dev reference (it needs ports 9403-9406)
   --scale             only the scale section (bench/scale.ts): backends, policy agents, battle
-                      events and audit records at three sizes each, with their growth; about
-                      8 minutes, --quick about 2 (smaller sizes)
+                      events and audit records at three sizes each, with their growth; 6-13
+                      minutes (most of it the battle's 100,000 events), --quick about 1
   --scale-only LIST   with --scale: only these parts, comma-separated (backends,policy,battle,audit)
   --seconds N         seconds per load point (default 8, quick 1)
   --pairs N           rounds of the echo comparison per backend (default 1000, quick 150)
