@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT } from "./root.ts";
+import { PARTS, type Part } from "./scale-parts.ts";
 
 export const USAGE = `usage: node bench/run.ts [options]   (npm run bench -- [options])
   --quick             fewer samples, 1 s load points
@@ -10,10 +11,19 @@ export const USAGE = `usage: node bench/run.ts [options]   (npm run bench -- [op
                       parts, CPU profiles of workerd's isolates, the wrangler dev reference
   --no-profile        with --lab: skip the CPU profiles
   --no-wrangler-dev   with --lab: skip the wrangler dev reference (it needs ports 9403-9406)
+  --scale             only the scale section (bench/scale.ts): backends, policy agents, battle
+                      events and audit records at three sizes each, with their growth; 6-13
+                      minutes (most of it the battle's 100,000 events), --quick about 1
+  --scale-only LIST   with --scale: only these parts, comma-separated (backends,policy,battle,audit)
   --seconds N         seconds per load point (default 8, quick 1)
   --pairs N           rounds of the echo comparison per backend (default 1000, quick 150)
   --docker-image IMG  image for the run_docker figure (default mcpcp/busybox)
-  --out PATH          where the JSON goes (default bench-results/latest.json)`;
+  --out PATH          where the JSON goes (default bench-results/latest.json, with --scale
+                      bench-results/scale.json)`;
+
+/** Where the JSON goes unless --out says: the core's figures, or the scale section's. */
+export const DEFAULT_OUT = join(ROOT, "bench-results", "latest.json");
+export const SCALE_OUT = join(ROOT, "bench-results", "scale.json");
 
 export type Plan = ReturnType<typeof parsePlan>;
 /** What the lab runs and for how long; only in a plan made with --lab. */
@@ -28,10 +38,12 @@ export function parsePlan(argv: string[]) {
       lab: { type: "boolean" },
       "no-profile": { type: "boolean" },
       "no-wrangler-dev": { type: "boolean" },
+      scale: { type: "boolean" },
+      "scale-only": { type: "string" },
       seconds: { type: "string" },
       pairs: { type: "string" },
       "docker-image": { type: "string", default: "mcpcp/busybox" },
-      out: { type: "string", default: join(ROOT, "bench-results", "latest.json") },
+      out: { type: "string", default: DEFAULT_OUT },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -40,10 +52,22 @@ export function parsePlan(argv: string[]) {
   for (const option of ["no-profile", "no-wrangler-dev"] as const) {
     if (args[option] && !lab) throw new Error(`--${option} only applies with --lab\n${USAGE}`);
   }
+  const scale = args.scale === true;
+  if (scale && lab) throw new Error(`--scale runs on its own, not with --lab\n${USAGE}`);
+  if (args["scale-only"] && !scale)
+    throw new Error(`--scale-only only applies with --scale\n${USAGE}`);
+  const scaleParts = (args["scale-only"] ?? PARTS.join(",")).split(",").map((p) => p.trim());
+  for (const part of scaleParts) {
+    if (!(PARTS as readonly string[]).includes(part)) {
+      throw new Error(`--scale-only: no part "${part}" (${PARTS.join(", ")})\n${USAGE}`);
+    }
+  }
   const loadSeconds = Number(args.seconds ?? (quick ? 1 : 8));
   return {
     help: args.help === true,
     quick,
+    /** The scale section's parts, when --scale asked for it (bench/scale.ts). */
+    scale: scale ? (scaleParts as Part[]) : undefined,
     out: args.out,
     dockerImage: args["docker-image"],
     pairs: Number(args.pairs ?? (quick ? 150 : 1000)),

@@ -19,11 +19,12 @@ import type { LabResults } from "./lab/results.ts";
 import { toolNames } from "./latency.ts";
 import { battles, throughput } from "./load.ts";
 import { describeMachine, finish } from "./machine.ts";
-import { parsePlan, USAGE } from "./plan.ts";
+import { DEFAULT_OUT as defaultOut, parsePlan, SCALE_OUT as scaleOut, USAGE } from "./plan.ts";
 import { formatTable, markdownTable } from "./report.ts";
 import { attempt, type Results } from "./results.ts";
 import { buildRows } from "./rows.ts";
 import { RpcClient } from "./rpc.ts";
+import type { Part } from "./scale-parts.ts";
 import { type System, startSystem } from "./system.ts";
 import { wrkVersion } from "./wrk.ts";
 
@@ -134,6 +135,10 @@ async function main(): Promise<void> {
   if (!wrkVersion()) {
     throw new Error("wrk is not installed: bash .ci/wrk.sh setup (npm run bench runs it)");
   }
+  if (plan.scale) {
+    await scaleOnly(plan, plan.scale);
+    return;
+  }
   const machine = describeMachine();
   log(`${machine.nproc} cores (${machine.cpuModel}), load ${machine.loadAverage.start.join(" ")}`);
   // The lab's code is loaded only when asked for.
@@ -210,6 +215,40 @@ async function main(): Promise<void> {
   process.stdout.write(labReport?.text ?? "");
   process.stdout.write(`JSON: ${out} (the table as Markdown in its "markdown" field)\n`);
   log(`done in ${((Date.now() - began) / 1000).toFixed(0)} s`);
+}
+
+/** `--scale`: the scale section alone (bench/scale.ts), its tables and bench-results/scale.json. */
+async function scaleOnly(
+  plan: ReturnType<typeof parsePlan>,
+  parts: readonly Part[],
+): Promise<void> {
+  const machine = describeMachine();
+  log(`${machine.nproc} cores (${machine.cpuModel}), load ${machine.loadAverage.start.join(" ")}`);
+  const scale = await import("./scale.ts");
+  const scalePlan = scale.scalePlan(plan.quick);
+  const { tables, errors, seconds } = await scale.runScale(scalePlan, parts, log);
+  finish(machine);
+  const out = resolve(plan.out === defaultOut ? scaleOut : plan.out);
+  await mkdir(dirname(out), { recursive: true });
+  const markdown = scale.scaleMarkdown(tables);
+  const when = new Date().toISOString();
+  await writeFile(
+    out,
+    `${JSON.stringify({ when, plan: scalePlan, parts, machine, seconds, errors, tables, markdown }, null, 2)}\n`,
+  );
+  const header = [
+    `MCPCP benchmark, scale section, ${when}${plan.quick ? " (quick)" : ""}`,
+    `${machine.nproc} × ${machine.cpuModel}; Node ${machine.node}; workerd ${machine.workerd} (Miniflare ${machine.miniflare}); code ${machine.commit}`,
+    `load average ${machine.loadAverage.start.join(" ")} → ${machine.loadAverage.end?.join(" ")}; seconds per part ${JSON.stringify(seconds)}`,
+    "",
+  ];
+  process.stdout.write(`${header.join("\n")}\n${scale.scaleText(tables)}\n\n`);
+  for (const [part, error] of Object.entries(errors)) {
+    process.stdout.write(`${part} failed: ${error.split("\n")[0]}\n`);
+  }
+  process.stdout.write(`JSON: ${out} (the tables as Markdown in its "markdown" field)\n`);
+  log(`done in ${((Date.now() - began) / 1000).toFixed(0)} s`);
+  if (Object.keys(errors).length) process.exitCode = 1;
 }
 
 main().catch((error: unknown) => {
