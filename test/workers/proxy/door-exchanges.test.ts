@@ -14,165 +14,39 @@
 
 import { env, exports } from "cloudflare:workers";
 import {
-  type ElicitResult,
-  Client as ModernClient,
-  StreamableHTTPClientTransport as ModernTransport,
-} from "@modelcontextprotocol/client";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import {
   type ClientCapabilities,
   CreateMessageRequestSchema,
   ElicitationCompleteNotificationSchema,
   ElicitRequestSchema,
   ListRootsRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
-import { createParser } from "eventsource-parser";
-import { afterEach, describe, expect, inject, it } from "vitest";
-import { LEGACY_VERSION, token } from "./client.ts";
-import { closeAfterTest, connectDoor, doorUrl, gatewayFetch, text } from "./door-client.ts";
+import { describe, expect, it } from "vitest";
+import {
+  connectListening,
+  exchangesState,
+  type Message,
+  MODERN,
+  modernClient,
+  mrtrState,
+  RawSession,
+  timed,
+} from "./agent-exchange.ts";
+import { token } from "./client.ts";
+import { connectDoor, doorUrl, text } from "./door-client.ts";
 
 const TIMEOUT_MS = Number(env.BACKEND_TIMEOUT_MS);
 /** How long a door waits for an agent to answer a backend's question. */
 const ANSWER_TIMEOUT_MS = Number(env.AGENT_ANSWER_TIMEOUT_MS);
-const MODERN = "2026-07-28";
 const FOREIGN_STATE = "Invalid params: requestState was not issued to this agent by this server";
-
-// The backends' `/__state` shapes, restated: test/support imports Node, which workerd's types lack.
-
-/** What `exch` reports at `/__state` (`ExchangesState` in test/support/exchanges-backend.ts). */
-interface ExchangesState {
-  labels: Record<string, string>;
-  errors: string[];
-  rootsChanged: number;
-}
-
-/** What `mrtr` reports at `/__state` (`MrtrState` in test/support/mrtr-backend.ts). */
-interface MrtrState {
-  issued: string[];
-  calls: { tool: string; requestState?: string }[];
-}
-
-const streams: ReadableStreamDefaultReader[] = [];
-afterEach(async () => {
-  await Promise.allSettled(streams.splice(0).map((reader) => reader.cancel()));
-});
 
 /** A v1 SDK client (2025-era) for `agent` at the door of `server`, `setup` run before connecting. */
 const connect = connectDoor;
 
-async function exchangesState(): Promise<ExchangesState> {
-  return (await fetch(`${inject("exchangesUrl")}/__state`)).json() as Promise<ExchangesState>;
-}
-
-async function mrtrState(): Promise<MrtrState> {
-  return (await fetch(`${inject("mrtrUrl")}/__state`)).json() as Promise<MrtrState>;
-}
-
-/** How long `work` took, in ms, with its value. */
-async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
-  const began = Date.now();
-  const value = await work();
-  return { value, ms: Date.now() - began };
-}
-
-type Message = {
-  id?: string | number;
-  method?: string;
-  params?: Record<string, unknown>;
-  result?: Record<string, unknown>;
-  error?: { code: number; message: string };
-};
-
-/** Reads the JSON-RPC messages of an SSE response one at a time, as they arrive. */
-function sseMessages(response: Response): () => Promise<Message> {
-  if (!response.body) throw new Error(`no body (HTTP ${response.status})`);
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  streams.push(reader);
-  const queue: Message[] = [];
-  const parser = createParser({
-    onEvent: (event) => {
-      if (event.data !== "") queue.push(JSON.parse(event.data));
-    },
-  });
-  return async () => {
-    for (;;) {
-      const next = queue.shift();
-      if (next) return next;
-      const { done, value } = await reader.read();
-      if (done) throw new Error("the stream ended");
-      parser.feed(value);
-    }
-  };
-}
-
-/** An agent's 2025-era door session, driven by hand: for what an SDK client would never send. */
-class RawSession {
-  readonly server: string;
-  readonly bearer: string;
-  readonly session: string;
-
-  private constructor(server: string, bearer: string, session: string) {
-    this.server = server;
-    this.bearer = bearer;
-    this.session = session;
-  }
-
-  static async open(agent: string, server: string, capabilities: ClientCapabilities) {
-    const bearer = await token(agent);
-    const initialize = await post(server, bearer, undefined, {
-      jsonrpc: "2.0",
-      id: 0,
-      method: "initialize",
-      params: {
-        protocolVersion: LEGACY_VERSION,
-        capabilities,
-        clientInfo: { name: "raw", version: "1" },
-      },
-    });
-    expect(initialize.status).toBe(200);
-    const session = initialize.headers.get("mcp-session-id") ?? "";
-    expect(session).not.toBe("");
-    await initialize.body?.cancel();
-    const opened = new RawSession(server, bearer, session);
-    const initialized = await opened.post({ jsonrpc: "2.0", method: "notifications/initialized" });
-    expect(initialized.status).toBe(202);
-    return opened;
-  }
-
-  /** POSTs `body` on this session, or on `session` when given (another agent's, say). */
-  post(body: unknown, session = this.session): Promise<Response> {
-    return post(this.server, this.bearer, session, body);
-  }
-
-  /** Starts a tool call; its stream's messages come from the returned reader. */
-  async call(id: number, name: string, args: Record<string, unknown>) {
-    const response = await this.post({
-      jsonrpc: "2.0",
-      id,
-      method: "tools/call",
-      params: { name, arguments: args },
-    });
-    expect(response.status).toBe(200);
-    expect(response.headers.get("content-type")).toContain("text/event-stream");
-    return sseMessages(response);
-  }
-}
-
-function post(server: string, bearer: string, session: string | undefined, body: unknown) {
-  return exports.default.fetch(
-    new Request(doorUrl(server), {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        "mcp-protocol-version": LEGACY_VERSION,
-        authorization: `Bearer ${bearer}`,
-        ...(session === undefined ? {} : { "mcp-session-id": session }),
-      },
-      body: JSON.stringify(body),
-    }),
-  );
+/** A raw 2025 session at the door of `server`: a door always has the backend's session. */
+async function openDoorSession(agent: string, server: string, capabilities: ClientCapabilities) {
+  const opened = await RawSession.open(doorUrl(server), agent, capabilities);
+  expect(opened.session).toBeDefined();
+  return opened;
 }
 
 /**
@@ -329,29 +203,11 @@ describe("a door carries the backend's questions to the agent (2025 era)", () =>
   });
 
   it("roots asked outside any call reach the agent on its GET stream, and the answer the tool", async () => {
-    let listening!: () => void;
-    const streamOpen = new Promise<void>((resolve) => {
-      listening = resolve;
-    });
-    const bearer = await token("asker");
-    const transport = new StreamableHTTPClientTransport(doorUrl("exch"), {
-      fetch: async (url, init) => {
-        const response = await gatewayFetch(url, init);
-        if (init?.method === "GET" && response.ok) listening();
-        return response;
-      },
-      requestInit: { headers: { authorization: `Bearer ${bearer}` } },
-    });
-    const client = new Client(
-      { name: "door-exchanges", version: "1.0.0" },
-      { capabilities: { roots: {} } },
+    const client = await connectListening(doorUrl("exch"), "asker", { roots: {} }, (c) =>
+      c.setRequestHandler(ListRootsRequestSchema, async () => ({
+        roots: [{ uri: "file:///work/detached" }],
+      })),
     );
-    client.setRequestHandler(ListRootsRequestSchema, async () => ({
-      roots: [{ uri: "file:///work/detached" }],
-    }));
-    await client.connect(transport);
-    closeAfterTest(client);
-    await streamOpen;
     const result = await client.callTool({ name: "list_roots_detached", arguments: {} });
     expect(text(result)).toBe("roots: file:///work/detached");
   });
@@ -424,7 +280,7 @@ describe("misbehaving agents end cleanly", () => {
   it("the question left unanswered is withdrawn on the stream before the timed-out result", async () => {
     // Raw, because the v1 SDK client ignores a cancellation of request id 0 (`!requestId`), and
     // a fresh session's first question to the agent has id 0.
-    const agent = await RawSession.open("asker", "exch", { elicitation: { form: {} } });
+    const agent = await openDoorSession("asker", "exch", { elicitation: { form: {} } });
     const next = await agent.call(1, "ask", { label: "door-withdrawn" });
     const question = await next();
     expect(question).toMatchObject({ method: "elicitation/create" });
@@ -439,7 +295,7 @@ describe("misbehaving agents end cleanly", () => {
   });
 
   it("an elicitation answered twice: the first answer counts, the second is turned away cleanly", async () => {
-    const agent = await RawSession.open("asker", "exch", { elicitation: { form: {} } });
+    const agent = await openDoorSession("asker", "exch", { elicitation: { form: {} } });
     const next = await agent.call(1, "ask", { label: "door-twice" });
     const question = await next();
     expect(question).toMatchObject({ method: "elicitation/create" });
@@ -466,8 +322,8 @@ describe("misbehaving agents end cleanly", () => {
   });
 
   it("an answer to another agent's question changes nothing for that agent", async () => {
-    const owner = await RawSession.open("asker", "exch", { elicitation: { form: {} } });
-    const intruder = await RawSession.open("bystander", "exch", { elicitation: { form: {} } });
+    const owner = await openDoorSession("asker", "exch", { elicitation: { form: {} } });
+    const intruder = await openDoorSession("bystander", "exch", { elicitation: { form: {} } });
     const next = await owner.call(1, "ask", { label: "door-theirs" });
     const question = await next();
     expect(question).toMatchObject({ method: "elicitation/create" });
@@ -495,34 +351,9 @@ describe("misbehaving agents end cleanly", () => {
 });
 
 describe("2026-07-28 multi-round-trip through a door", () => {
-  /** A v2 client pinned to 2026-07-28 that answers elicitations with `answer`, and every body it read. */
-  async function modernClient(agent: string, answer: (params: unknown) => ElicitResult) {
-    const bodies: Promise<string>[] = [];
-    const recording = async (url: string | URL, init?: RequestInit) => {
-      const response = await gatewayFetch(url, init);
-      bodies.push(response.clone().text());
-      return response;
-    };
-    const transport = new ModernTransport(doorUrl("mrtr"), {
-      fetch: recording,
-      requestInit: { headers: { authorization: `Bearer ${await token(agent)}` } },
-    });
-    const client = new ModernClient(
-      { name: "door-exchanges", version: "1.0.0" },
-      {
-        capabilities: { elicitation: { form: {}, url: {} } },
-        versionNegotiation: { mode: { pin: MODERN } },
-      },
-    );
-    client.setRequestHandler("elicitation/create", async (request) => answer(request.params));
-    await client.connect(transport);
-    closeAfterTest(client);
-    return { client, bodies: async () => Promise.all(bodies) };
-  }
-
   it("the SDK client fulfils input_required and retries; the backend gets its own state back", async () => {
     const asked: unknown[] = [];
-    const { client, bodies } = await modernClient("asker", (params) => {
+    const { client, bodies } = await modernClient(doorUrl("mrtr"), "asker", (params) => {
       asked.push(params);
       return { action: "accept", content: { confirm: true } };
     });
@@ -540,7 +371,7 @@ describe("2026-07-28 multi-round-trip through a door", () => {
     ]);
 
     // The agent saw a requestState, and it was not the backend's: the gateway sealed it.
-    const seen = (await bodies()).join("\n");
+    const seen = await bodies();
     expect(seen).toContain('"resultType":"input_required"');
     expect(seen).not.toContain(issued);
     expect(seen).not.toContain("mrtr:");
@@ -550,7 +381,7 @@ describe("2026-07-28 multi-round-trip through a door", () => {
 
   it("URL elicitation rides the same round trip", async () => {
     const asked: unknown[] = [];
-    const { client } = await modernClient("asker", (params) => {
+    const { client } = await modernClient(doorUrl("mrtr"), "asker", (params) => {
       asked.push(params);
       return { action: "accept" };
     });

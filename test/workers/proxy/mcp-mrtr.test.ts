@@ -11,52 +11,14 @@
 
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import worker from "../../../workers/proxy/src/index.ts";
+import { MODERN, modernClient, mrtrState } from "./agent-exchange.ts";
 import { LEGACY_VERSION, ORIGIN, token } from "./client.ts";
-import { closeAfterTest, gatewayFetch, text } from "./door-client.ts";
+import { text } from "./door-client.ts";
 
-const MODERN = "2026-07-28";
 const MCP = new URL(`${ORIGIN}/mcp`);
 const FOREIGN = "Invalid params: requestState was not issued to this agent by this server";
-
-/** What `mrtr` reports at `/__state` (`MrtrState` in test/support/mrtr-backend.ts). */
-interface MrtrState {
-  issued: string[];
-  calls: { tool: string; requestState?: string }[];
-}
-
-async function mrtrState(): Promise<MrtrState> {
-  return (await fetch(`${inject("mrtrUrl")}/__state`)).json() as Promise<MrtrState>;
-}
-
-/** A v2 client pinned to 2026-07-28 on /mcp, answering elicitations with `answer`. */
-async function modernClient(agent: string, answer: (params: unknown) => Record<string, unknown>) {
-  const bodies: Promise<string>[] = [];
-  const transport = new StreamableHTTPClientTransport(MCP, {
-    fetch: async (url, init) => {
-      const response = await gatewayFetch(url, init);
-      bodies.push(response.clone().text());
-      return response;
-    },
-    requestInit: { headers: { authorization: `Bearer ${await token(agent)}` } },
-  });
-  const client = new Client(
-    { name: "mcp-mrtr", version: "1.0.0" },
-    {
-      capabilities: { elicitation: { form: {}, url: {} } },
-      versionNegotiation: { mode: { pin: MODERN } },
-    },
-  );
-  client.setRequestHandler(
-    "elicitation/create",
-    async (request) => answer(request.params) as never,
-  );
-  await client.connect(transport);
-  closeAfterTest(client);
-  return { client, bodies: async () => (await Promise.all(bodies)).join("\n") };
-}
 
 type Reply = { result?: Record<string, unknown>; error?: { code: number; message: string } };
 
@@ -124,7 +86,7 @@ const CONFIRMED = { confirm: { action: "accept", content: { confirm: true } } };
 describe("2026-07-28 multi-round-trip on /mcp", () => {
   it("the SDK client fulfils input_required and retries; the backend gets its own state back", async () => {
     const asked: unknown[] = [];
-    const { client, bodies } = await modernClient("asker", (params) => {
+    const { client, bodies } = await modernClient(MCP, "asker", (params) => {
       asked.push(params);
       return { action: "accept", content: { confirm: true } };
     });
@@ -147,7 +109,7 @@ describe("2026-07-28 multi-round-trip on /mcp", () => {
 
   it("URL elicitation rides the same round trip", async () => {
     const asked: unknown[] = [];
-    const { client } = await modernClient("asker", (params) => {
+    const { client } = await modernClient(MCP, "asker", (params) => {
       asked.push(params);
       return { action: "accept" };
     });

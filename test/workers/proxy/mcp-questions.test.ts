@@ -18,24 +18,14 @@ import {
   ListRootsRequestSchema,
   ResourceUpdatedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
-import { createParser } from "eventsource-parser";
-import { afterEach, describe, expect, inject, it } from "vitest";
-import { LEGACY_VERSION, ORIGIN, token } from "./client.ts";
+import { describe, expect, it } from "vitest";
+import { connectListening, exchangesState, RawSession, timed } from "./agent-exchange.ts";
+import { ORIGIN, token } from "./client.ts";
 import { closeAfterTest, gatewayFetch, text } from "./door-client.ts";
 
 const TIMEOUT_MS = Number(env.BACKEND_TIMEOUT_MS);
 const ANSWER_TIMEOUT_MS = Number(env.AGENT_ANSWER_TIMEOUT_MS);
 const MCP = new URL(`${ORIGIN}/mcp`);
-
-/** What `exch` reports at `/__state` (`ExchangesState` in test/support/exchanges-backend.ts). */
-interface ExchangesState {
-  labels: Record<string, string>;
-  errors: string[];
-}
-
-async function exchangesState(): Promise<ExchangesState> {
-  return (await fetch(`${inject("exchangesUrl")}/__state`)).json() as Promise<ExchangesState>;
-}
 
 /** A v1 SDK client (2025-era) for `agent` on /mcp, `setup` run before connecting. */
 async function connect(
@@ -55,107 +45,6 @@ async function connect(
   return { client, transport };
 }
 
-async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
-  const began = Date.now();
-  const value = await work();
-  return { value, ms: Date.now() - began };
-}
-
-type Message = {
-  id?: string | number;
-  method?: string;
-  params?: Record<string, unknown>;
-  result?: Record<string, unknown>;
-  error?: { code: number; message: string };
-};
-
-const readers: ReadableStreamDefaultReader[] = [];
-afterEach(async () => {
-  await Promise.allSettled(readers.splice(0).map((reader) => reader.cancel()));
-});
-
-/** Reads the JSON-RPC messages of an SSE response one at a time, as they arrive. */
-function sseMessages(response: Response): () => Promise<Message> {
-  if (!response.body) throw new Error(`no body (HTTP ${response.status})`);
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  readers.push(reader);
-  const queue: Message[] = [];
-  const parser = createParser({
-    onEvent: (event) => {
-      if (event.data !== "") queue.push(JSON.parse(event.data));
-    },
-  });
-  return async () => {
-    for (;;) {
-      const next = queue.shift();
-      if (next) return next;
-      const { done, value } = await reader.read();
-      if (done) throw new Error("the stream ended");
-      parser.feed(value);
-    }
-  };
-}
-
-function post(bearer: string, session: string | undefined, body: unknown): Promise<Response> {
-  return exports.default.fetch(
-    new Request(MCP, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        "mcp-protocol-version": LEGACY_VERSION,
-        authorization: `Bearer ${bearer}`,
-        ...(session === undefined ? {} : { "mcp-session-id": session }),
-      },
-      body: JSON.stringify(body),
-    }),
-  );
-}
-
-/** An agent's 2025 session on /mcp, driven by hand. */
-class RawSession {
-  readonly bearer: string;
-  readonly session: string | undefined;
-
-  private constructor(bearer: string, session: string | undefined) {
-    this.bearer = bearer;
-    this.session = session;
-  }
-
-  static async open(agent: string, capabilities: ClientCapabilities) {
-    const bearer = await token(agent);
-    const initialize = await post(bearer, undefined, {
-      jsonrpc: "2.0",
-      id: 0,
-      method: "initialize",
-      params: {
-        protocolVersion: LEGACY_VERSION,
-        capabilities,
-        clientInfo: { name: "raw", version: "1" },
-      },
-    });
-    expect(initialize.status).toBe(200);
-    await initialize.body?.cancel();
-    return new RawSession(bearer, initialize.headers.get("mcp-session-id") ?? undefined);
-  }
-
-  post(body: unknown, session = this.session): Promise<Response> {
-    return post(this.bearer, session, body);
-  }
-
-  /** Starts a tool call; its stream's messages come from the returned reader. */
-  async call(id: number, name: string, args: Record<string, unknown>) {
-    const response = await this.post({
-      jsonrpc: "2.0",
-      id,
-      method: "tools/call",
-      params: { name, arguments: args },
-    });
-    expect(response.status).toBe(200);
-    return sseMessages(response);
-  }
-}
-
 const accepted = (id: string | number | undefined, name: string) => ({
   jsonrpc: "2.0",
   id,
@@ -164,9 +53,9 @@ const accepted = (id: string | number | undefined, name: string) => ({
 
 describe("an agent's session on /mcp says what it can answer", () => {
   it("is issued only to an agent that declared sampling, elicitation or roots", async () => {
-    const plain = await RawSession.open("asker", {});
+    const plain = await RawSession.open(MCP, "asker", {});
     expect(plain.session).toBeUndefined();
-    const asking = await RawSession.open("asker", { elicitation: {} });
+    const asking = await RawSession.open(MCP, "asker", { elicitation: {} });
     expect(asking.session).toMatch(/^[A-Za-z0-9_-]{40,}$/);
     // The session holds no backend's data: the capabilities, sealed, nothing readable.
     expect(atob(asking.session?.replace(/-/g, "+").replace(/_/g, "/") ?? "")).not.toMatch(
@@ -175,8 +64,8 @@ describe("an agent's session on /mcp says what it can answer", () => {
   });
 
   it("another agent's session, or a changed one, is unknown here (404), as a server says", async () => {
-    const owner = await RawSession.open("asker", { sampling: {} });
-    const intruder = await RawSession.open("bystander", { sampling: {} });
+    const owner = await RawSession.open(MCP, "asker", { sampling: {} });
+    const intruder = await RawSession.open(MCP, "bystander", { sampling: {} });
     const list = { jsonrpc: "2.0", id: 5, method: "tools/list" };
     const borrowed = await intruder.post(list, owner.session);
     expect(borrowed.status).toBe(404);
@@ -269,7 +158,7 @@ describe("a backend's questions reach the agent on /mcp, and its answers the bac
 
 describe("misbehaving agents end cleanly on /mcp", () => {
   it("a question never answered: the call ends after the agent's allowance, cancelled upstream", async () => {
-    const agent = await RawSession.open("asker", { elicitation: { form: {} } });
+    const agent = await RawSession.open(MCP, "asker", { elicitation: { form: {} } });
     const next = await agent.call(1, "exch_ask", { label: "mcp-never" });
     expect(await next()).toMatchObject({ method: "elicitation/create" });
     const { value, ms } = await timed(next);
@@ -280,7 +169,7 @@ describe("misbehaving agents end cleanly on /mcp", () => {
   });
 
   it("an answer sent twice: the first counts, the second is turned away by the backend", async () => {
-    const agent = await RawSession.open("asker", { elicitation: { form: {} } });
+    const agent = await RawSession.open(MCP, "asker", { elicitation: { form: {} } });
     const next = await agent.call(1, "exch_ask", { label: "mcp-twice" });
     const question = await next();
     expect(question).toMatchObject({ method: "elicitation/create" });
@@ -296,8 +185,8 @@ describe("misbehaving agents end cleanly on /mcp", () => {
   });
 
   it("another agent's answer, or a forged id, goes nowhere; the owner's answer still counts", async () => {
-    const owner = await RawSession.open("asker", { elicitation: { form: {} } });
-    const intruder = await RawSession.open("bystander", { elicitation: { form: {} } });
+    const owner = await RawSession.open(MCP, "asker", { elicitation: { form: {} } });
+    const intruder = await RawSession.open(MCP, "bystander", { elicitation: { form: {} } });
     const next = await owner.call(1, "exch_ask", { label: "mcp-theirs" });
     const question = await next();
     const errorsBefore = (await exchangesState()).errors.length;
@@ -315,59 +204,23 @@ describe("misbehaving agents end cleanly on /mcp", () => {
 
 describe("a session's GET stream on /mcp", () => {
   it("carries a backend's question asked outside any call, and the answer reaches the backend", async () => {
-    let listening!: () => void;
-    const streamOpen = new Promise<void>((resolve) => {
-      listening = resolve;
-    });
-    const bearer = await token("asker");
-    const transport = new StreamableHTTPClientTransport(MCP, {
-      fetch: async (url, init) => {
-        const response = await gatewayFetch(url, init);
-        if (init?.method === "GET" && response.ok) listening();
-        return response;
-      },
-      requestInit: { headers: { authorization: `Bearer ${bearer}` } },
-    });
-    const client = new Client(
-      { name: "mcp-get", version: "1.0.0" },
-      { capabilities: { roots: {} } },
+    const client = await connectListening(MCP, "asker", { roots: {} }, (c) =>
+      c.setRequestHandler(ListRootsRequestSchema, async () => ({
+        roots: [{ uri: "file:///work/detached" }],
+      })),
     );
-    client.setRequestHandler(ListRootsRequestSchema, async () => ({
-      roots: [{ uri: "file:///work/detached" }],
-    }));
-    await client.connect(transport);
-    closeAfterTest(client);
-    await streamOpen;
     const result = await client.callTool({ name: "exch_list_roots_detached", arguments: {} });
     expect(text(result)).toBe("roots: file:///work/detached");
   });
 
   it("carries the updates of a resource the agent subscribed to, under the server's prefix", async () => {
-    let listening!: () => void;
-    const streamOpen = new Promise<void>((resolve) => {
-      listening = resolve;
-    });
-    const bearer = await token("asker");
-    const transport = new StreamableHTTPClientTransport(MCP, {
-      fetch: async (url, init) => {
-        const response = await gatewayFetch(url, init);
-        if (init?.method === "GET" && response.ok) listening();
-        return response;
-      },
-      requestInit: { headers: { authorization: `Bearer ${bearer}` } },
-    });
-    const client = new Client(
-      { name: "mcp-subscribe", version: "1.0.0" },
-      { capabilities: { elicitation: {} } },
-    );
     const updated: string[] = [];
-    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => {
-      updated.push(notification.params.uri);
-    });
-    await client.connect(transport);
-    closeAfterTest(client);
+    const client = await connectListening(MCP, "asker", { elicitation: {} }, (c) =>
+      c.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => {
+        updated.push(notification.params.uri);
+      }),
+    );
     expect(client.getServerCapabilities()?.resources).toMatchObject({ subscribe: true });
-    await streamOpen;
     await client.subscribeResource({ uri: "exch+note://board" });
     await client.callTool({ name: "exch_touch_board", arguments: {} });
     await expect.poll(() => updated).toEqual(["exch+note://board"]);
