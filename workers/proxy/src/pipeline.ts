@@ -28,6 +28,7 @@ import { type FastHandler, hotRequest, serveFast } from "./agent-side/hot-path.t
 import {
   readBody,
   SSE_HEADERS,
+  sseMessage,
   streamWhenSlow,
   underSignal,
   watchAnswer,
@@ -411,12 +412,9 @@ async function serverStream(
   let write: ((message: Record<string, unknown>) => void) | undefined;
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
-      const encoder = new TextEncoder();
       write = (message) => {
         try {
-          controller.enqueue(
-            encoder.encode(`event: message\ndata: ${JSON.stringify(message)}\n\n`),
-          );
+          controller.enqueue(sseMessage(message));
         } catch {
           // The agent has gone; its signal closes the upstream streams.
         }

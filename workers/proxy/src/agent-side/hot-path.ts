@@ -30,7 +30,7 @@ import { isJsonObject } from "../core/json.ts";
 import { log } from "../core/log.ts";
 import { traceContextOf } from "../core/trace.ts";
 import { GatewayError, protocolError } from "../errors.ts";
-import { SSE_HEADERS } from "./http.ts";
+import { SSE_HEADERS, sseMessage } from "./http.ts";
 
 /** One request the hot path serves. */
 export interface FastRequest {
@@ -161,10 +161,6 @@ function errorOf(e: unknown, request: FastRequest, cancelled: boolean): Record<s
 
 const encoder = new TextEncoder();
 
-function sseEvent(message: unknown): Uint8Array {
-  return encoder.encode(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
-}
-
 /** One agent exchange: buffers the answer until it must stream, then streams. */
 class Exchange {
   readonly relay: Relay;
@@ -240,7 +236,7 @@ class Exchange {
     if (this.final || this.controller.signal.aborted) return;
     // 2026-07-28: the first notification before the result turns the answer into a stream.
     const stream = this.stream ?? this.openStream();
-    stream.enqueue(sseEvent({ jsonrpc: "2.0", ...message }));
+    stream.enqueue(sseMessage({ jsonrpc: "2.0", ...message }));
   }
 
   /** Answers with a stream: whatever has been said so far, then the rest as it comes. */
@@ -280,7 +276,7 @@ class Exchange {
   private close(): void {
     if (!this.stream || !this.final) return;
     try {
-      this.stream.enqueue(sseEvent(this.final));
+      this.stream.enqueue(sseMessage(this.final));
       this.stream.close();
     } catch {
       // The agent already closed the stream.

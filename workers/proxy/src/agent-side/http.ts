@@ -31,6 +31,17 @@ export const SSE_HEADERS = {
 };
 
 const encoder = new TextEncoder();
+
+/** One JSON-RPC message as the SSE event the gateway sends an agent (as the SDK frames it). */
+function sseText(message: unknown): string {
+  return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
+}
+
+/** `sseText`, encoded. */
+export function sseMessage(message: unknown): Uint8Array {
+  return encoder.encode(sseText(message));
+}
+
 const HEARTBEAT = encoder.encode(": keepalive\n\n");
 const BEAT = Symbol("beat");
 
@@ -244,9 +255,7 @@ async function eventsOf(answer: Response): Promise<ReadableStream<Uint8Array>> {
   }
   // The stream began as 200: a later status cannot be sent any more, only what it said.
   if (answer.status >= 400) log("warn", "answer_status_dropped", { status: answer.status });
-  const frames = encoder.encode(
-    messages.map((m) => `event: message\ndata: ${JSON.stringify(m)}\n\n`).join(""),
-  );
+  const frames = encoder.encode(messages.map(sseText).join(""));
   // Written and closed at once, so the stream's end follows its events in the same turn.
   return new ReadableStream({
     start(controller) {
