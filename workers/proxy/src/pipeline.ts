@@ -344,7 +344,7 @@ async function operate(
     ctx.answerable = answerable;
   }
   const authInfo = authInfoFor(ctx);
-  if (getStream && ctx.answerable) return serverStream(ctx, ctx.answerable, releases);
+  if (getStream && hasSession(ctx)) return serverStream(ctx, releases);
   if (asked.kind === "stream")
     return gateway.mcp.fetch(underSignal(request, ctx.signal), { authInfo });
   if (asked.kind === "not_json") {
@@ -403,8 +403,7 @@ async function operate(
  * them all and waits until they have closed.
  */
 async function serverStream(
-  ctx: RequestContext,
-  answerable: Answerable,
+  ctx: RequestContext & { answerable: Answerable },
   releases: (() => Promise<void>)[],
 ): Promise<Response> {
   const upstream = new AbortController();
@@ -422,25 +421,25 @@ async function serverStream(
     },
     cancel: (reason) => upstream.abort(reason),
   });
-  const caller = {
-    agent: ctx.agent,
-    signer: ctx.signer,
-    bindings: ctx.bindings,
-    battleClaims: ctx.battleClaims,
-    answerable,
-  };
-  const relay = relayServerStreams(ctx.config, caller, signal, (message) => write?.(message));
+  const relay = relayServerStreams(ctx.config, ctx, signal, (message) => write?.(message));
   ctx.defer(relay.done);
   releases.push(async () => {
     upstream.abort();
     await relay.done;
   });
   // The agent has its stream once the backends' are open: what they say from then on reaches it.
-  await Promise.race([
-    relay.ready,
-    new Promise((resolve) => setTimeout(resolve, ctx.config.backendTimeoutMs)),
-  ]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(resolve, ctx.config.backendTimeoutMs);
+  });
+  await Promise.race([relay.ready, late]).finally(() => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
   return new Response(body, { headers: SSE_HEADERS });
+}
+
+function hasSession(ctx: RequestContext): ctx is RequestContext & { answerable: Answerable } {
+  return ctx.answerable !== undefined;
 }
 
 /** What an `initialize` request's params declare the agent can answer, if it is one. */

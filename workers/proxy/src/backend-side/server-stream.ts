@@ -31,6 +31,9 @@ import { eraVerdicts } from "../state/era-verdicts.ts";
 import { type BackendCaller, fetchFor, sessionsFor } from "./caller.ts";
 import { withClient } from "./sdk-client.ts";
 
+/** A caller whose session says what it can answer: its upstream sessions are those it declared. */
+type SessionCaller = BackendCaller & { answerable: Answerable };
+
 /** Relayed notifications: their method, and how the message changes on the way. */
 const RELAYED: Record<string, (server: string, params: Record<string, unknown>) => unknown> = {
   "notifications/resources/updated": (server, params) =>
@@ -48,7 +51,7 @@ const RELAYED: Record<string, (server: string, params: Record<string, unknown>) 
  */
 export function relayServerStreams(
   config: GatewayConfig,
-  caller: BackendCaller & { answerable: Answerable },
+  caller: SessionCaller,
   signal: AbortSignal,
   send: (message: Record<string, unknown>) => void,
 ): { ready: Promise<void>; done: Promise<void> } {
@@ -82,7 +85,7 @@ export function relayServerStreams(
 async function relayOne(
   config: GatewayConfig,
   backend: BackendSpec,
-  caller: BackendCaller & { answerable: Answerable },
+  caller: SessionCaller,
   signal: AbortSignal,
   send: (message: Record<string, unknown>) => void,
   open: () => void,
@@ -152,7 +155,7 @@ async function relayOne(
 /** A backend's message as the agent gets it on its GET stream; undefined when it goes no further. */
 async function relayed(
   config: GatewayConfig,
-  caller: BackendCaller & { answerable: Answerable },
+  caller: SessionCaller,
   message: unknown,
   route: { server: string; session: string; protocolVersion: string },
 ): Promise<Record<string, unknown> | undefined> {
