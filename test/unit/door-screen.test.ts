@@ -5,13 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { hostAllowed, parseHostRules } from "../../workers/proxy/src/core/host.ts";
 import { parsePolicy } from "../../workers/proxy/src/core/policy.ts";
-import { open, seal, sealKeyFrom } from "../../workers/proxy/src/core/seal.ts";
-import {
-  screenInbound,
-  screenResult,
-  stateToSeal,
-  type Viewer,
-} from "../../workers/proxy/src/relay/screen.ts";
+import { open, seal, sealKeyFrom, stateToSeal } from "../../workers/proxy/src/core/seal.ts";
+import { screenInbound, screenResult, type Viewer } from "../../workers/proxy/src/relay/screen.ts";
 
 const policy = (() => {
   const parsed = parsePolicy(JSON.stringify({ whole: { ext: "*" }, narrow: { ext: ["echo"] } }), [

@@ -11,6 +11,7 @@ import { ProtocolError, ProtocolErrorCode } from "@modelcontextprotocol/server";
 import type { AuthFailureCode } from "./core/auth.ts";
 import type { RequestId } from "./core/envelope.ts";
 import { log } from "./core/log.ts";
+import { FOREIGN_STATE_MESSAGE } from "./core/seal.ts";
 
 /** RFC 9728 §3: where the protected resource metadata lives, relative to the gateway's origin. */
 export const RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource";
@@ -205,10 +206,7 @@ export function protocolError(e: unknown): ProtocolError {
     case "unknown_prompt":
       return new ProtocolError(ProtocolErrorCode.InvalidParams, `Prompt ${failure.name} not found`);
     case "foreign_state":
-      return new ProtocolError(
-        ProtocolErrorCode.InvalidParams,
-        "Invalid params: requestState was not issued to this agent by this server",
-      );
+      return new ProtocolError(ProtocolErrorCode.InvalidParams, FOREIGN_STATE_MESSAGE);
     case "backend_error":
       return new ProtocolError(failure.code, failure.message, failure.data);
     case "holder_unavailable":

@@ -22,6 +22,17 @@ export interface Binding {
   kind: "session" | "request_state" | "agent_session" | "question";
 }
 
+/** What the gateway answers a `requestState` that does not open for this agent and server. */
+export const FOREIGN_STATE_MESSAGE =
+  "Invalid params: requestState was not issued to this agent by this server";
+
+/** The `requestState` of an `input_required` result, which the gateway seals before the agent. */
+export function stateToSeal(result: Record<string, unknown>): string | undefined {
+  return result.resultType === "input_required" && typeof result.requestState === "string"
+    ? result.requestState
+    : undefined;
+}
+
 /** The AES-GCM key sealing uses (typed by what web crypto derives, in workerd and Node alike). */
 export type SealKey = Awaited<ReturnType<typeof crypto.subtle.deriveKey>>;
 

@@ -12,7 +12,7 @@ import type { RequestContext } from "../context.ts";
 import { log } from "../core/log.ts";
 import { mayBeMapped, prefixToolName, resolveMapped, splitToolName } from "../core/names.ts";
 import { allows, decideRules, rulesFor, serversFor } from "../core/policy.ts";
-import { open, seal } from "../core/seal.ts";
+import { open, seal, stateToSeal } from "../core/seal.ts";
 import { traceContextOf } from "../core/trace.ts";
 import {
   describe,
@@ -169,8 +169,9 @@ async function inputRequired(
       ],
     };
   }
-  if (typeof result.requestState !== "string") return result as CallToolResult;
-  const sealed = await seal(ctx.config.sealKey, stateBinding(ctx, server), result.requestState);
+  const state = stateToSeal(result);
+  if (state === undefined) return result as CallToolResult;
+  const sealed = await seal(ctx.config.sealKey, stateBinding(ctx, server), state);
   return { ...result, requestState: sealed } as unknown as CallToolResult;
 }
 

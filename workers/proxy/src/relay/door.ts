@@ -25,7 +25,7 @@ import type { RequestContext } from "../context.ts";
 import type { BackendSpec } from "../core/config.ts";
 import type { RequestId } from "../core/envelope.ts";
 import { isJsonObject } from "../core/json.ts";
-import { open, seal } from "../core/seal.ts";
+import { open, seal, stateToSeal } from "../core/seal.ts";
 import { timedOut, timedOutResult, unavailableResult } from "../errors.ts";
 import { numberingFor, parseLoggedId, resumeLogged } from "./resume.ts";
 import {
@@ -35,7 +35,6 @@ import {
   methodOf,
   screenInbound,
   screenResult,
-  stateToSeal,
   type Viewer,
   withRequestState,
 } from "./screen.ts";

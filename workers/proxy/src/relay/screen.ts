@@ -17,6 +17,7 @@
 import type { RequestId } from "../core/envelope.ts";
 import { isJsonObject } from "../core/json.ts";
 import { allows, decideRules, grantsAll, type Policy, rulesFor } from "../core/policy.ts";
+import { FOREIGN_STATE_MESSAGE } from "../core/seal.ts";
 import { ruleRefusedResult } from "../errors.ts";
 
 /** Who is asking through which door. */
@@ -141,10 +142,7 @@ export function withRequestState(
 }
 
 /** The error for a `requestState` that does not open for this agent and server. */
-export const FOREIGN_STATE: JsonRpcError = {
-  code: -32602,
-  message: "Invalid params: requestState was not issued to this agent by this server",
-};
+export const FOREIGN_STATE: JsonRpcError = { code: -32602, message: FOREIGN_STATE_MESSAGE };
 
 /**
  * What the policy changes in one result the backend sent, for a request of `method` (undefined
@@ -179,11 +177,4 @@ export function screenResult(
     return { ...result, tools };
   }
   return undefined;
-}
-
-/** The `requestState` of an `input_required` result, which the gateway seals before the agent. */
-export function stateToSeal(result: Record<string, unknown>): string | undefined {
-  return result.resultType === "input_required" && typeof result.requestState === "string"
-    ? result.requestState
-    : undefined;
 }
