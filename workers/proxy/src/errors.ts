@@ -110,6 +110,17 @@ function rpcFailure(
 }
 
 /**
+ * The answer to a session id the gateway does not know (another agent's, a changed one), as a
+ * server answers one it has forgotten: the agent's client starts a new session.
+ */
+export function sessionNotFound(): Response {
+  return Response.json(
+    { jsonrpc: "2.0", id: null, error: { code: -32_001, message: "Session not found" } },
+    { status: 404 },
+  );
+}
+
+/**
  * The HTTP answer for `e`. `origin` is the gateway's own and `metadata` the path of the resource's
  * metadata, for the `WWW-Authenticate` challenge (RFC 6750 §3, with RFC 9728 §5.1's
  * `resource_metadata` so a client can find how to get a token).

@@ -73,6 +73,7 @@ import {
   GatewayError,
   httpResponse,
   RESOURCE_METADATA_PATH,
+  sessionNotFound,
 } from "./errors.ts";
 import { OPERATIONS } from "./operations/table.ts";
 import { serveDoor } from "./relay/door.ts";
@@ -340,7 +341,10 @@ async function operate(
   if (session !== null) {
     const answerable = await openSession(ctx, session);
     // As a server answers a session it does not know: the agent starts a new one.
-    if (!answerable) return sessionNotFound(ctx);
+    if (!answerable) {
+      ctx.refused("deny_input", "rpc_error");
+      return sessionNotFound();
+    }
     ctx.answerable = answerable;
   }
   const authInfo = authInfoFor(ctx);
@@ -452,14 +456,6 @@ function answerableOfInitialize(body: unknown): Answerable | undefined {
 async function openSession(ctx: RequestContext, session: string): Promise<Answerable | undefined> {
   const text = await open(ctx.config.sealKey, sessionBinding(ctx.agent), session);
   return text === undefined ? undefined : sessionOf(text);
-}
-
-function sessionNotFound(ctx: RequestContext): Response {
-  ctx.refused("deny_input", "rpc_error");
-  return Response.json(
-    { jsonrpc: "2.0", id: null, error: { code: -32_001, message: "Session not found" } },
-    { status: 404 },
-  );
 }
 
 /**

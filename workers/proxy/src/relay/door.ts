@@ -26,7 +26,7 @@ import type { BackendSpec } from "../core/config.ts";
 import type { RequestId } from "../core/envelope.ts";
 import { isJsonObject } from "../core/json.ts";
 import { open, seal, stateToSeal } from "../core/seal.ts";
-import { timedOut, timedOutResult, unavailableResult } from "../errors.ts";
+import { sessionNotFound, timedOut, timedOutResult, unavailableResult } from "../errors.ts";
 import { numberingFor, parseLoggedId, resumeLogged } from "./resume.ts";
 import {
   FOREIGN_STATE,
@@ -272,7 +272,7 @@ export async function serveDoor(
   const exchange = new Exchange(ctx, backend);
   if (!(await exchange.openSession(request.headers.get(SESSION_HEADER)))) {
     // As a server answers a session it does not know: the agent starts a new one.
-    return httpError(404, "Session not found", -32001);
+    return sessionNotFound();
   }
   const headers = exchange.upstreamHeaders(request.headers);
   if (request.method !== "POST") return relayStream(exchange, request, headers);
