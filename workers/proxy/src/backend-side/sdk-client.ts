@@ -14,7 +14,7 @@ import {
   SdkHttpError,
   StreamableHTTPClientTransport,
 } from "@modelcontextprotocol/client";
-import type { Answerable } from "../core/agent-session.ts";
+import { type Answerable, QUESTION_CAPABILITY } from "../core/agent-session.ts";
 import type { BackendSpec } from "../core/config.ts";
 import { isJsonObject } from "../core/json.ts";
 import { GatewayError } from "../errors.ts";
@@ -165,13 +165,6 @@ export function askThrough(
       .finally(() => wait?.clear());
   };
 }
-
-/** Each question the agent can answer, by the capability it needs (`core/agent-session.ts`). */
-const QUESTION_CAPABILITY = {
-  "sampling/createMessage": "sampling",
-  "elicitation/create": "elicitation",
-  "roots/list": "roots",
-} as const;
 
 /**
  * Puts the backend's questions to the agent through `relay.ask`, for each capability the client

@@ -15,7 +15,7 @@
 import { createParser } from "eventsource-parser";
 import {
   type Answerable,
-  QUESTION_METHODS,
+  isQuestion,
   QUESTION_PREFIX,
   questionBinding,
   routeText,
@@ -166,7 +166,7 @@ async function relayed(
     const change = RELAYED[method]?.(route.server, params);
     return change === undefined ? undefined : { jsonrpc: "2.0", method, params: change };
   }
-  if (!QUESTION_METHODS.includes(method) || (typeof id !== "string" && typeof id !== "number")) {
+  if (!isQuestion(method) || (typeof id !== "string" && typeof id !== "number")) {
     return undefined;
   }
   const sealed = await seal(

@@ -26,7 +26,16 @@ export interface Answerable {
 }
 
 /** The methods a backend asks an agent with, and the capability each needs. */
-export const QUESTION_METHODS = ["sampling/createMessage", "elicitation/create", "roots/list"];
+export const QUESTION_CAPABILITY = {
+  "sampling/createMessage": "sampling",
+  "elicitation/create": "elicitation",
+  "roots/list": "roots",
+} as const satisfies Record<string, keyof Answerable>;
+
+/** Whether `method` is one a backend asks an agent with. */
+export function isQuestion(method: string): method is keyof typeof QUESTION_CAPABILITY {
+  return Object.hasOwn(QUESTION_CAPABILITY, method);
+}
 
 /** Every relayed question id starts with this, so the pipeline tells the gateway's answers apart. */
 export const QUESTION_PREFIX = "mcpcp-q.";
