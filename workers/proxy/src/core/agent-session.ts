@@ -70,42 +70,22 @@ export function answerableOf(params: unknown): Answerable | undefined {
   return Object.keys(answerable).length > 0 ? answerable : undefined;
 }
 
-/** The session's sealed text, and back: a fixed key order, so equal sessions are equal text. */
+/**
+ * The session's sealed text, and back. What it holds is `answerableOf`'s own output, built in a
+ * fixed order, so equal sessions are equal text; coming back it is read by the same rule.
+ */
 export function sessionText(answerable: Answerable): string {
-  return JSON.stringify({ v: 1, answerable: normalised(answerable) });
+  return JSON.stringify({ v: 1, answerable });
 }
-
-const SessionText = z.object({
-  v: z.literal(1),
-  answerable: z.object({
-    sampling: z.object({}).optional(),
-    elicitation: z
-      .object({ form: z.object({}).optional(), url: z.object({}).optional() })
-      .optional(),
-    roots: z.object({ listChanged: z.literal(true).optional() }).optional(),
-  }),
-});
 
 export function sessionOf(text: string): Answerable | undefined {
   try {
-    const parsed = SessionText.safeParse(JSON.parse(text));
-    return parsed.success ? normalised(parsed.data.answerable) : undefined;
+    const parsed: unknown = JSON.parse(text);
+    if (!isJsonObject(parsed) || parsed.v !== 1) return undefined;
+    return answerableOf({ capabilities: parsed.answerable });
   } catch {
     return undefined;
   }
-}
-
-function normalised(answerable: Answerable): Answerable {
-  const out: Answerable = {};
-  if (answerable.sampling) out.sampling = {};
-  if (answerable.elicitation) {
-    out.elicitation = {
-      ...(answerable.elicitation.form ? { form: {} } : {}),
-      ...(answerable.elicitation.url ? { url: {} } : {}),
-    };
-  }
-  if (answerable.roots) out.roots = answerable.roots.listChanged ? { listChanged: true } : {};
-  return out;
 }
 
 /**
