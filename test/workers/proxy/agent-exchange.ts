@@ -5,6 +5,7 @@
  * what the test backends say happened (`/__state`).
  */
 
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import {
   type ElicitResult,
@@ -16,10 +17,14 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import type { ClientCapabilities } from "@modelcontextprotocol/sdk/types.js";
 import { createParser } from "eventsource-parser";
 import { afterEach, expect, inject } from "vitest";
+import worker from "../../../workers/proxy/src/index.ts";
 import { LEGACY_VERSION, token } from "./client.ts";
 import { closeAfterTest, gatewayFetch } from "./door-client.ts";
 
 export const MODERN = "2026-07-28";
+
+/** The answer mrtr's `confirm` asks for, as a 2026-07-28 retry's `inputResponses`. */
+export const CONFIRMED = { confirm: { action: "accept", content: { confirm: true } } };
 
 // The backends' `/__state` shapes, restated: test/support imports Node, which workerd's types lack.
 
@@ -215,4 +220,66 @@ export async function modernClient(
   await client.connect(transport);
   closeAfterTest(client);
   return { client, bodies: async () => (await Promise.all(bodies)).join("\n") };
+}
+
+/**
+ * A raw 2026-07-28 tools/call at `url`, as a client sends it (envelope in `_meta`, method and name
+ * in headers), with `params` beside the name; its HTTP status, and every message of the answer,
+ * whether it came as JSON or as SSE, the call's own answer spread on top. Under `env` (a copy with
+ * other settings) it goes to the Worker's handler with that environment.
+ */
+export async function modernCall(
+  url: URL,
+  agent: string,
+  name: string,
+  params: Record<string, unknown>,
+  options: { meta?: Record<string, unknown>; env?: Env } = {},
+) {
+  const request = new Request(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      authorization: `Bearer ${await token(agent)}`,
+      "mcp-protocol-version": MODERN,
+      "mcp-method": "tools/call",
+      "mcp-name": name,
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 7,
+      method: "tools/call",
+      params: {
+        name,
+        ...params,
+        _meta: {
+          ...options.meta,
+          "io.modelcontextprotocol/protocolVersion": MODERN,
+          "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+          "io.modelcontextprotocol/clientCapabilities": { elicitation: { form: {} } },
+        },
+      },
+    }),
+  });
+  let body: string;
+  let response: Response;
+  if (options.env) {
+    const ctx = createExecutionContext();
+    response = await worker.fetch(request, options.env, ctx);
+    body = await response.text();
+    await waitOnExecutionContext(ctx);
+  } else {
+    response = await exports.default.fetch(request);
+    body = await response.text();
+  }
+  const sse = response.headers.get("content-type")?.includes("text/event-stream") ?? false;
+  const messages: Message[] = sse
+    ? body
+        .split("\n")
+        .filter((line) => line.startsWith("data: "))
+        .map((line) => JSON.parse(line.slice(6)))
+    : [JSON.parse(body)];
+  const answer = messages.find((m) => m.id === 7);
+  if (!answer) throw new Error(`no answer in: ${body}`);
+  return { ...answer, status: response.status, sse, messages };
 }

@@ -12,7 +12,7 @@
  * `asker` holds all three whole; `bystander` holds `exch` and `mrtr` (another agent, same servers).
  */
 
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import {
   type ClientCapabilities,
   CreateMessageRequestSchema,
@@ -22,16 +22,15 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, it } from "vitest";
 import {
+  CONFIRMED,
   connectListening,
   exchangesState,
-  type Message,
-  MODERN,
+  modernCall,
   modernClient,
   mrtrState,
   RawSession,
   timed,
 } from "./agent-exchange.ts";
-import { token } from "./client.ts";
 import { connectDoor, doorUrl, text } from "./door-client.ts";
 
 const TIMEOUT_MS = Number(env.BACKEND_TIMEOUT_MS);
@@ -49,59 +48,17 @@ async function openDoorSession(agent: string, server: string, capabilities: Clie
   return opened;
 }
 
-/**
- * A 2026-07-28 tools/call as a client sends it (envelope in `_meta`, method and name in headers),
- * and every message of the answer, whether it came as JSON or as SSE.
- */
-async function modernCall(
+/** A raw 2026-07-28 tools/call through the door of `mrtr` (`modernCall` in agent-exchange.ts). */
+async function doorCall(
   agent: string,
   name: string,
   params: Record<string, unknown>,
   meta: Record<string, unknown> = {},
 ) {
-  const response = await exports.default.fetch(
-    new Request(doorUrl("mrtr"), {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        authorization: `Bearer ${await token(agent)}`,
-        "mcp-protocol-version": MODERN,
-        "mcp-method": "tools/call",
-        "mcp-name": name,
-      },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 7,
-        method: "tools/call",
-        params: {
-          name,
-          ...params,
-          _meta: {
-            ...meta,
-            "io.modelcontextprotocol/protocolVersion": MODERN,
-            "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
-            "io.modelcontextprotocol/clientCapabilities": { elicitation: { form: {} } },
-          },
-        },
-      }),
-    }),
-  );
-  expect(response.status).toBe(200);
-  const sse = response.headers.get("content-type")?.includes("text/event-stream") ?? false;
-  const body = await response.text();
-  const messages: Message[] = sse
-    ? body
-        .split("\n")
-        .filter((line) => line.startsWith("data: "))
-        .map((line) => JSON.parse(line.slice(6)))
-    : [JSON.parse(body)];
-  const answer = messages.find((m) => m.id === 7);
-  if (!answer) throw new Error(`no answer in: ${body}`);
-  return { ...answer, sse, messages };
+  const answer = await modernCall(doorUrl("mrtr"), agent, name, params, { meta });
+  expect(answer.status).toBe(200);
+  return answer;
 }
-
-const CONFIRMED = { confirm: { action: "accept", content: { confirm: true } } };
 
 describe("a door carries the backend's questions to the agent (2025 era)", () => {
   it("sampling: the backend's sampling/createMessage reaches the agent and its answer the tool", async () => {
@@ -393,7 +350,7 @@ describe("2026-07-28 multi-round-trip through a door", () => {
   });
 
   it("another agent replaying an agent's sealed state is refused, and the backend never sees it", async () => {
-    const first = await modernCall("asker", "confirm", { arguments: { action: "drop" } });
+    const first = await doorCall("asker", "confirm", { arguments: { action: "drop" } });
     expect(first.result).toMatchObject({ resultType: "input_required" });
     const sealed = first.result?.requestState;
     expect(typeof sealed).toBe("string");
@@ -404,17 +361,17 @@ describe("2026-07-28 multi-round-trip through a door", () => {
     };
 
     const before = (await mrtrState()).calls.length;
-    const replayed = await modernCall("bystander", "confirm", retry);
+    const replayed = await doorCall("bystander", "confirm", retry);
     expect(replayed.error).toEqual({ code: -32602, message: FOREIGN_STATE });
     expect((await mrtrState()).calls.length).toBe(before);
 
     // The agent it was sealed for still completes with it.
-    const own = await modernCall("asker", "confirm", retry);
+    const own = await doorCall("asker", "confirm", retry);
     expect(text(own.result)).toBe("drop: confirmed");
   });
 
   it("a tampered state, or the backend's raw one, is refused before the backend", async () => {
-    const first = await modernCall("asker", "confirm", { arguments: { action: "wipe" } });
+    const first = await doorCall("asker", "confirm", { arguments: { action: "wipe" } });
     const sealed = String(first.result?.requestState);
     const flipped = `${sealed.slice(0, 20)}${sealed[20] === "A" ? "B" : "A"}${sealed.slice(21)}`;
     const raw = (await mrtrState()).issued.at(-1);
@@ -422,7 +379,7 @@ describe("2026-07-28 multi-round-trip through a door", () => {
 
     const before = (await mrtrState()).calls.length;
     for (const requestState of [flipped, raw, `${sealed}AAAA`, ""]) {
-      const refused = await modernCall("asker", "confirm", {
+      const refused = await doorCall("asker", "confirm", {
         arguments: { action: "wipe" },
         inputResponses: CONFIRMED,
         requestState,
@@ -433,7 +390,7 @@ describe("2026-07-28 multi-round-trip through a door", () => {
   });
 
   it("an input_required that comes on an SSE stream is sealed all the same", async () => {
-    const first = await modernCall(
+    const first = await doorCall(
       "asker",
       "confirm",
       { arguments: { action: "stream" } },
@@ -445,7 +402,7 @@ describe("2026-07-28 multi-round-trip through a door", () => {
     expect(raw).toMatch(/^mrtr:confirm:\d+:stream$/);
     const sealed = String(first.result?.requestState);
     expect(sealed).not.toContain("mrtr:");
-    const done = await modernCall("asker", "confirm", {
+    const done = await doorCall("asker", "confirm", {
       arguments: { action: "stream" },
       inputResponses: CONFIRMED,
       requestState: sealed,
@@ -455,10 +412,10 @@ describe("2026-07-28 multi-round-trip through a door", () => {
   });
 
   it("a large state the gateway sealed opens again", async () => {
-    const first = await modernCall("asker", "remember", { arguments: { size: 12_000 } });
+    const first = await doorCall("asker", "remember", { arguments: { size: 12_000 } });
     expect(first.result).toMatchObject({ resultType: "input_required" });
     const raw = (await mrtrState()).issued.at(-1) ?? "";
-    const done = await modernCall("asker", "remember", {
+    const done = await doorCall("asker", "remember", {
       arguments: { size: 12_000 },
       requestState: first.result?.requestState,
     });

@@ -13,14 +13,12 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../../workers/proxy/src/index.ts";
-import { MODERN, modernClient, mrtrState } from "./agent-exchange.ts";
+import { CONFIRMED, modernCall, modernClient, mrtrState } from "./agent-exchange.ts";
 import { LEGACY_VERSION, ORIGIN, token } from "./client.ts";
 import { text } from "./door-client.ts";
 
 const MCP = new URL(`${ORIGIN}/mcp`);
 const FOREIGN = "Invalid params: requestState was not issued to this agent by this server";
-
-type Reply = { result?: Record<string, unknown>; error?: { code: number; message: string } };
 
 const SETTINGS = [
   { label: "FAST_PATH=on DIRECT=on", FAST_PATH: "on", DIRECT: "on" },
@@ -29,59 +27,18 @@ const SETTINGS = [
   { label: "FAST_PATH=off DIRECT=off", FAST_PATH: "off", DIRECT: "off" },
 ].map((s) => ({ ...s, env: { ...env, FAST_PATH: s.FAST_PATH, DIRECT: s.DIRECT } as Env }));
 
-/** A raw 2026-07-28 tools/call as `agent` under `setEnv`, and its one answer (JSON or SSE). */
-async function modernCall(
-  setEnv: Env,
-  agent: string,
-  name: string,
-  extra: Record<string, unknown> = {},
-): Promise<Reply> {
-  const ctx = createExecutionContext();
-  const response = await worker.fetch(
-    new Request(MCP, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        authorization: `Bearer ${await token(agent)}`,
-        "mcp-protocol-version": MODERN,
-        "mcp-method": "tools/call",
-        "mcp-name": name,
-      },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 7,
-        method: "tools/call",
-        params: {
-          name,
-          arguments: { action: "deploy" },
-          ...extra,
-          _meta: {
-            "io.modelcontextprotocol/protocolVersion": MODERN,
-            "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
-            "io.modelcontextprotocol/clientCapabilities": { elicitation: { form: {} } },
-          },
-        },
-      }),
-    }),
-    setEnv,
-    ctx,
+/** A raw 2026-07-28 call of mrtr_confirm as `agent` under `setEnv` (`modernCall`). */
+function confirmCall(setEnv: Env, agent: string, extra: Record<string, unknown> = {}) {
+  return modernCall(
+    MCP,
+    agent,
+    "mrtr_confirm",
+    { arguments: { action: "deploy" }, ...extra },
+    {
+      env: setEnv,
+    },
   );
-  const body = await response.text();
-  await waitOnExecutionContext(ctx);
-  const sse = response.headers.get("content-type")?.includes("text/event-stream") ?? false;
-  const messages: (Reply & { id?: unknown })[] = sse
-    ? body
-        .split("\n")
-        .filter((line) => line.startsWith("data: "))
-        .map((line) => JSON.parse(line.slice(6)))
-    : [JSON.parse(body)];
-  const answer = messages.find((m) => m.id === 7);
-  if (!answer) throw new Error(`no answer in: ${body}`);
-  return answer;
 }
-
-const CONFIRMED = { confirm: { action: "accept", content: { confirm: true } } };
 
 describe("2026-07-28 multi-round-trip on /mcp", () => {
   it("the SDK client fulfils input_required and retries; the backend gets its own state back", async () => {
@@ -122,26 +79,26 @@ describe("2026-07-28 multi-round-trip on /mcp", () => {
 
   for (const setting of SETTINGS) {
     it(`${setting.label}: sealed on the way out, opened on the way back, refused for another agent`, async () => {
-      const first = await modernCall(setting.env, "asker", "mrtr_confirm");
+      const first = await confirmCall(setting.env, "asker");
       expect(first.result).toMatchObject({ resultType: "input_required" });
       const sealed = first.result?.requestState as string;
       expect(sealed).toMatch(/^[A-Za-z0-9_-]{40,}$/);
 
       const before = (await mrtrState()).calls.length;
       // Another agent holding the same server, a changed state: refused before the backend.
-      const stolen = await modernCall(setting.env, "bystander", "mrtr_confirm", {
+      const stolen = await confirmCall(setting.env, "bystander", {
         inputResponses: CONFIRMED,
         requestState: sealed,
       });
       expect(stolen.error).toMatchObject({ code: -32602, message: FOREIGN });
-      const changed = await modernCall(setting.env, "asker", "mrtr_confirm", {
+      const changed = await confirmCall(setting.env, "asker", {
         inputResponses: CONFIRMED,
         requestState: `${sealed.slice(0, -2)}AA`,
       });
       expect(changed.error).toMatchObject({ code: -32602, message: FOREIGN });
       expect((await mrtrState()).calls.length).toBe(before);
 
-      const retried = await modernCall(setting.env, "asker", "mrtr_confirm", {
+      const retried = await confirmCall(setting.env, "asker", {
         inputResponses: CONFIRMED,
         requestState: sealed,
       });
