@@ -59,9 +59,13 @@ export function formatTable(rows: readonly Row[]): string {
     row.target,
     row.met === undefined ? "" : row.met ? "met" : "MISSED",
   ];
-  const all = [header, ...rows].map(cells);
+  return textTable([header, ...rows].map(cells));
+}
+
+/** Rows of cells (the first the header) as fixed-width text, columns as wide as their widest. */
+export function textTable(all: readonly string[][]): string {
   const widths = (all[0] ?? []).map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
-  const line = (r: string[]) =>
+  const line = (r: readonly string[]) =>
     r
       .map((c, i) => c.padEnd(widths[i] ?? 0))
       .join(" | ")

@@ -29,7 +29,7 @@ import { directEndpoint, type Endpoint } from "./endpoint.ts";
 import { describeGrowth, growthOf } from "./growth.ts";
 import { CdpSession } from "./lab/inspector.ts";
 import { findWorkerdPid } from "./lab/proc.ts";
-import { ms } from "./report.ts";
+import { ms, textTable } from "./report.ts";
 import { ROOT } from "./root.ts";
 import { RpcClient, type RpcReply, toolText } from "./rpc.ts";
 import type { Part } from "./scale-parts.ts";
@@ -998,24 +998,11 @@ export function scaleMarkdown(tables: readonly ScaleTable[]): string {
 export function scaleText(tables: readonly ScaleTable[]): string {
   return tables
     .map((t) => {
-      const all = [
+      const table = textTable([
         [t.sizeName, ...t.sizes.map(sizeText), "growth"],
         ...t.rows.map((r) => [r.figure, ...r.cells, r.growth]),
-      ];
-      const widths = (all[0] ?? []).map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
-      const line = (r: string[]) =>
-        r
-          .map((c, i) => c.padEnd(widths[i] ?? 0))
-          .join(" | ")
-          .trimEnd();
-      const [head, ...body] = all;
-      return [
-        t.title,
-        line(head ?? []),
-        widths.map((w) => "-".repeat(w)).join("-|-"),
-        ...body.map(line),
-        ...t.notes.map((n) => `  ${n}`),
-      ].join("\n");
+      ]);
+      return [t.title, table, ...t.notes.map((n) => `  ${n}`)].join("\n");
     })
     .join("\n\n");
 }
