@@ -64,7 +64,6 @@ import { log } from "./core/log.ts";
 import { methodLabel } from "./core/methods.ts";
 import { prefixToolName, splitToolName } from "./core/names.ts";
 import { originAllowed } from "./core/origin.ts";
-import type { PolicyDocument } from "./core/policy.ts";
 import { missingScope } from "./core/scopes.ts";
 import { open, seal } from "./core/seal.ts";
 import {
@@ -115,7 +114,12 @@ export async function gatewayFor(
   const control = await base.cache.get(defer);
   let gateway = views.get(control);
   if (!gateway) {
-    const config = { ...base.config, policy: control.policy, backends: control.backends };
+    const config = {
+      ...base.config,
+      policy: control.policy,
+      policyDocument: control.document.policy,
+      backends: control.backends,
+    };
     gateway = { config, control, verify: base.verify, mcp: base.mcp, cache: base.cache };
     views.set(control, gateway);
   }
@@ -128,7 +132,7 @@ export async function baseFor(env: Env): Promise<Base> {
     const config = await loadConfig(env);
     if (!config.ok) return config;
     const { keys, issuer, audience } = config.value;
-    const seed = await seedOf(config.value, env);
+    const seed = await seedOf(config.value);
     return {
       ok: true as const,
       value: {
@@ -136,7 +140,9 @@ export async function baseFor(env: Env): Promise<Base> {
         seed,
         verify: cachingVerifier(keys, { issuer, audience }),
         mcp: createSdkHandler(),
-        cache: new ControlCache(env.CONTROL, seed, { direct: config.value.direct }),
+        cache: new ControlCache(env.CONTROL, seed, config.value.policy, {
+          direct: config.value.direct,
+        }),
       },
     };
   });
@@ -144,9 +150,9 @@ export async function baseFor(env: Env): Promise<Base> {
 }
 
 /** The deployed policy and backends, as the store is seeded with them (`state/control-store.ts`). */
-async function seedOf(config: GatewayConfig, env: Env): Promise<Seed> {
-  // loadConfig has validated it.
-  const policy = JSON.parse(env.POLICY) as PolicyDocument;
+async function seedOf(config: GatewayConfig): Promise<Seed> {
+  // As loadConfig read and validated it: not parsed again.
+  const policy = config.policyDocument;
   const backends = [...config.backends.values()].map((b) => ({
     id: b.id,
     url: b.url.href,
