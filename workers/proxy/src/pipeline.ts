@@ -34,7 +34,7 @@ import {
   watchAnswer,
   withHeader,
 } from "./agent-side/http.ts";
-import { createSdkHandler, SERVER_INFO } from "./agent-side/sdk-server.ts";
+import { createSdkHandler, SERVER_INFO, subscribableAt } from "./agent-side/sdk-server.ts";
 import { relayListChanges } from "./backend-side/listen.ts";
 import { deliverAnswers } from "./backend-side/questions.ts";
 import { relayServerStreams } from "./backend-side/server-stream.ts";
@@ -460,7 +460,10 @@ async function operate(
   }
   const answering = Array.isArray(body) ? undefined : answerableOfInitialize(body);
   // The server it initializes with knows it will have a session (what it offers depends on it).
-  if (answering) ctx.answerable = answering;
+  if (answering) {
+    ctx.answerable = answering;
+    await subscribableAt(ctx);
+  }
   const response = await streamWhenSlow(
     gateway.mcp.fetch(underSignal(request, ctx.signal), { authInfo, parsedBody: body }),
   );
