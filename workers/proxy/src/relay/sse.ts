@@ -1,10 +1,14 @@
 /**
  * A backend's SSE stream, passed on to the agent event by event.
  *
- * The stream is read with eventsource-parser and written back out with the same event ids and the
- * same `retry`, so an agent resumes through the gateway exactly as it would with the backend
- * (`Last-Event-ID` travels upstream unchanged). Each event's data, when it is a JSON-RPC message,
- * goes through `onMessage`, which may replace it; an event it leaves alone is written as it came.
+ * The stream is read with eventsource-parser and written back out with the same event ids, the
+ * same `retry` and its comments (heartbeats among them), so an agent resumes through the gateway
+ * exactly as it would with the backend (`Last-Event-ID` travels upstream unchanged). Each event's
+ * data, when it is a JSON-RPC message, goes through `onMessage`, which may replace it; an event it
+ * leaves alone is written as it came.
+ *
+ * The gateway's own session streams on `/mcp` pass through here too, to be numbered
+ * (`pipeline.ts`, `keptForResume`).
  *
  * A backend that does not number its events can have the gateway number them (`numbering`): each
  * gets an id, is handed to the numbering's log, and the backend is read to the end even after the
