@@ -19,6 +19,7 @@ import {
   ResourceUpdatedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, it } from "vitest";
+import { eraVerdicts } from "../../../workers/proxy/src/state/era-verdicts.ts";
 import { connectListening, exchangesState, RawSession, timed } from "./agent-exchange.ts";
 import { ORIGIN, token } from "./client.ts";
 import { closeAfterTest, gatewayFetch, text } from "./door-client.ts";
@@ -235,6 +236,21 @@ describe("a session's GET stream on /mcp", () => {
     await expect(client.subscribeResource({ uri: "nope+note://board" })).rejects.toMatchObject({
       code: -32602,
     });
+  });
+
+  it("offers subscriptions only where a server the agent holds whole has them", async () => {
+    // `integrator` holds `ext` whole, whose resources have no subscriptions; `asker` holds `exch`,
+    // whose do. On an isolate that has heard from neither, as a cold one.
+    eraVerdicts.clear();
+    const { client } = await connect("integrator", { sampling: {} });
+    expect(client.getServerCapabilities()?.resources).toEqual({ listChanged: true });
+    expect(eraVerdicts.get("exch")).toBeUndefined();
+    const { client: asking } = await connect("asker", { elicitation: {} });
+    expect(asking.getServerCapabilities()?.resources).toEqual({
+      listChanged: true,
+      subscribe: true,
+    });
+    expect(eraVerdicts.get("exch")).toMatchObject({ kind: "legacy" });
   });
 
   it("a sessionless agent is offered no subscriptions", async () => {

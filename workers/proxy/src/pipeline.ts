@@ -34,7 +34,7 @@ import {
   watchAnswer,
   withHeader,
 } from "./agent-side/http.ts";
-import { createSdkHandler, SERVER_INFO } from "./agent-side/sdk-server.ts";
+import { createSdkHandler, SERVER_INFO, subscribableAt } from "./agent-side/sdk-server.ts";
 import { relayListChanges } from "./backend-side/listen.ts";
 import { deliverAnswers } from "./backend-side/questions.ts";
 import { relayServerStreams } from "./backend-side/server-stream.ts";
@@ -76,6 +76,8 @@ import {
 } from "./errors.ts";
 import { OPERATIONS } from "./operations/table.ts";
 import { serveDoor } from "./relay/door.ts";
+import { numberingFor, resumeGateway } from "./relay/resume.ts";
+import { relaySse } from "./relay/sse.ts";
 import { admit, RATE_WINDOW_MS, STREAM_LEASE_MS } from "./state/admission.ts";
 import { type AuditRecord, beginRecord, NAME_LIMIT, writeRecord } from "./state/audit-store.ts";
 import { ControlCache, seedHash } from "./state/control-cache.ts";
@@ -226,9 +228,14 @@ export async function serveMcp(
   const defer = (work: Promise<unknown>) => exec.waitUntil(work);
   // The agent is gone when the runtime says so (request.signal, which workerd aborts only once a
   // write to the agent has failed) or when the answer's stream is cancelled: either aborts the
-  // work, on every path (the operations', the SDK's, a door's), and ends the answer.
+  // work, on every path (the operations', the SDK's, a door's), and ends the answer; but a
+  // session's stream with events, which the agent may resume, is kept a while (`keptForResume`).
   const left = new AbortController();
-  const signal = AbortSignal.any([request.signal, left.signal]);
+  const signal = left.signal;
+  // The runtime's word goes through `leave`, which such a stream replaces.
+  let leave = (reason: unknown) => left.abort(reason);
+  if (request.signal.aborted) left.abort(request.signal.reason);
+  else request.signal.addEventListener("abort", () => leave(request.signal.reason), { once: true });
   const ctx = new RequestContext(gateway.config, env, identity, signal, defer);
   if (door) ctx.outcome.server = door.id;
   const record = beginRecord(
@@ -260,11 +267,72 @@ export async function serveMcp(
     await Promise.all(stored);
   };
   response = withHeader(response, "mcpcp-request-id", record.request_id);
-  return watchAnswer(response, {
+  const watched = watchAnswer(response, {
     signal,
     gone: (reason) => left.abort(reason),
     done: (bytes) => defer(finish(bytes)),
   });
+  if (endpoint.kind !== "gateway" || !resumable(request, ctx, watched)) return watched;
+  const kept = keptForResume(watched, ctx, left);
+  leave = kept.leave;
+  return kept.response;
+}
+
+/**
+ * Whether `/mcp` numbers `response`'s events so that the agent can resume it: an SSE answer to a
+ * session's POST (a call's stream) or its GET (the session's stream), not a resumed one. A
+ * sessionless agent has no GET to resume with.
+ */
+function resumable(request: Request, ctx: RequestContext, response: Response): boolean {
+  if (ctx.answerable === undefined || !response.body) return false;
+  if (!(response.headers.get("content-type") ?? "").includes("text/event-stream")) return false;
+  return (
+    request.method === "POST" || (request.method === "GET" && !request.headers.has("last-event-id"))
+  );
+}
+
+/**
+ * A session's stream, its events numbered and kept as a door keeps a backend's
+ * (`relay/resume.ts`): while the agent reads it they wait in memory; once it leaves they go to
+ * the stream's log, and the work behind it (the call, or the backends' GET streams) goes on
+ * while the agent comes back for it, and is abandoned, as on any disconnect, once it does not
+ * (`RESUME_GRACE_MS`). A stream the agent leaves before its first event has given it no id to
+ * come back with: its work ends at once, as without a session. `watched` stays inside, so the
+ * audit record and the releases come when the work has really ended. `leave` is what the
+ * runtime's word that the agent left does to it.
+ */
+function keptForResume(
+  watched: Response,
+  ctx: RequestContext,
+  left: AbortController,
+): { response: Response; leave: (reason: unknown) => void } {
+  const numbered = relaySse(watched.body as ReadableStream<Uint8Array>, {
+    onMessage: () => undefined,
+    silenceMs: () => undefined,
+    onSilence: async () => [],
+    // A stream left before its first event is cancelled inside, as any answer is (`watchAnswer`).
+    onEnd: () => {},
+    numbering: numberingFor(ctx, () =>
+      left.abort(new Error("The agent did not come back for its stream")),
+    ),
+  });
+  const reader = numbered.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (e) {
+        controller.error(e);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  return {
+    response: new Response(body, watched),
+    leave: (reason) => void reader.cancel(reason).catch(() => {}),
+  };
 }
 
 /** What a request asks for, read before anything acts on it (step 3). */
@@ -354,6 +422,8 @@ async function operate(
     ctx.answerable = answerable;
   }
   const authInfo = authInfoFor(ctx);
+  const resumeFrom = request.headers.get("last-event-id");
+  if (getStream && hasSession(ctx) && resumeFrom !== null) return resumeGateway(ctx, resumeFrom);
   if (getStream && hasSession(ctx)) return serverStream(ctx, releases);
   if (asked.kind === "stream")
     return gateway.mcp.fetch(underSignal(request, ctx.signal), { authInfo });
@@ -396,7 +466,10 @@ async function operate(
   }
   const answering = Array.isArray(body) ? undefined : answerableOfInitialize(body);
   // The server it initializes with knows it will have a session (what it offers depends on it).
-  if (answering) ctx.answerable = answering;
+  if (answering) {
+    ctx.answerable = answering;
+    await subscribableAt(ctx);
+  }
   const response = await streamWhenSlow(
     gateway.mcp.fetch(underSignal(request, ctx.signal), { authInfo, parsedBody: body }),
   );
@@ -419,8 +492,10 @@ async function serverStream(
   const upstream = new AbortController();
   const signal = AbortSignal.any([ctx.signal, upstream.signal]);
   let write: ((message: Record<string, unknown>) => void) | undefined;
+  let close: (() => void) | undefined;
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
+      close = () => controller.close();
       write = (message) => {
         try {
           controller.enqueue(sseMessage(message));
@@ -432,6 +507,21 @@ async function serverStream(
     cancel: (reason) => upstream.abort(reason),
   });
   const relay = relayServerStreams(ctx.config, ctx, signal, (message) => write?.(message));
+  // Once the gateway ends the stream (an agent that did not come back for it), it ends when the
+  // backends' have: a kept stream's log is then closed.
+  signal.addEventListener(
+    "abort",
+    () => {
+      relay.done.then(() => {
+        try {
+          close?.();
+        } catch {
+          // Already closed or cancelled.
+        }
+      });
+    },
+    { once: true },
+  );
   ctx.defer(relay.done);
   releases.push(async () => {
     upstream.abort();

@@ -11,14 +11,17 @@ import {
   type ServerContext,
 } from "@modelcontextprotocol/server";
 import type { Relay } from "../backend-side/direct.ts";
+import { hearFrom } from "../backend-side/sdk-client.ts";
 import { contextOf, type RequestContext } from "../context.ts";
 import { QUESTION_PREFIX, questionBinding, routeText } from "../core/agent-session.ts";
+import type { BackendSpec } from "../core/config.ts";
 import type { RequestId } from "../core/envelope.ts";
 import { grantsAll, serversFor } from "../core/policy.ts";
 import { seal } from "../core/seal.ts";
 import { GatewayError, protocolError } from "../errors.ts";
 import type { OperationCall } from "../operations/call.ts";
 import { OPERATIONS } from "../operations/table.ts";
+import { capabilitiesOf, eraVerdicts } from "../state/era-verdicts.ts";
 
 export const SERVER_INFO = { name: "mcpcp", version: "0.1.0" };
 
@@ -29,10 +32,17 @@ export function createSdkHandler(): McpHttpHandler {
 
 /** Builds the per-request MCP server for `ctx`. */
 export function createSdkServer(ctx: RequestContext): Server {
-  const { policy } = ctx.config;
   // Resources, prompts and completion reach only whole-server grants: an agent without one is
   // shown none of them.
-  const whole = serversFor(policy, ctx.agent).some((id) => grantsAll(policy, ctx.agent, id));
+  const held = wholeServers(ctx);
+  const whole = held.length > 0;
+  // Updates of a subscribed resource come on a session's GET stream: sessions only, and only
+  // where a server the agent holds whole says it has them (the pipeline has heard from each by
+  // the session's `initialize`, `subscribableAt`). The methods are served to every session all
+  // the same: a request on a cold isolate must not depend on what it has heard.
+  const subscribe =
+    ctx.answerable !== undefined &&
+    held.some((id) => capabilitiesOf(eraVerdicts.get(id))?.resources?.subscribe === true);
   const server = new Server(SERVER_INFO, {
     // logging: backends' log messages are relayed to the agent while a call runs.
     // listChanged: backends' changes are relayed to agents that listen (`backend-side/listen.ts`).
@@ -40,8 +50,7 @@ export function createSdkServer(ctx: RequestContext): Server {
       tools: { listChanged: true },
       ...(whole
         ? {
-            // Updates of a subscribed resource come on a session's GET stream: sessions only.
-            resources: { listChanged: true, ...(ctx.answerable ? { subscribe: true } : {}) },
+            resources: { listChanged: true, ...(subscribe ? { subscribe: true } : {}) },
             prompts: { listChanged: true },
             completions: {},
           }
@@ -108,6 +117,25 @@ export function createSdkServer(ctx: RequestContext): Server {
     run(() => OPERATIONS["logging/setLevel"](call(sdk), request.params)),
   );
   return server;
+}
+
+/** The servers `ctx`'s agent holds whole (a `"*"` grant). */
+function wholeServers(ctx: RequestContext): string[] {
+  const { policy } = ctx.config;
+  return serversFor(policy, ctx.agent).filter((id) => grantsAll(policy, ctx.agent, id));
+}
+
+/**
+ * Before a session's `initialize` is answered: hears from each server the agent holds whole that
+ * this isolate has not heard from, so that `resources.subscribe` is offered exactly where one of
+ * them declares it. It costs a cold isolate one connection per such server, which the session's
+ * first call to it would have made anyway (its upstream session is kept).
+ */
+export async function subscribableAt(ctx: RequestContext): Promise<void> {
+  const backends = wholeServers(ctx)
+    .map((id) => ctx.config.backends.get(id))
+    .filter((backend): backend is BackendSpec => backend !== undefined);
+  await hearFrom(backends, ctx, { timeoutMs: ctx.config.backendTimeoutMs, signal: ctx.signal });
 }
 
 /**

@@ -356,7 +356,13 @@ export async function withClient<T>(
     await client.connect(transport, verdict ? { ...options, prior: verdict } : options);
     if (!verdict) {
       const discover = client.getDiscoverResult();
-      eraVerdicts.set(backend.id, discover ? { kind: "modern", discover } : { kind: "legacy" });
+      const capabilities = client.getServerCapabilities();
+      eraVerdicts.set(
+        backend.id,
+        discover
+          ? { kind: "modern", discover }
+          : { kind: "legacy", ...(capabilities ? { capabilities } : {}) },
+      );
     }
     // A backend that gave us a session keeps it for this agent's next calls.
     if (sessions && transport.sessionId && transport.protocolVersion) {
@@ -378,4 +384,19 @@ export async function withClient<T>(
     // Closing the client ends its HTTP exchanges; it does not end the upstream session.
     await release(client, cancellations, limits);
   }
+}
+
+/**
+ * Makes sure this isolate has heard from each of `backends` (its era and capabilities), opening a
+ * client to each it has not; one that cannot be reached within the deadline stays unheard.
+ */
+export async function hearFrom(
+  backends: BackendSpec[],
+  caller: BackendCaller,
+  limits: CallLimits,
+): Promise<void> {
+  const unheard = backends.filter((backend) => eraVerdicts.get(backend.id) === undefined);
+  await Promise.all(
+    unheard.map((backend) => withClient(backend, caller, limits, async () => {}).catch(() => {})),
+  );
 }

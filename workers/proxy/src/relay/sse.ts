@@ -1,10 +1,14 @@
 /**
  * A backend's SSE stream, passed on to the agent event by event.
  *
- * The stream is read with eventsource-parser and written back out with the same event ids and the
- * same `retry`, so an agent resumes through the gateway exactly as it would with the backend
- * (`Last-Event-ID` travels upstream unchanged). Each event's data, when it is a JSON-RPC message,
- * goes through `onMessage`, which may replace it; an event it leaves alone is written as it came.
+ * The stream is read with eventsource-parser and written back out with the same event ids, the
+ * same `retry` and its comments (heartbeats among them), so an agent resumes through the gateway
+ * exactly as it would with the backend (`Last-Event-ID` travels upstream unchanged). Each event's
+ * data, when it is a JSON-RPC message, goes through `onMessage`, which may replace it; an event it
+ * leaves alone is written as it came.
+ *
+ * The gateway's own session streams on `/mcp` pass through here too, to be numbered
+ * (`pipeline.ts`, `keptForResume`).
  *
  * A backend that does not number its events can have the gateway number them (`numbering`): each
  * gets an id, is handed to the numbering's log, and the backend is read to the end even after the
@@ -22,6 +26,8 @@ export interface Numbering {
   defer: (work: Promise<unknown>) => void;
   /** The reconnection delay the agent is told, in milliseconds. */
   retryMs: number;
+  /** The agent left while the stream was still numbered and kept: the rest goes to the log. */
+  left?: () => void;
 }
 
 export interface SseRelay {
@@ -74,10 +80,13 @@ export function relaySse(
   first: unknown[] = [],
 ): ReadableStream<Uint8Array> {
   const reader = upstream.pipeThrough(new TextDecoderStream()).getReader();
-  const pending: (EventSourceMessage | { retry: number })[] = [];
+  const pending: (EventSourceMessage | { retry: number } | { comment: string })[] = [];
   const parser = createParser({
     onEvent: (event) => pending.push(event),
     onRetry: (retry) => pending.push({ retry }),
+    // Comments go on: they are what tests the agent's connection while a stream is silent
+    // (`agent-side/http.ts`, HEARTBEAT_MS).
+    onComment: (comment) => pending.push({ comment }),
   });
   const numbering = relay.numbering;
   /** Whether the gateway numbers this stream: decided by its first event. */
@@ -111,8 +120,11 @@ export function relaySse(
     return prefix + sseEvent(data, numbering.idFor(seq), event);
   };
 
-  const write = async (item: EventSourceMessage | { retry: number }): Promise<string> => {
+  const write = async (
+    item: EventSourceMessage | { retry: number } | { comment: string },
+  ): Promise<string> => {
     if ("retry" in item) return `retry: ${item.retry}\n\n`;
+    if ("comment" in item) return `: ${item.comment}\n\n`;
     let message: unknown;
     try {
       message = item.data === "" ? undefined : JSON.parse(item.data);
@@ -186,6 +198,10 @@ export function relaySse(
   };
 
   let finished = false;
+  /** The agent left a numbered stream: what is read from now on is the log's. */
+  let left = false;
+  /** The read under way for the agent, which the log's reading must wait for (one reader, in order). */
+  let reading: Promise<unknown> | undefined;
   return new ReadableStream<Uint8Array>({
     async start(controller) {
       const out = first.map((m) => emit(JSON.stringify(m), undefined)).join("");
@@ -194,13 +210,18 @@ export function relaySse(
     },
     async pull(controller) {
       try {
-        const out = await step();
+        const stepping = step();
+        reading = stepping;
+        const out = await stepping;
+        // Its events are numbered and held already: they go to the log with the rest.
+        if (left) return;
         if (out !== null) controller.enqueue(encoder.encode(out));
         if (ended) {
           finished = true;
           controller.close();
         }
       } catch (e) {
+        if (left) return;
         end("failed");
         finished = true;
         controller.error(e);
@@ -212,9 +233,16 @@ export function relaySse(
         // The agent may come back with Last-Event-ID: log what it may have missed, and read the
         // rest into the log meanwhile.
         logging = true;
+        left = true;
+        numbering.left?.();
+        // What the agent was sent goes to the log before the cancellation is over, so that its
+        // log is there however soon the agent comes back.
+        const held = flush(ended);
         numbering.defer(
           (async () => {
             try {
+              await held;
+              await reading?.catch(() => {});
               await flush(ended);
               while (!ended) await step();
             } catch {
@@ -222,6 +250,7 @@ export function relaySse(
             }
           })(),
         );
+        await held.catch(() => {});
         return;
       }
       end("cancelled");

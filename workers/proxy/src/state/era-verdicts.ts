@@ -3,9 +3,18 @@
  * result (2026-07-28), or "legacy" (2025-era servers that only answer `initialize`). A stale
  * entry costs one failed call, after which it is dropped and the backend is probed again.
  */
-import type { DiscoverResult } from "@modelcontextprotocol/client";
+import type { DiscoverResult, ServerCapabilities } from "@modelcontextprotocol/client";
 
-export type EraVerdict = { kind: "modern"; discover: DiscoverResult } | { kind: "legacy" };
+/** A 2025 backend's verdict holds the capabilities its `initialize` declared, when it was heard. */
+export type EraVerdict =
+  | { kind: "modern"; discover: DiscoverResult }
+  | { kind: "legacy"; capabilities?: ServerCapabilities };
+
+/** What a backend declared it can do, as far as this isolate has heard. */
+export function capabilitiesOf(verdict: EraVerdict | undefined): ServerCapabilities | undefined {
+  if (!verdict) return undefined;
+  return verdict.kind === "modern" ? verdict.discover.capabilities : verdict.capabilities;
+}
 
 const verdicts = new Map<string, EraVerdict>();
 

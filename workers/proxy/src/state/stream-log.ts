@@ -10,6 +10,11 @@
  * belongs to one agent: another agent's `Last-Event-ID` finds nothing.
  *
  * A log lives for `LOG_TTL_MS` after its last event, then its alarm deletes it.
+ *
+ * The log also says whether its agent is reading it (`attended`): on `/mcp` the call behind a
+ * dropped stream keeps running only while the agent comes back for it (`relay/resume.ts`). That
+ * is memory, not storage: a log nobody has read for a while may be evicted, and then it is
+ * rightly unattended.
  */
 import { DurableObject } from "cloudflare:workers";
 
@@ -34,6 +39,9 @@ export interface ReadResult {
 export class StreamLog extends DurableObject {
   /** Readers waiting for the next event. */
   private readonly waiting = new Set<() => void>();
+  /** Reads of this agent's in progress, and when the last one ended (ms since the epoch). */
+  private readers = 0;
+  private lastRead: number | undefined;
 
   private get sql() {
     return this.ctx.storage.sql;
@@ -84,6 +92,22 @@ export class StreamLog extends DurableObject {
   async read(agent: string, after: number, waitMs: number): Promise<ReadResult> {
     this.ensure();
     if (this.meta("agent") !== agent) return { found: false, events: [], closed: true };
+    this.readers += 1;
+    try {
+      return await this.readOwn(after, waitMs);
+    } finally {
+      this.readers -= 1;
+      this.lastRead = Date.now();
+    }
+  }
+
+  /** Whether the agent is reading the log, or ended a read within the last `withinMs`. */
+  async attended(withinMs: number): Promise<boolean> {
+    if (this.readers > 0) return true;
+    return this.lastRead !== undefined && Date.now() - this.lastRead <= withinMs;
+  }
+
+  private async readOwn(after: number, waitMs: number): Promise<ReadResult> {
     const select = () =>
       this.sql
         .exec<{ seq: number; data: string }>(
