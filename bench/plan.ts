@@ -1,5 +1,5 @@
 /** What a run measures and for how long: the command line turned into a plan. */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT } from "./root.ts";
 import { PARTS, type Part } from "./scale-parts.ts";
@@ -89,6 +89,8 @@ export function parsePlan(argv: string[]) {
           cpuMsPerFigure: quick ? 200 : 1000,
           profile: args["no-profile"] !== true,
           profileSeconds: quick ? 2 : 5,
+          /** Where the raw profiles go: beside the JSON. */
+          profileDir: join(dirname(args.out), "profiles"),
           wranglerDev: args["no-wrangler-dev"] !== true,
           wranglerDevPairs: quick ? 100 : 300,
           wranglerDevLoadSeconds: quick ? 1 : 3,

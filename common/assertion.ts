@@ -10,7 +10,8 @@
  * request: a backend remembers its `jti` until `usableUntil` and refuses a second use
  * (`seen-assertions.ts`, `assertion-gate.ts`), so the proxy must sign one per HTTP request.
  * Ed25519 (EdDSA): signing costs tens of microseconds, which matters because the proxy signs
- * once per backend request.
+ * once per backend request; so the token is built without jose's general-purpose builder
+ * (`AssertionBuilder`).
  *
  * Runs in workerd (the proxy signs, mcp1 verifies) and Node (mcp2/mcp3 verify): jose and web
  * crypto only.
@@ -50,29 +51,85 @@ export interface AssertionSigner {
   sign(agent: string, backend: string, claims?: BattleClaims): Promise<string>;
 }
 
+/**
+ * How an assertion is put together: `direct` builds the JWS itself (a fixed header, one
+ * `JSON.stringify` of the claims, one Web Crypto signature), `jose` with jose's `SignJWT`. The
+ * two give the same token, claim for claim and in the same order
+ * (`test/unit/assertion-builders.test.ts` holds them to it); `direct` skips jose's builder,
+ * its checks of what the proxy itself fills in, and its copies, on every backend request.
+ */
+export type AssertionBuilder = "direct" | "jose";
+
+const HEADER_TYPE = "mcpcp-assertion+jwt";
+
 /** Imports the proxy's private Ed25519 JWK (which must carry its `kid`) into a signer. */
-export async function createAssertionSigner(privateJwk: JWK): Promise<AssertionSigner> {
+export async function createAssertionSigner(
+  privateJwk: JWK,
+  builder: AssertionBuilder = "direct",
+): Promise<AssertionSigner> {
   if (privateJwk.kty !== "OKP" || privateJwk.crv !== "Ed25519" || !privateJwk.d) {
     throw new Error("the proxy signing key must be a private Ed25519 JWK (kty OKP, crv Ed25519)");
   }
   const kid = privateJwk.kid;
   if (!kid) throw new Error("the proxy signing key has no kid");
   const key = (await importJWK(privateJwk, ASSERTION_ALG)) as CryptoKey;
+  if (builder === "jose") {
+    return {
+      kid,
+      sign(agent, backend, claims = {}) {
+        const now = Math.floor(Date.now() / 1000);
+        return new SignJWT({ ...claims })
+          .setProtectedHeader({ alg: ASSERTION_ALG, kid, typ: HEADER_TYPE })
+          .setIssuer(ASSERTION_ISSUER)
+          .setAudience(backend)
+          .setSubject(agent)
+          .setJti(crypto.randomUUID())
+          .setIssuedAt(now)
+          .setExpirationTime(now + ASSERTION_TTL_SECONDS)
+          .sign(key);
+      },
+    };
+  }
+  // The header never changes for a key: encoded once.
+  const header = base64url(
+    encoder.encode(JSON.stringify({ alg: ASSERTION_ALG, kid, typ: HEADER_TYPE })),
+  );
   return {
     kid,
-    sign(agent, backend, claims = {}) {
+    async sign(agent, backend, claims = {}) {
       const now = Math.floor(Date.now() / 1000);
-      return new SignJWT({ ...claims })
-        .setProtectedHeader({ alg: ASSERTION_ALG, kid, typ: "mcpcp-assertion+jwt" })
-        .setIssuer(ASSERTION_ISSUER)
-        .setAudience(backend)
-        .setSubject(agent)
-        .setJti(crypto.randomUUID())
-        .setIssuedAt(now)
-        .setExpirationTime(now + ASSERTION_TTL_SECONDS)
-        .sign(key);
+      // The claims in the order jose's builder sets them: the battle claims, then the rest.
+      const payload = JSON.stringify({
+        ...claims,
+        iss: ASSERTION_ISSUER,
+        aud: backend,
+        sub: agent,
+        jti: crypto.randomUUID(),
+        iat: now,
+        exp: now + ASSERTION_TTL_SECONDS,
+      });
+      const input = `${header}.${base64url(encoder.encode(payload))}`;
+      const signature = await crypto.subtle.sign("Ed25519", key, encoder.encode(input));
+      return `${input}.${base64url(new Uint8Array(signature))}`;
     },
   };
+}
+
+const encoder = new TextEncoder();
+
+/** `Uint8Array.prototype.toBase64` (workerd has it; Node 22 does not). */
+type ToBase64 = (options: { alphabet: "base64url"; omitPadding: boolean }) => string;
+const toBase64 = (Uint8Array.prototype as { toBase64?: ToBase64 }).toBase64;
+
+/** Unpadded base64url (RFC 7515, section 2) of `bytes`. */
+function base64url(bytes: Uint8Array): string {
+  if (toBase64) return toBase64.call(bytes, { alphabet: "base64url", omitPadding: true });
+  let binary = "";
+  // In slices: String.fromCharCode takes its arguments on the stack.
+  for (let at = 0; at < bytes.length; at += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(at, at + 0x8000));
+  }
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 export type AssertionResult =

@@ -5,7 +5,7 @@
  * production. Tells where a proxied call's CPU goes, isolate by isolate and function by function.
  */
 import type { Profiler } from "node:inspector";
-import { type ProfileSummary, type Resolve, summarizeProfile } from "./profile.ts";
+import { type ProfileSummary, type Resolve, resolvedProfile, summarizeProfile } from "./profile.ts";
 
 const SAMPLING_US = 200;
 
@@ -74,12 +74,14 @@ export interface IsolateProfile extends ProfileSummary {
 
 /**
  * Profiles every inspector target named in `targets` while `load` runs (`load` resolves with the
- * number of requests it made); a target's resolver maps its bundle back to source files.
+ * number of requests it made); a target's resolver maps its bundle back to source files. `keep`,
+ * when given, is handed each raw profile, for reading in DevTools or by script.
  */
 export async function profileIsolates(
   inspector: URL,
   targets: Record<string, Resolve | undefined>,
   load: () => Promise<number>,
+  keep?: (id: string, profile: Profiler.Profile) => Promise<void>,
 ): Promise<Record<string, IsolateProfile>> {
   const ids = Object.keys(targets);
   const listUrl = new URL("/json/list", inspector.href.replace(/^ws/, "http"));
@@ -98,6 +100,7 @@ export async function profileIsolates(
     const profiles: Record<string, IsolateProfile> = {};
     for (const [id, session] of sessions) {
       const { profile } = await session.send<{ profile: Profiler.Profile }>("Profiler.stop");
+      await keep?.(id, resolvedProfile(profile, targets[id]));
       const summary = summarizeProfile(profile, SAMPLING_US, 25, targets[id]);
       profiles[id] = {
         ...summary,

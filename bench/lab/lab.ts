@@ -47,7 +47,7 @@ export async function labWithSystem(
 ): Promise<void> {
   lab.cpuPerCall = await cpuPerCall(system, plan, core, log);
   lab.healthz = await workerdHealthz(system, plan.healthzSeconds, log);
-  if (plan.profile) lab.profiles = await profiles(system, plan, log);
+  if (plan.profile) lab.profiles = await profiles(system, plan, plan.profileDir, log);
 }
 
 /** The Node figures, from lab/cpu.ts in a process of its own (its JIT and heap its own). */

@@ -146,3 +146,17 @@ export function summarizeProfile(
     byFunction: top(byFunction, total, n),
   };
 }
+
+/**
+ * `profile` with each bundled frame's URL replaced by its source position (`path:line`), so that
+ * a saved profile names the proxy's files, not the bundle's lines.
+ */
+export function resolvedProfile(profile: Profiler.Profile, resolve?: Resolve): Profiler.Profile {
+  if (!resolve) return profile;
+  const nodes = profile.nodes.map((node) => {
+    const { url, lineNumber, columnNumber } = node.callFrame;
+    const original = url ? resolve(url, lineNumber, columnNumber) : undefined;
+    return original ? { ...node, callFrame: { ...node.callFrame, url: original } } : node;
+  });
+  return { ...profile, nodes };
+}

@@ -2,7 +2,7 @@
  * CPU profiles of workerd's isolates over the V8 inspector while wrk drives the proxy, mapped
  * through the bundles' source maps, and their summary as text under the table.
  */
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { LabPlan } from "../plan.ts";
 import { ms } from "../report.ts";
@@ -30,10 +30,15 @@ async function bundleResolver(dir: string): Promise<Resolve | undefined> {
   }
 }
 
-/** CPU profiles of workerd's isolates while wrk drives the proxy at 16 connections. */
+/**
+ * CPU profiles of workerd's isolates while wrk drives the proxy at 16 connections. Each raw
+ * profile, its frames mapped to source files, is also saved in `dir` as
+ * `<load>.<isolate>.cpuprofile` (DevTools opens them; the summary keeps only self time).
+ */
 export async function profiles(
   system: System,
   plan: LabPlan,
+  dir: string,
   log: (line: string) => void,
 ): Promise<Profiles> {
   const found: Profiles = {};
@@ -55,21 +60,33 @@ export async function profiles(
       "mcp3_echo",
     ],
   ];
+  await mkdir(dir, { recursive: true });
   for (const [name, body, expect] of loads) {
     log(`lab: profiling workerd's isolates: ${name} at 16 connections`);
+    const slug = name.replace(/[^A-Za-z0-9]+/g, "-");
+    const keep = (id: string, profile: object) =>
+      writeFile(
+        join(dir, `${slug}.${id.replace(/[^A-Za-z0-9-]+/g, "_")}.cpuprofile`),
+        JSON.stringify(profile),
+      );
     found[name] = await attempt(
       `profile ${name}`,
       () =>
-        profileIsolates(inspector, isolates, async () => {
-          const load = await runLoad({
-            endpoint: system.proxy,
-            body,
-            expect,
-            connections: 16,
-            seconds: plan.profileSeconds,
-          });
-          return load.requests;
-        }),
+        profileIsolates(
+          inspector,
+          isolates,
+          async () => {
+            const load = await runLoad({
+              endpoint: system.proxy,
+              body,
+              expect,
+              connections: 16,
+              seconds: plan.profileSeconds,
+            });
+            return load.requests;
+          },
+          keep,
+        ),
       log,
     );
   }

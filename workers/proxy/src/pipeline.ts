@@ -164,9 +164,16 @@ async function seedOf(config: GatewayConfig): Promise<Seed> {
   return { hash: await seedHash({ policy, backends }), policy, backends };
 }
 
-/** Verifies the request's bearer token; who is calling, or an `unauthorized` failure. */
-export async function authenticate(request: Request, gateway: Gateway): Promise<AgentIdentity> {
-  const bearer = extractBearer(request.headers.get("authorization"), new URL(request.url));
+/**
+ * Verifies the request's bearer token; who is calling, or an `unauthorized` failure. `url` is the
+ * request's, when the caller has parsed it already.
+ */
+export async function authenticate(
+  request: Request,
+  gateway: Gateway,
+  url = new URL(request.url),
+): Promise<AgentIdentity> {
+  const bearer = extractBearer(request.headers.get("authorization"), url);
   if (!bearer.ok) return fail({ kind: "unauthorized", code: bearer.code });
   const verified = await gateway.verify(bearer.token);
   if (!verified.ok) {
@@ -207,7 +214,9 @@ export async function serveMcp(
   endpoint: Endpoint = { kind: "gateway" },
 ): Promise<Response> {
   const began = performance.now();
-  const origin = new URL(request.url).origin;
+  // Parsed once: the origin check and the token's reading both need it.
+  const url = new URL(request.url);
+  const origin = url.origin;
   const metadata = metadataPath(endpoint);
   let gateway: Gateway;
   let identity: AgentIdentity;
@@ -215,10 +224,10 @@ export async function serveMcp(
   try {
     gateway = await gatewayFor(env, (work) => exec.waitUntil(work));
     const allowed = gateway.config.allowedOrigins;
-    if (!originAllowed(request.headers.get("origin"), new URL(request.url), allowed)) {
+    if (!originAllowed(request.headers.get("origin"), url, allowed)) {
       fail({ kind: "origin_refused" });
     }
-    identity = await authenticate(request, gateway);
+    identity = await authenticate(request, gateway, url);
     if (endpoint.kind === "door") door = doorFor(gateway.config, identity.agent, request);
   } catch (e) {
     return httpResponse(e, origin, metadata);

@@ -169,6 +169,8 @@ async function endsWith(read: Promise<{ done: boolean }>, sse: boolean): Promise
     () => false,
   );
   if (!sse) return ended;
+  const now = await settledNow(ended);
+  if (now !== LATER) return now;
   const [later, stop] = after(0, false);
   try {
     return await Promise.race([ended, later]);
@@ -186,12 +188,30 @@ function betweenEvents(bytes: number, tail: readonly number[]): boolean {
 
 /** `read`'s result, or BEAT if it takes longer than HEARTBEAT_MS. */
 async function beatOr<T>(read: Promise<T>): Promise<T | typeof BEAT> {
+  const now = await settledNow(read);
+  if (now !== LATER) return now;
   const [beat, stop] = after(HEARTBEAT_MS, BEAT);
   try {
     return await Promise.race([read, beat]);
   } finally {
     stop();
   }
+}
+
+const LATER = Symbol("later");
+/** Microtask turns `settledNow` waits: enough for a read of a stream that has already closed. */
+const TURNS = 8;
+
+/**
+ * `promise`'s outcome if it settles before this task's microtasks run out (within TURNS turns),
+ * else LATER. A race against a timer gives the same answer for such a promise, since no timer
+ * fires before the microtasks have run; asking first spares the timer, and timers are a cost of
+ * every call (most answers are whole, or closed, by the time they are looked at).
+ */
+function settledNow<T>(promise: Promise<T>): Promise<T | typeof LATER> {
+  let turns: Promise<typeof LATER> = Promise.resolve(LATER);
+  for (let turn = 1; turn < TURNS; turn++) turns = turns.then(() => LATER);
+  return Promise.race([promise, turns]);
 }
 
 /** A promise of `value` in `ms`, and what stops the timer. */
@@ -213,6 +233,8 @@ function after<T>(ms: number, value: T): [Promise<T>, () => void] {
  * "Sending Messages to the Server"), as it does once a call reports progress.
  */
 export async function streamWhenSlow(pending: Promise<Response>): Promise<Response> {
+  const now = await settledNow(pending);
+  if (now !== LATER) return now;
   const [slow, stop] = after(STREAM_AFTER_MS, undefined);
   const first = await Promise.race([pending, slow]).finally(stop);
   if (first !== undefined) return first;

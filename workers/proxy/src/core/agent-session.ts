@@ -171,6 +171,13 @@ export function answersIn(body: unknown): AgentAnswer[] | undefined {
   return answers;
 }
 
+/** Whether `body`'s `params._meta` names the 2026-07-28 revision: ModernRequest's first test. */
+function isModernMeta(body: unknown): boolean {
+  const params = isJsonObject(body) ? body.params : undefined;
+  const meta = isJsonObject(params) ? params._meta : undefined;
+  return isJsonObject(meta) && meta["io.modelcontextprotocol/protocolVersion"] === "2026-07-28";
+}
+
 const ModernRequest = z.object({
   params: z.object({
     _meta: z.object({
@@ -185,6 +192,9 @@ const ModernRequest = z.object({
  * of what a backend may ask for in an `input_required` result; undefined for any other body.
  */
 export function inputCapabilitiesOf(body: unknown): Answerable | undefined {
+  // Most bodies are not 2026-07-28 requests: a schema that fails builds its issues, which costs
+  // more than the look that tells.
+  if (!isModernMeta(body)) return undefined;
   const parsed = ModernRequest.safeParse(body);
   if (!parsed.success) return undefined;
   const capabilities = parsed.data.params._meta["io.modelcontextprotocol/clientCapabilities"];

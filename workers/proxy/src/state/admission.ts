@@ -41,13 +41,39 @@ function pendingFor(gates: object): Map<string, string[]> {
   return pending;
 }
 
+/** Most agents whose gate id an isolate keeps; the oldest make room. */
+const MAX_IDS = 10_000;
+
+/** Each agent's gate id, per gate namespace (per isolate). */
+const ids = new WeakMap<object, Map<string, DurableObjectId>>();
+
+/**
+ * `agent`'s gate. Its id, a hash of the name, is worked out once per isolate and agent. The stub
+ * is made per request: workerd binds a stub to the request that made it ("Cannot perform I/O on
+ * behalf of a different request").
+ */
+function gateOf(gates: DurableObjectNamespace<AgentGate>, agent: string) {
+  let known = ids.get(gates);
+  if (!known) {
+    known = new Map();
+    ids.set(gates, known);
+  }
+  let id = known.get(agent);
+  if (!id) {
+    if (known.size >= MAX_IDS) known.delete(known.keys().next().value as string);
+    id = gates.idFromName(agent);
+    known.set(agent, id);
+  }
+  return gates.get(id);
+}
+
 /** Asks `agent`'s gate to admit a request (its rate, its calls' tool rates and slots). */
 export async function admit(
   gates: DurableObjectNamespace<AgentGate>,
   agent: string,
   request: AdmissionRequest,
 ): Promise<Admission> {
-  const gate = gates.get(gates.idFromName(agent));
+  const gate = gateOf(gates, agent);
   const pending = pendingFor(gates);
   const riding = pending.get(agent) ?? [];
   pending.delete(agent);
@@ -102,8 +128,7 @@ function giveBack(
     // Gone already if an admission took them along.
     if (pending.get(agent) !== batch) return;
     pending.delete(agent);
-    await gates
-      .get(gates.idFromName(agent))
+    await gateOf(gates, agent)
       .release(batch)
       .catch(() => {
         // The gate expires leases it never hears back about.
