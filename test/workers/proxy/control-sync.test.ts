@@ -58,6 +58,8 @@ async function seedOf(policy: PolicyDocument): Promise<Seed> {
 function measured(name: string) {
   const sent: number[] = [];
   const answers: number[] = [];
+  /** How many times the store asked for the seed. */
+  let asked = 0;
   const stub = () => env.CONTROL.get(env.CONTROL.idFromName(name));
   const namespace = {
     idFromName: () => env.CONTROL.idFromName(name),
@@ -68,12 +70,24 @@ function measured(name: string) {
           sent.push(JSON.stringify(args).length);
           const answer = await store.sync(...args);
           answers.push(JSON.stringify(answer ?? null).length);
+          if (answer.kind === "send_seed") asked++;
           return answer;
         },
       };
     },
   } as unknown as DurableObjectNamespace<ControlStore>;
-  return { namespace, sent, answers, store: stub };
+  return { namespace, sent, answers, store: stub, asked: () => asked };
+}
+
+/**
+ * The isolate's first copy, however long the store takes to take the seed in: a request waits
+ * only `STORE_TIMEOUT_MS` for it (on a loaded machine a fresh store can take longer), while the
+ * store goes on and has it for the next check. What is measured here is what the polls carry,
+ * not how soon the first one answers.
+ */
+async function firstCopy(cache: ControlCache) {
+  for (let i = 0; i < 10 && cache.health().version === null; i++) await cache.refresh();
+  return cache.get();
 }
 
 const FAR = Math.floor(Date.now() / 1000) + 3600;
@@ -87,17 +101,21 @@ describe("an isolate's polls of the control store", () => {
     const { compile } = counting();
     const deployed = parsePolicy(JSON.stringify(policy), ["mcp1"], compile);
     if (!deployed.ok) throw new Error(deployed.error);
-    const { namespace, sent, answers } = measured("sync-polls");
+    const { namespace, sent, answers, asked } = measured("sync-polls");
     const cache = new ControlCache(namespace, seed, deployed.value, { direct: true, compile });
 
-    expect((await cache.get()).version).toBe(1);
+    expect((await firstCopy(cache)).version).toBe(1);
     for (let i = 0; i < 3; i++) await cache.refresh();
 
-    // One sync carried the seed: the one that answered the empty store's request for it.
-    expect(sent.filter((bytes) => bytes > policyBytes)).toHaveLength(1);
+    // The seed went whole only in answer to the empty store's asking for it: once, or once more
+    // when the first upload outlasted a request's wait and the retry found it not yet stored.
+    const seeded = sent.filter((bytes) => bytes > policyBytes);
+    expect(seeded.length).toBeGreaterThanOrEqual(1);
+    expect(seeded.length).toBe(asked());
     expect(sent.length).toBeGreaterThanOrEqual(4);
     // Every other sync, the three polls of a copy that is current included, is a few dozen bytes.
     for (const bytes of sent.filter((b) => b <= policyBytes)) expect(bytes).toBeLessThan(200);
+    expect(sent.slice(-3).every((bytes) => bytes < 200)).toBe(true);
     // The seeded version came back without the policy the isolate sent, and "current" is tiny.
     for (const bytes of answers) expect(bytes).toBeLessThan(2_000);
     for (const bytes of answers.slice(-3)) expect(bytes).toBeLessThan(100);
@@ -118,7 +136,7 @@ describe("an isolate's copy of the policy", () => {
     const cache = new ControlCache(namespace, seed, deployed.value, options);
 
     // The first request: the seed's version is served from the index POLICY was read into.
-    const first = await cache.get();
+    const first = await firstCopy(cache);
     expect(first.policy).toBe(deployed.value);
     expect(first.document.policy).toEqual(policy);
     expect(rules.count()).toBe(3);
@@ -182,8 +200,8 @@ describe("an isolate's copy of the policy", () => {
     );
     const [older, newer] = caches;
     if (!older || !newer) throw new Error("two caches");
-    expect((await older.cache.get()).policy).toBe(older.deployed);
-    const deployedSecond = await newer.cache.get();
+    expect((await firstCopy(older.cache)).policy).toBe(older.deployed);
+    const deployedSecond = await firstCopy(newer.cache);
     expect(deployedSecond.policy).toBe(newer.deployed);
     expect(deployedSecond.version).toBe(2);
     // The store is the truth: the isolate still running the first configuration is sent the
