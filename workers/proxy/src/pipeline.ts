@@ -75,6 +75,8 @@ import {
   RESOURCE_METADATA_PATH,
   sessionNotFound,
 } from "./errors.ts";
+import type { OAuthSettings } from "./oauth/settings.ts";
+import { isOAuthToken, verifyOAuthToken } from "./oauth/tokens.ts";
 import { OPERATIONS } from "./operations/table.ts";
 import { serveDoor } from "./relay/door.ts";
 import { admit, RATE_WINDOW_MS, STREAM_LEASE_MS } from "./state/admission.ts";
@@ -156,11 +158,24 @@ async function seedOf(config: GatewayConfig, env: Env): Promise<Seed> {
   return { hash: await seedHash({ policy, backends }), policy, backends };
 }
 
-/** Verifies the request's bearer token; who is calling, or an `unauthorized` failure. */
-export async function authenticate(request: Request, gateway: Gateway): Promise<AgentIdentity> {
-  const bearer = extractBearer(request.headers.get("authorization"), new URL(request.url));
+/**
+ * Verifies the request's bearer token; who is calling, or an `unauthorized` failure. At an MCP
+ * endpoint (`at`), an OAuth access token issued for that endpoint is accepted too (`oauth/`);
+ * everywhere else, only agent JWTs.
+ */
+export async function authenticate(
+  request: Request,
+  gateway: Gateway,
+  at?: { env: Env; endpoint: Endpoint },
+): Promise<AgentIdentity> {
+  const url = new URL(request.url);
+  const bearer = extractBearer(request.headers.get("authorization"), url);
   if (!bearer.ok) return fail({ kind: "unauthorized", code: bearer.code });
-  const verified = await gateway.verify(bearer.token);
+  const oauth = gateway.config.oauth;
+  const verified =
+    oauth && at && isOAuthToken(bearer.token)
+      ? await verifyOAuthAt(at, gateway, oauth, url.origin, bearer.token)
+      : await gateway.verify(bearer.token);
   if (!verified.ok) {
     log("warn", "auth_failed", { code: verified.code, detail: verified.detail });
     return fail({ kind: "unauthorized", code: verified.code });
@@ -176,6 +191,35 @@ export async function authenticate(request: Request, gateway: Gateway): Promise<
     return fail({ kind: "unauthorized", code: "invalid_token" });
   }
   return verified.identity;
+}
+
+/** An OAuth token at `at`'s endpoint; a door the gateway does not have is no resource of it. */
+async function verifyOAuthAt(
+  at: { env: Env; endpoint: Endpoint },
+  gateway: Gateway,
+  oauth: OAuthSettings,
+  origin: string,
+  token: string,
+): Promise<AuthResult> {
+  const { endpoint } = at;
+  if (endpoint.kind === "door" && !gateway.control.backends.has(endpoint.server)) {
+    return { ok: false, code: "invalid_token", detail: `no resource for door ${endpoint.server}` };
+  }
+  const path = endpoint.kind === "door" ? `/servers/${endpoint.server}/mcp` : "/mcp";
+  return verifyOAuthToken(
+    at.env,
+    oauth,
+    gateway.control,
+    origin,
+    `${origin}${path}`,
+    token,
+    controlOf,
+  );
+}
+
+/** The newest run-time state this isolate holds, for the OAuth server's checks on refresh. */
+export async function controlOf(env: Env): Promise<Control> {
+  return (await gatewayFor(env)).control;
 }
 
 /**
@@ -210,7 +254,7 @@ export async function serveMcp(
     if (!originAllowed(request.headers.get("origin"), new URL(request.url), allowed)) {
       fail({ kind: "origin_refused" });
     }
-    identity = await authenticate(request, gateway);
+    identity = await authenticate(request, gateway, { env, endpoint });
     if (endpoint.kind === "door") door = doorFor(gateway.config, identity.agent, request);
   } catch (e) {
     return httpResponse(e, origin, metadata);

@@ -54,6 +54,14 @@ const BackendBody = z.object({
   identity: z.enum(["assertion", "none"]).default("none"),
 });
 const NoteBody = z.object({ note: z.string().max(500).optional() }).default({});
+const PersonKey = z.union([
+  z.object({ email: z.string().min(3).max(320) }).strict(),
+  z.object({ group: z.string().min(1).max(200) }).strict(),
+]);
+const PersonBody = z.union([
+  z.object({ email: z.string().min(3).max(320), agent: z.string().min(1).max(200) }).strict(),
+  z.object({ group: z.string().min(1).max(200), agent: z.string().min(1).max(200) }).strict(),
+]);
 const RevocationBody = z.union([
   z.object({ jti: z.string().min(1).max(200), expires_at: z.number().int().positive().optional() }),
   z.object({ agent: z.string().min(1).max(200), before: z.number().int().positive().optional() }),
@@ -165,6 +173,7 @@ admin.post("/backends", async (c) => {
         policy: {},
         backends: [{ ...entry, route: "network" }],
         agents: {},
+        people: { emails: {}, groups: {} },
         revocations: { tokens: {}, agents: {} },
       },
     },
@@ -245,6 +254,41 @@ for (const [path, enabled] of [
     return c.json({ version: String(result.snapshot.version), changes: result.changes });
   });
 }
+
+/** Who may sign in with OAuth, as which agent (docs/clients.md, "OAuth"). */
+admin.get("/people", (c) => {
+  const { control } = c.get("gateway");
+  return c.json({ version: String(control.version), people: control.people });
+});
+
+admin.put("/people", async (c) => {
+  const actor = c.get("actor");
+  const body = await bodyOf(c.req.raw, PersonBody);
+  const [kind, key] =
+    "email" in body
+      ? (["emails", body.email.toLowerCase()] as const)
+      : (["groups", body.group] as const);
+  const result = await change(c.env, actor, "person.map", (store, seed) =>
+    store.setPerson(seed, actor, { kind, key, agent: body.agent }),
+  );
+  return c.json({ version: String(result.snapshot.version), changes: result.changes });
+});
+
+admin.delete("/people", async (c) => {
+  const actor = c.get("actor");
+  const body = await bodyOf(c.req.raw, PersonKey);
+  const [kind, key] =
+    "email" in body
+      ? (["emails", body.email.toLowerCase()] as const)
+      : (["groups", body.group] as const);
+  if (!(key in c.get("gateway").control.people[kind])) {
+    fail({ kind: "admin_refused", status: 404, message: `${key} is not mapped` });
+  }
+  const result = await change(c.env, actor, "person.remove", (store, seed) =>
+    store.setPerson(seed, actor, { kind, key, agent: null }),
+  );
+  return c.json({ version: String(result.snapshot.version), changes: result.changes });
+});
 
 admin.get("/revocations", (c) => {
   const { control } = c.get("gateway");

@@ -36,6 +36,30 @@ export const AgentEntry = z.object({
 });
 export type AgentEntry = z.infer<typeof AgentEntry>;
 
+/**
+ * Who may sign in with OAuth, as which agent: a person's verified email, or a group their ID token
+ * names, maps to an agent of the policy (`oauth/people.ts` decides). Emails are kept lower-case.
+ */
+export const PeopleEntry = z
+  .object({
+    emails: z
+      .record(
+        z
+          .string()
+          .min(3)
+          .max(320)
+          .regex(/^[^A-Z\s@]+@[^A-Z\s@]+$/, "a lower-case email address"),
+        z.string().min(1).max(200),
+      )
+      .default({}),
+    groups: z.record(z.string().min(1).max(200), z.string().min(1).max(200)).default({}),
+  })
+  .default({ emails: {}, groups: {} });
+export type PeopleEntry = z.infer<typeof PeopleEntry>;
+
+/** The most people mappings a document keeps (emails and groups together). */
+export const MAX_PEOPLE = 5_000;
+
 /** The most revocations a document keeps; expired ones leave at every change. */
 export const MAX_REVOCATIONS = 10_000;
 
@@ -44,6 +68,7 @@ export const ControlDocument = z.object({
   policy: PolicyDocument,
   backends: z.array(BackendEntry).max(64),
   agents: z.record(z.string().min(1).max(200), AgentEntry).default({}),
+  people: PeopleEntry,
   revocations: z
     .object({
       /** A token's `jti` → the Unix second after which the record may go (the token is dead). */
@@ -74,6 +99,8 @@ export interface Control {
   policy: Policy;
   backends: ReadonlyMap<string, BackendSpec>;
   agents: ReadonlyMap<string, AgentEntry>;
+  /** Who may sign in with OAuth, as which agent. */
+  people: PeopleEntry;
   revokedTokens: ReadonlyMap<string, number>;
   revokedBefore: ReadonlyMap<string, number>;
 }
@@ -110,6 +137,9 @@ export function readControl(
   }
   const policy = policyFrom(document.policy, [...backends.keys()], "policy", options.compile);
   if (!policy.ok) return policy;
+  const mapped =
+    Object.keys(document.people.emails).length + Object.keys(document.people.groups).length;
+  if (mapped > MAX_PEOPLE) return { ok: false, error: `people: at most ${MAX_PEOPLE} mappings` };
   return {
     ok: true,
     value: {
@@ -119,6 +149,7 @@ export function readControl(
       policy: policy.value,
       backends,
       agents: new Map(Object.entries(document.agents)),
+      people: document.people,
       revokedTokens: new Map(Object.entries(document.revocations.tokens)),
       revokedBefore: new Map(Object.entries(document.revocations.agents)),
     },
@@ -157,7 +188,12 @@ export interface Change {
 }
 
 /** What a change's sides hold: a grant, a backend, an agent record, or a revocation's time. */
-export type ChangeValue = PolicyDocument[string][string] | BackendEntry | AgentEntry | number;
+export type ChangeValue =
+  | PolicyDocument[string][string]
+  | BackendEntry
+  | AgentEntry
+  | number
+  | string;
 
 /**
  * The differences between two documents, down to each agent's grant of each server, each backend,
@@ -173,6 +209,7 @@ export function diffDocuments(
   diffObjects("policy", before?.policy ?? {}, after.policy, 2, changes);
   diffObjects("backends", byId(before), byId(after), 1, changes);
   diffObjects("agents", before?.agents ?? {}, after.agents, 1, changes);
+  diffObjects("people", before?.people ?? {}, after.people, 2, changes);
   diffObjects("revocations", before?.revocations ?? {}, after.revocations, 2, changes);
   return changes;
 }

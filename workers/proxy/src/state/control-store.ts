@@ -219,6 +219,25 @@ export class ControlStore extends DurableObject {
     return this.commit(latest, actor, action, document, false);
   }
 
+  /**
+   * Maps a person (a verified email, or a group) to an agent for OAuth sign-in, or removes the
+   * mapping (`agent` null). Their OAuth tokens follow the mapping at once (`oauth/tokens.ts`).
+   */
+  async setPerson(
+    seed: Seed,
+    actor: string,
+    person: { kind: "emails" | "groups"; key: string; agent: string | null },
+  ): Promise<ChangeResult> {
+    await this.ready();
+    const latest = this.take(seed);
+    const { people } = latest.document;
+    const { [person.key]: _dropped, ...others } = people[person.kind];
+    const entries = person.agent === null ? others : { ...others, [person.key]: person.agent };
+    const document = { ...latest.document, people: { ...people, [person.kind]: entries } };
+    const action = `${person.agent === null ? "person.remove" : "person.map"}:${person.key}`;
+    return this.commit(latest, actor, action, document, false);
+  }
+
   /** Revokes one token by `jti` (kept until `until`), or every token of `agent` issued before `before`. */
   async revoke(
     seed: Seed,
@@ -317,6 +336,7 @@ export class ControlStore extends DurableObject {
     const before = this.latest;
     const document: ControlDocument = {
       agents: {},
+      people: { emails: {}, groups: {} },
       revocations: { tokens: {}, agents: {} },
       ...before?.document,
       policy: seed.policy,
