@@ -27,6 +27,8 @@ export interface ConsentFacts {
   agent: string;
   resource: string;
   tools: string[];
+  /** What the grant will allow: `list_tools`, `call_tools`. */
+  scopes: string[];
   handle: string;
 }
 
@@ -45,7 +47,7 @@ export function consentPage(facts: ConsentFacts): string {
 <p>Signed in as <strong id="email">${escapeHtml(facts.email)}</strong>, acting as agent <strong id="agent">${escapeHtml(facts.agent)}</strong>.</p>
 <p>${origin} Access will be sent to <strong id="redirect-host">${escapeHtml(details.redirectHost)}</strong>.</p>
 ${details.redirectIsLoopback ? '<p class="warn">This sends access to an app on your computer. Continue only if you just started signing in from it.</p>' : ""}
-<p>It may ${details.scope.map((s) => `<code>${escapeHtml(s)}</code>`).join(" and ")} at <code>${escapeHtml(facts.resource)}</code>, with these tools:</p>
+<p>Scopes <span id="scopes">${facts.scopes.map((s) => `<code>${escapeHtml(s)}</code>`).join(", ")}</span> at <code id="resource">${escapeHtml(facts.resource)}</code>, where it will see these tools:</p>
 ${tools}
 <form method="post" action="/authorize">
 <input type="hidden" name="handle" value="${escapeHtml(facts.handle)}">

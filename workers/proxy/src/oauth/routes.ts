@@ -26,7 +26,7 @@ import { fail } from "../errors.ts";
 import { controlOf, type Gateway, gatewayFor } from "../pipeline.ts";
 import { consentPage, htmlResponse, refusalPage } from "./pages.ts";
 import { agentFor, type Mapping, type Person } from "./people.ts";
-import { authorizationServer, type GrantProps, OAUTH_PATHS, OAUTH_SCOPES } from "./server.ts";
+import { authorizationServer, type GrantProps, grantedScopes, OAUTH_PATHS } from "./server.ts";
 import type { OAuthSettings } from "./settings.ts";
 import { personFrom, signInUrl, UpstreamError, type UpstreamState } from "./upstream.ts";
 
@@ -158,6 +158,7 @@ oauthRoutes.get(OAUTH_PATHS.callback, async (c) => {
       agent,
       resource: request.resource ?? `${origin}/mcp`,
       tools,
+      scopes: grantedScopes(request.scope),
       handle: consent.handle,
     });
     return htmlResponse(html, 200, headers);
@@ -205,9 +206,7 @@ oauthRoutes.post(OAUTH_PATHS.authorize, async (c) => {
         approved.headers,
       );
     }
-    const asked = approved.request.scope.filter((s) => (OAUTH_SCOPES as string[]).includes(s));
-    // A client that asks for no MCP scope gets both: the policy decides what it may use.
-    const scope = asked.length > 0 ? asked : [...OAUTH_SCOPES];
+    const scope = grantedScopes(approved.request.scope);
     const props: GrantProps = {
       agent: signedIn.agent,
       person: signedIn.person,

@@ -25,6 +25,13 @@ export const OAUTH_PATHS = {
 /** What the gateway can grant: the two MCP scopes (docs/design.md); listing needs one, calling the other. */
 export const OAUTH_SCOPES = [SCOPES.list, SCOPES.call];
 
+/** The scopes a grant gets: the MCP scopes the client asked for, or both when it asked for none. */
+export function grantedScopes(requested: readonly string[]): string[] {
+  const asked = OAUTH_SCOPES.filter((scope) => requested.includes(scope));
+  // A client that asks for no MCP scope gets both: the policy decides what it may use.
+  return asked.length > 0 ? asked : [...OAUTH_SCOPES];
+}
+
 /** An access token lives an hour, like a minted agent token; the grant (refreshing) 30 days. */
 const ACCESS_TOKEN_TTL = 3_600;
 const REFRESH_TOKEN_TTL = 30 * 86_400;
