@@ -8,14 +8,17 @@
  * real Chromium.
  */
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
-import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import {
   type OAuthClientProvider,
   UnauthorizedError,
 } from "@modelcontextprotocol/sdk/client/auth.js";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type {
   OAuthClientInformationMixed,
@@ -201,7 +204,9 @@ describe("the consent page in Chromium", () => {
     // a redirect's target).
     let landed: URL | undefined;
     const listener = createServer((request, response) => {
-      landed = new URL(request.url ?? "/", CALLBACK);
+      // Only the redirect itself: the browser asks for /favicon.ico too.
+      const url = new URL(request.url ?? "/", CALLBACK);
+      if (url.pathname === "/callback") landed = url;
       response.end("back at the client");
     });
     await new Promise<void>((resolve) =>
@@ -243,4 +248,60 @@ describe("the consent page in Chromium", () => {
     expect(landed?.searchParams.get("iss")).toBe(system.proxyUrl.origin);
     expect(landed?.searchParams.get("code")).toBeTruthy();
   });
+});
+
+describe("mcp-remote 0.15.1, as a desktop client runs it", () => {
+  it("signs in with OAuth by itself, then relays tools/list and tools/call over stdio", async () => {
+    const home = mkdtempSync(join(tmpdir(), "mcpcp-mcp-remote-"));
+    onTestFinished(() => rmSync(home, { recursive: true, force: true }));
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [
+        join(import.meta.dirname, "..", "..", "node_modules", "mcp-remote", "dist", "proxy.js"),
+        system.proxyUrl.href,
+        "33420",
+        "--transport",
+        "http-only",
+        "--allow-http",
+      ],
+      // Only node on PATH: mcp-remote finds no browser to open and prints the URL, which the
+      // scripted person follows (its token store in a folder of this test's own).
+      env: {
+        PATH: dirname(process.execPath),
+        HOME: home,
+        MCP_REMOTE_CONFIG_DIR: join(home, "auth"),
+      },
+      stderr: "pipe",
+    });
+    let printed = "";
+    let signedIn: Promise<unknown> | undefined;
+    transport.stderr?.on("data", (chunk: Buffer) => {
+      printed += chunk.toString();
+      const url = /Please authorize this client by visiting:\s+(\S+)/.exec(printed)?.[1];
+      if (url && !signedIn) {
+        signedIn = (async () => {
+          const browser = new ScriptedBrowser();
+          const login = await browser.go(url);
+          const consent = await signInUpstream(browser, login, "alice", () => false);
+          expect(consent.body).toContain("alice@example.test");
+          // Allow, and follow the redirect to mcp-remote's own callback listener.
+          const back = await browser.submit(consent, { decision: "approve" });
+          expect(back.url).toContain("localhost:33420");
+        })();
+      }
+    });
+    const client = new Client({ name: "e2e-mcp-remote", version: "1.0.0" });
+    try {
+      await client.connect(transport);
+      await signedIn;
+      const names = (await client.listTools()).tools.map((t) => t.name);
+      expect(names).toContain("mcp1_echo");
+      const result = await client.callTool({ name: "mcp1_echo", arguments: { message: "remote" } });
+      expect(resultText(result)).toBe("Echo: remote");
+    } catch (e) {
+      throw new Error(`${String(e)}\nmcp-remote printed:\n${printed}`);
+    } finally {
+      await client.close();
+    }
+  }, 60_000);
 });

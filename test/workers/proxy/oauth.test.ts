@@ -352,6 +352,39 @@ describe("OAuth on", () => {
     await admin("PUT", "/people", { email: "alice@example.test", agent: "narrow" });
   });
 
+  it("answers forged or broken browser steps with a page that says why, never a 500", async () => {
+    const cases: [string, RequestInit][] = [
+      ["/oauth/callback", {}],
+      ["/oauth/callback?state=forged&code=x", {}],
+      [
+        "/authorize",
+        {
+          method: "POST",
+          body: "handle=forged&decision=approve",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+        },
+      ],
+      [
+        "/authorize",
+        { method: "POST", body: "{}", headers: { "content-type": "application/json" } },
+      ],
+      ["/authorize", {}],
+      [
+        "/oauth/token",
+        {
+          method: "POST",
+          body: "grant_type=authorization_code&code=a:b:c",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+        },
+      ],
+    ];
+    for (const [path, init] of cases) {
+      const response = await gateway(path, init);
+      expect(response.status, `${init.method ?? "GET"} ${path}`).toBeGreaterThanOrEqual(400);
+      expect(response.status, `${init.method ?? "GET"} ${path}`).toBeLessThan(500);
+    }
+  });
+
   it("refuses an oversized or over-limit registration", async () => {
     const tooMany = await gateway("/oauth/register", {
       method: "POST",
