@@ -385,6 +385,23 @@ describe("OAuth on", () => {
     }
   });
 
+  it("limits registrations per address: the 31st in a minute is 429 with Retry-After", async () => {
+    const registerFrom = () =>
+      gateway("/oauth/register", {
+        method: "POST",
+        headers: { "content-type": "application/json", "cf-connecting-ip": "203.0.113.9" },
+        body: JSON.stringify({
+          client_name: "burst",
+          redirect_uris: [CLIENT_CALLBACK],
+          token_endpoint_auth_method: "none",
+        }),
+      });
+    for (let i = 0; i < 30; i++) expect((await registerFrom()).status).toBe(201);
+    const refused = await registerFrom();
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+  });
+
   it("refuses an oversized or over-limit registration", async () => {
     const tooMany = await gateway("/oauth/register", {
       method: "POST",

@@ -24,6 +24,7 @@ import { effectiveFor } from "../admin/effects.ts";
 import { log } from "../core/log.ts";
 import { fail } from "../errors.ts";
 import { controlOf, type Gateway, gatewayFor } from "../pipeline.ts";
+import { overLimit } from "./limits.ts";
 import { consentPage, htmlResponse, refusalPage } from "./pages.ts";
 import { agentFor, type Mapping, type Person } from "./people.ts";
 import { authorizationServer, type GrantProps, grantedScopes, OAUTH_PATHS } from "./server.ts";
@@ -65,6 +66,16 @@ for (const path of [OAUTH_PATHS.metadata, OAUTH_PATHS.token]) {
 oauthRoutes.all(OAUTH_PATHS.register, async (c) => {
   const { server } = await served(c);
   if (c.req.method !== "POST") return server.fetch(c.req.raw, c.env, workerdContext(c));
+  const retryAfter = await overLimit(c.env, "register", c.req.raw);
+  if (retryAfter !== null) {
+    return Response.json(
+      {
+        error: "temporarily_unavailable",
+        error_description: "too many registrations from this address",
+      },
+      { status: 429, headers: { "retry-after": String(retryAfter) } },
+    );
+  }
   const body = await c.req.raw.text();
   if (new TextEncoder().encode(body).length > MAX_REGISTRATION_BYTES) {
     return Response.json(
@@ -81,6 +92,16 @@ oauthRoutes.all(OAUTH_PATHS.register, async (c) => {
 oauthRoutes.get(OAUTH_PATHS.authorize, async (c) => {
   const { server, settings, origin } = await served(c);
   const api = server.getOAuthApi(c.env);
+  const retryAfter = await overLimit(c.env, "authorize", c.req.raw);
+  if (retryAfter !== null) {
+    const headers = new Headers({ "retry-after": String(retryAfter) });
+    return page(
+      "Too many sign-ins",
+      "Too many sign-ins from this address: wait a minute.",
+      429,
+      headers,
+    );
+  }
   try {
     const request = await api.parseAuthRequest(c.req.raw);
     // OAuth 2.1 and MCP: PKCE for every client, and only S256 (a plain challenge is the verifier).
