@@ -37,7 +37,7 @@ import { ensureKeys, writeDevVars } from "../keys/generate.ts";
 import { mintInspectionToken } from "../keys/mint.ts";
 import { proxyKeyPaths } from "../keys/proxy-key.ts";
 import type { ExtraBackendSpec } from "../workers/proxy/src/core/config.ts";
-import { readOAuthSettings } from "../workers/proxy/src/oauth/settings.ts";
+import { readOAuthSettings } from "../workers/proxy/src/core/oauth-settings.ts";
 import { type Probe, probeBackend, probeLine } from "./backend-probe.ts";
 import { dockerHost } from "./docker-host.ts";
 import { checkLaunchConfig } from "./launch-config.ts";

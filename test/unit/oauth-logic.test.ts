@@ -1,7 +1,7 @@
 // The OAuth pieces that are plain data: who a person signs in as, and reading the settings.
 import { describe, expect, it } from "vitest";
+import { readOAuthSettings } from "../../workers/proxy/src/core/oauth-settings.ts";
 import { agentFor, type Person } from "../../workers/proxy/src/oauth/people.ts";
-import { readOAuthSettings } from "../../workers/proxy/src/oauth/settings.ts";
 
 const person = (over: Partial<Person> = {}): Person => ({
   issuer: "https://idp.example",

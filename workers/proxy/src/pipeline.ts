@@ -63,6 +63,7 @@ import { isJsonObject } from "./core/json.ts";
 import { log } from "./core/log.ts";
 import { methodLabel } from "./core/methods.ts";
 import { prefixToolName, splitToolName } from "./core/names.ts";
+import type { OAuthSettings } from "./core/oauth-settings.ts";
 import { originAllowed } from "./core/origin.ts";
 import type { PolicyDocument } from "./core/policy.ts";
 import { missingScope } from "./core/scopes.ts";
@@ -75,7 +76,6 @@ import {
   RESOURCE_METADATA_PATH,
   sessionNotFound,
 } from "./errors.ts";
-import type { OAuthSettings } from "./oauth/settings.ts";
 import { isOAuthToken, verifyOAuthToken } from "./oauth/tokens.ts";
 import { OPERATIONS } from "./operations/table.ts";
 import { serveDoor } from "./relay/door.ts";

@@ -11,11 +11,11 @@
 import type { JSONWebKeySet, JWK, JWTVerifyGetKey } from "jose";
 import { z } from "zod";
 import { type AssertionSigner, createAssertionSigner } from "../../../../common/assertion.ts";
-import { type OAuthEnv, type OAuthSettings, readOAuthSettings } from "../oauth/settings.ts";
 import { parseDocument } from "./documents.ts";
 import { type HostRule, parseHostRules } from "./host.ts";
 import { agentKeyLookup } from "./jwks.ts";
 import { SERVER_ID } from "./names.ts";
+import { type OAuthEnv, type OAuthSettings, readOAuthSettings } from "./oauth-settings.ts";
 import { loadRuleCompiler, type ParseResult, type Policy, parsePolicy } from "./policy.ts";
 import { type SealKey, sealKeyFrom } from "./seal.ts";
 

@@ -22,13 +22,13 @@ import {
 import { type Context, Hono } from "hono";
 import { effectiveFor } from "../admin/effects.ts";
 import { log } from "../core/log.ts";
+import type { OAuthSettings } from "../core/oauth-settings.ts";
 import { fail } from "../errors.ts";
 import { controlOf, type Gateway, gatewayFor } from "../pipeline.ts";
 import { overLimit } from "./limits.ts";
 import { consentPage, htmlResponse, refusalPage } from "./pages.ts";
 import { agentFor, type Mapping, type Person } from "./people.ts";
 import { authorizationServer, type GrantProps, grantedScopes, OAUTH_PATHS } from "./server.ts";
-import type { OAuthSettings } from "./settings.ts";
 import { personFrom, signInUrl, UpstreamError, type UpstreamState } from "./upstream.ts";
 
 type App = { Bindings: Env };

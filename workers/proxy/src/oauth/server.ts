@@ -10,8 +10,8 @@ import { OAuthAuthorizationServer, OAuthError } from "@cloudflare/workers-oauth-
 import type { Control } from "../control/document.ts";
 import { SCOPES } from "../core/auth.ts";
 import { log } from "../core/log.ts";
+import type { OAuthSettings } from "../core/oauth-settings.ts";
 import { agentFor, type Person } from "./people.ts";
-import type { OAuthSettings } from "./settings.ts";
 
 /** Where the library's endpoints are, on the gateway's origin. */
 export const OAUTH_PATHS = {

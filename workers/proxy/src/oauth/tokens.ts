@@ -7,9 +7,9 @@
  */
 import type { Control } from "../control/document.ts";
 import type { AuthResult } from "../core/auth.ts";
+import type { OAuthSettings } from "../core/oauth-settings.ts";
 import { agentFor } from "./people.ts";
 import { authorizationServer, type GrantProps } from "./server.ts";
-import type { OAuthSettings } from "./settings.ts";
 
 /**
  * Whether `token` has the shape of this gateway's OAuth tokens (`user:grant:secret`, the library's

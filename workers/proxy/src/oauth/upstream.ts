@@ -6,8 +6,8 @@
  */
 import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify } from "jose";
 import { z } from "zod";
+import type { OAuthSettings } from "../core/oauth-settings.ts";
 import type { Person } from "./people.ts";
-import type { OAuthSettings } from "./settings.ts";
 
 /** How long the upstream may take for discovery and the code exchange. */
 const UPSTREAM_TIMEOUT_MS = 10_000;

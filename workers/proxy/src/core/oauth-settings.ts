@@ -4,7 +4,7 @@
  * `OIDC_ISSUER`, so nothing new is needed to start the gateway; once it is set, every other
  * variable it needs must be right, or the gateway refuses to start naming the variable.
  */
-import type { ParseResult } from "../core/documents.ts";
+import type { ParseResult } from "./documents.ts";
 
 /** How people sign in, when OAuth is on. */
 export interface OAuthSettings {
