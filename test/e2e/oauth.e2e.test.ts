@@ -305,3 +305,42 @@ describe("mcp-remote 0.15.1, as a desktop client runs it", () => {
     }
   }, 60_000);
 });
+
+describe("client credentials, as an operator sets a program up", () => {
+  it("registers an agent with npm run admin, and its token lists and calls that agent's tools", async () => {
+    const made = (await admin("clients", "add", "agent_name1")) as {
+      client_id: string;
+      client_secret: string;
+    };
+    const issued = await fetch(new URL("/oauth/token", system.proxyUrl), {
+      method: "POST",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        authorization: `Basic ${btoa(`${made.client_id}:${made.client_secret}`)}`,
+      },
+      body: new URLSearchParams({
+        grant_type: "client_credentials",
+        resource: system.proxyUrl.href,
+      }),
+    });
+    expect(issued.status).toBe(200);
+    const { access_token } = (await issued.json()) as { access_token: string };
+    const client = new Client({ name: "e2e-client-credentials", version: "1.0.0" });
+    await client.connect(
+      new StreamableHTTPClientTransport(system.proxyUrl, {
+        requestInit: { headers: { authorization: `Bearer ${access_token}` } },
+      }),
+    );
+    try {
+      expect((await client.listTools()).tools.map((t) => t.name)).toContain("mcp3_echo");
+      const result = await client.callTool({
+        name: "mcp1_echo",
+        arguments: { message: "program" },
+      });
+      expect(resultText(result)).toBe("Echo: program");
+    } finally {
+      await client.close();
+    }
+    await admin("clients", "remove", made.client_id);
+  });
+});

@@ -10,6 +10,7 @@
  */
 import { createExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import app from "../../../workers/proxy/src/index.ts";
 import { pkce, ScriptedBrowser, type Send, signInUpstream } from "../../support/oauth-browser.ts";
@@ -420,5 +421,125 @@ describe("OAuth on", () => {
       body: JSON.stringify({ client_name: "x".repeat(20_000), redirect_uris: [CLIENT_CALLBACK] }),
     });
     expect(huge.status).toBe(413);
+  });
+});
+
+describe("client credentials for agents the operator registers", () => {
+  async function tokenWith(form: Record<string, string>, headers: Record<string, string> = {}) {
+    const response = await gateway("/oauth/token", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+      body: new URLSearchParams(form).toString(),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, string> };
+  }
+  const basic = (id: string, secret: string) => ({
+    authorization: `Basic ${btoa(`${id}:${secret}`)}`,
+  });
+
+  it("issues a secret client's token for one resource, acting as its agent, until it is removed", async () => {
+    const made = (await admin("POST", "/oauth-clients", { agent: "narrow" })) as Record<
+      string,
+      string
+    >;
+    const { client_id: id, client_secret: secret } = made as {
+      client_id: string;
+      client_secret: string;
+    };
+    expect(id).toMatch(/^agent-[0-9a-f]{32}$/);
+    const issued = await tokenWith({ grant_type: "client_credentials" }, basic(id, secret));
+    expect(issued.status, JSON.stringify(issued.body)).toBe(200);
+    expect(issued.body).toMatchObject({
+      token_type: "Bearer",
+      scope: "list_tools call_tools",
+      resource: `${GATEWAY}/mcp`,
+    });
+    const access = issued.body.access_token ?? "";
+    const listed = await message(await listAt("/mcp", access));
+    expect(listed.result?.tools.map((t) => t.name)).toEqual(["mcp1_echo"]);
+    expect((await listAt("/servers/mcp1/mcp", access)).status).toBe(401);
+    expect(
+      (await gateway("/admin/policy", { headers: { authorization: `Bearer ${access}` } })).status,
+    ).toBe(401);
+
+    // The same in the body (client_secret_post), for a door.
+    const door = await tokenWith({
+      grant_type: "client_credentials",
+      client_id: id,
+      client_secret: secret,
+      resource: `${GATEWAY}/servers/mcp1/mcp`,
+    });
+    expect(door.status).toBe(200);
+    expect((await listAt("/servers/mcp1/mcp", door.body.access_token ?? "")).status).toBe(200);
+
+    await admin("DELETE", `/oauth-clients/${id}`);
+    expect((await listAt("/mcp", access)).status).toBe(401);
+    expect((await tokenWith({ grant_type: "client_credentials" }, basic(id, secret))).status).toBe(
+      401,
+    );
+  });
+
+  it("refuses a wrong secret, an unknown client, another resource, an unknown scope", async () => {
+    const made = (await admin("POST", "/oauth-clients", { agent: "narrow" })) as {
+      client_id: string;
+      client_secret: string;
+    };
+    const wrong = await tokenWith(
+      { grant_type: "client_credentials" },
+      basic(made.client_id, "not-it"),
+    );
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error).toBe("invalid_client");
+    const unknown = await tokenWith(
+      { grant_type: "client_credentials" },
+      basic("agent-00000000000000000000000000000000", "x"),
+    );
+    expect(unknown.status).toBe(401);
+    const elsewhere = await tokenWith(
+      { grant_type: "client_credentials", resource: "https://elsewhere.test/mcp" },
+      basic(made.client_id, made.client_secret),
+    );
+    expect(elsewhere.status).toBe(400);
+    expect(elsewhere.body.error).toBe("invalid_target");
+    const scope = await tokenWith(
+      { grant_type: "client_credentials", scope: "admin" },
+      basic(made.client_id, made.client_secret),
+    );
+    expect(scope.status).toBe(400);
+    expect(scope.body.error).toBe("invalid_scope");
+  });
+
+  it("takes a private_key_jwt assertion once, for this gateway only", async () => {
+    const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256" };
+    const made = (await admin("POST", "/oauth-clients", {
+      agent: "narrow",
+      jwks: { keys: [jwk] },
+    })) as {
+      client_id: string;
+      client_secret?: string;
+    };
+    expect(made.client_secret).toBeUndefined();
+    const assertion = (aud: string) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: "ES256", kid: "k1" })
+        .setIssuer(made.client_id)
+        .setSubject(made.client_id)
+        .setAudience(aud)
+        .setJti(crypto.randomUUID())
+        .setIssuedAt()
+        .setExpirationTime("1m")
+        .sign(privateKey);
+    const form = (signed: string) => ({
+      grant_type: "client_credentials",
+      client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+      client_assertion: signed,
+    });
+    const signed = await assertion(`${GATEWAY}/oauth/token`);
+    const issued = await tokenWith(form(signed));
+    expect(issued.status, JSON.stringify(issued.body)).toBe(200);
+    expect((await listAt("/mcp", issued.body.access_token ?? "")).status).toBe(200);
+    expect((await tokenWith(form(signed))).status).toBe(401);
+    expect((await tokenWith(form(await assertion("https://elsewhere.test")))).status).toBe(401);
   });
 });

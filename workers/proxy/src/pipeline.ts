@@ -76,6 +76,7 @@ import {
   RESOURCE_METADATA_PATH,
   sessionNotFound,
 } from "./errors.ts";
+import { isClientToken, verifyClientToken } from "./oauth/client-credentials.ts";
 import { isOAuthToken, verifyOAuthToken } from "./oauth/tokens.ts";
 import { OPERATIONS } from "./operations/table.ts";
 import { serveDoor } from "./relay/door.ts";
@@ -175,7 +176,14 @@ export async function authenticate(
   const verified =
     oauth && at && isOAuthToken(bearer.token)
       ? await verifyOAuthAt(at, gateway, oauth, url.origin, bearer.token)
-      : await gateway.verify(bearer.token);
+      : oauth && at && isClientToken(bearer.token)
+        ? await verifyClientToken(
+            at.env,
+            gateway.control,
+            resourceOf(at.endpoint, url.origin),
+            bearer.token,
+          )
+        : await gateway.verify(bearer.token);
   if (!verified.ok) {
     log("warn", "auth_failed", { code: verified.code, detail: verified.detail });
     return fail({ kind: "unauthorized", code: verified.code });
@@ -205,16 +213,13 @@ async function verifyOAuthAt(
   if (endpoint.kind === "door" && !gateway.control.backends.has(endpoint.server)) {
     return { ok: false, code: "invalid_token", detail: `no resource for door ${endpoint.server}` };
   }
-  const path = endpoint.kind === "door" ? `/servers/${endpoint.server}/mcp` : "/mcp";
-  return verifyOAuthToken(
-    at.env,
-    oauth,
-    gateway.control,
-    origin,
-    `${origin}${path}`,
-    token,
-    controlOf,
-  );
+  const resource = resourceOf(endpoint, origin);
+  return verifyOAuthToken(at.env, oauth, gateway.control, origin, resource, token, controlOf);
+}
+
+/** The canonical resource (RFC 8707) of an MCP endpoint on `origin`. */
+function resourceOf(endpoint: Endpoint, origin: string): string {
+  return endpoint.kind === "door" ? `${origin}/servers/${endpoint.server}/mcp` : `${origin}/mcp`;
 }
 
 /** The newest run-time state this isolate holds, for the OAuth server's checks on refresh. */

@@ -57,6 +57,35 @@ export const PeopleEntry = z
   .default({ emails: {}, groups: {} });
 export type PeopleEntry = z.infer<typeof PeopleEntry>;
 
+/**
+ * An agent the operator registered as an OAuth client for the client credentials grant: it
+ * authenticates with a secret (kept only as its SHA-256) or with `private_key_jwt` against its
+ * public keys, and its tokens act as `agent` (`oauth/client-credentials.ts`).
+ */
+export const AgentClient = z
+  .object({
+    agent: z.string().min(1).max(200),
+    secret_sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
+    jwks: z
+      .object({
+        keys: z
+          .array(z.record(z.string(), z.union([z.string(), z.array(z.string())])))
+          .min(1)
+          .max(5),
+      })
+      .optional(),
+  })
+  .refine((c) => (c.secret_sha256 === undefined) !== (c.jwks === undefined), {
+    message: "a client has a secret or public keys, exactly one",
+  });
+export type AgentClient = z.infer<typeof AgentClient>;
+
+/** The most registered clients a document keeps. */
+export const MAX_CLIENTS = 1_000;
+
 /** The most people mappings a document keeps (emails and groups together). */
 export const MAX_PEOPLE = 5_000;
 
@@ -69,6 +98,7 @@ export const ControlDocument = z.object({
   backends: z.array(BackendEntry).max(64),
   agents: z.record(z.string().min(1).max(200), AgentEntry).default({}),
   people: PeopleEntry,
+  clients: z.record(z.string().regex(/^agent-[0-9a-f]{32}$/), AgentClient).default({}),
   revocations: z
     .object({
       /** A token's `jti` → the Unix second after which the record may go (the token is dead). */
@@ -101,6 +131,8 @@ export interface Control {
   agents: ReadonlyMap<string, AgentEntry>;
   /** Who may sign in with OAuth, as which agent. */
   people: PeopleEntry;
+  /** Agents registered for the client credentials grant, by client id. */
+  clients: ReadonlyMap<string, AgentClient>;
   revokedTokens: ReadonlyMap<string, number>;
   revokedBefore: ReadonlyMap<string, number>;
 }
@@ -140,6 +172,9 @@ export function readControl(
   const mapped =
     Object.keys(document.people.emails).length + Object.keys(document.people.groups).length;
   if (mapped > MAX_PEOPLE) return { ok: false, error: `people: at most ${MAX_PEOPLE} mappings` };
+  if (Object.keys(document.clients).length > MAX_CLIENTS) {
+    return { ok: false, error: `clients: at most ${MAX_CLIENTS}` };
+  }
   return {
     ok: true,
     value: {
@@ -150,6 +185,7 @@ export function readControl(
       backends,
       agents: new Map(Object.entries(document.agents)),
       people: document.people,
+      clients: new Map(Object.entries(document.clients)),
       revokedTokens: new Map(Object.entries(document.revocations.tokens)),
       revokedBefore: new Map(Object.entries(document.revocations.agents)),
     },
@@ -192,6 +228,7 @@ export type ChangeValue =
   | PolicyDocument[string][string]
   | BackendEntry
   | AgentEntry
+  | AgentClient
   | number
   | string;
 
@@ -210,6 +247,7 @@ export function diffDocuments(
   diffObjects("backends", byId(before), byId(after), 1, changes);
   diffObjects("agents", before?.agents ?? {}, after.agents, 1, changes);
   diffObjects("people", before?.people ?? {}, after.people, 2, changes);
+  diffObjects("clients", before?.clients ?? {}, after.clients, 1, changes);
   diffObjects("revocations", before?.revocations ?? {}, after.revocations, 2, changes);
   return changes;
 }

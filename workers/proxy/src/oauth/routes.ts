@@ -25,6 +25,7 @@ import { log } from "../core/log.ts";
 import type { OAuthSettings } from "../core/oauth-settings.ts";
 import { fail } from "../errors.ts";
 import { controlOf, type Gateway, gatewayFor } from "../pipeline.ts";
+import { clientCredentials } from "./client-credentials.ts";
 import { overLimit } from "./limits.ts";
 import { consentPage, htmlResponse, refusalPage } from "./pages.ts";
 import { agentFor, type Mapping, type Person } from "./people.ts";
@@ -56,12 +57,25 @@ async function served(c: Context<App>): Promise<Served> {
   return { gateway, settings, server, origin };
 }
 
-for (const path of [OAUTH_PATHS.metadata, OAUTH_PATHS.token]) {
-  oauthRoutes.all(path, async (c) => {
-    const { server } = await served(c);
+oauthRoutes.all(OAUTH_PATHS.metadata, async (c) => {
+  const { server } = await served(c);
+  return server.fetch(c.req.raw, c.env, workerdContext(c));
+});
+
+oauthRoutes.all(OAUTH_PATHS.token, async (c) => {
+  const { server, gateway, origin } = await served(c);
+  const type = c.req.header("content-type") ?? "";
+  if (c.req.method !== "POST" || !type.startsWith("application/x-www-form-urlencoded")) {
     return server.fetch(c.req.raw, c.env, workerdContext(c));
-  });
-}
+  }
+  // The library implements every grant but client credentials: that one is the gateway's.
+  const body = await c.req.raw.text();
+  const form = new URLSearchParams(body);
+  if (form.get("grant_type") === "client_credentials") {
+    return clientCredentials(c.env, gateway.control, origin, c.req.raw, form);
+  }
+  return server.fetch(new Request(c.req.raw, { body }), c.env, workerdContext(c));
+});
 
 oauthRoutes.all(OAUTH_PATHS.register, async (c) => {
   const { server } = await served(c);

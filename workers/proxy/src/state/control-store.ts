@@ -21,6 +21,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import {
+  type AgentClient,
   type AgentEntry,
   type BackendEntry,
   type Change,
@@ -238,6 +239,24 @@ export class ControlStore extends DurableObject {
     return this.commit(latest, actor, action, document, false);
   }
 
+  /** Registers an agent's OAuth client for the client credentials grant, or removes it (null). */
+  async setClient(
+    seed: Seed,
+    actor: string,
+    clientId: string,
+    entry: AgentClient | null,
+  ): Promise<ChangeResult> {
+    await this.ready();
+    const latest = this.take(seed);
+    const { [clientId]: existing, ...others } = latest.document.clients;
+    if (entry === null && existing === undefined) {
+      return { ok: false, status: 404, error: `there is no client "${clientId}"` };
+    }
+    const clients = entry === null ? others : { ...others, [clientId]: entry };
+    const action = `${entry === null ? "client.remove" : "client.add"}:${clientId}`;
+    return this.commit(latest, actor, action, { ...latest.document, clients }, false);
+  }
+
   /** Revokes one token by `jti` (kept until `until`), or every token of `agent` issued before `before`. */
   async revoke(
     seed: Seed,
@@ -337,6 +356,7 @@ export class ControlStore extends DurableObject {
     const document: ControlDocument = {
       agents: {},
       people: { emails: {}, groups: {} },
+      clients: {},
       revocations: { tokens: {}, agents: {} },
       ...before?.document,
       policy: seed.policy,
