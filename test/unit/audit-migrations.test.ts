@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
+import { AuditQuery, auditSelect } from "../../workers/proxy/src/state/audit-query.ts";
 import {
   applyMigrations,
   type Database,
@@ -75,7 +76,11 @@ describe("the audit table's migrations", () => {
   it("build a fresh database and record each under its file name, as wrangler does", async () => {
     const db = d1();
     await applyMigrations(db, MIGRATIONS);
-    expect(recorded(db)).toEqual(["0001_audit.sql", "0002_audit_messages.sql"]);
+    expect(recorded(db)).toEqual([
+      "0001_audit.sql",
+      "0002_audit_messages.sql",
+      "0003_audit_agent_server.sql",
+    ]);
     expect(columns(db)).toContain("message_index");
   });
 
@@ -86,7 +91,11 @@ describe("the audit table's migrations", () => {
       "INSERT INTO audit (at, request_id, agent, decision, outcome, status, duration_ms, bytes_in) VALUES ('2026-01-01T00:00:00.000Z', 'r-1', 'a', 'allow', 'ok', 200, 1, 1)",
     );
     await applyMigrations(db, MIGRATIONS);
-    expect(recorded(db)).toEqual(["0001_audit.sql", "0002_audit_messages.sql"]);
+    expect(recorded(db)).toEqual([
+      "0001_audit.sql",
+      "0002_audit_messages.sql",
+      "0003_audit_agent_server.sql",
+    ]);
     expect(db.sqlite.prepare("SELECT request_id, message_index FROM audit").all()).toEqual([
       { request_id: "r-1", message_index: null },
     ]);
@@ -96,7 +105,11 @@ describe("the audit table's migrations", () => {
     const db = d1();
     await applyMigrations(db, MIGRATIONS);
     await applyMigrations(d1(db.sqlite), MIGRATIONS);
-    expect(recorded(db)).toEqual(["0001_audit.sql", "0002_audit_messages.sql"]);
+    expect(recorded(db)).toEqual([
+      "0001_audit.sql",
+      "0002_audit_messages.sql",
+      "0003_audit_agent_server.sql",
+    ]);
   });
 
   it("survive two isolates applying them at once", async () => {
@@ -105,12 +118,41 @@ describe("the audit table's migrations", () => {
       applyMigrations(d1(sqlite), MIGRATIONS),
       applyMigrations(d1(sqlite), MIGRATIONS),
     ]);
-    expect(recorded(d1(sqlite))).toEqual(["0001_audit.sql", "0002_audit_messages.sql"]);
+    expect(recorded(d1(sqlite))).toEqual([
+      "0001_audit.sql",
+      "0002_audit_messages.sql",
+      "0003_audit_agent_server.sql",
+    ]);
   });
 
   it("still fail on a migration that fails for any other reason", async () => {
     await expect(
       applyMigrations(d1(), [["0001_broken.sql", "CREATE TABLE audit (; "]]),
     ).rejects.toThrow();
+  });
+});
+
+describe("the audit query over the migrated schema", () => {
+  /** SQLite's plan for the query `GET /admin/audit?…` runs, one line per step. */
+  async function planOf(filters: Record<string, string>): Promise<string[]> {
+    const db = d1();
+    await applyMigrations(db, MIGRATIONS);
+    const { sql, values } = auditSelect(AuditQuery.parse(filters));
+    return db.sqlite
+      .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+      .all(...values)
+      .map((row) => String(row.detail));
+  }
+
+  it("finds an agent's records on one server through (agent, server, at), not by reading the agent's all", async () => {
+    const plan = await planOf({ agent: "a", server: "mcp2" });
+    expect(plan[0]).toMatch(
+      /^SEARCH audit USING INDEX audit_agent_server_at \(agent=\? AND server=\?\)$/,
+    );
+  });
+
+  it("keeps the agent's own index for a filter on the agent alone, and the tool's for agent + tool", async () => {
+    expect((await planOf({ agent: "a" }))[0]).toMatch(/USING INDEX audit_agent_at \(agent=\?\)/);
+    expect((await planOf({ agent: "a", tool: "echo" }))[0]).toMatch(/USING INDEX audit_/);
   });
 });

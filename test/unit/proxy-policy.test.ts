@@ -6,6 +6,7 @@ import {
   decideRules,
   hasRules,
   parsePolicy,
+  readPolicy,
   rulesFor,
   serversFor,
 } from "../../workers/proxy/src/core/policy.ts";
@@ -35,6 +36,29 @@ function seed() {
   if (!parsed.ok) throw new Error(parsed.error);
   return parsed.value;
 }
+
+describe("readPolicy", () => {
+  it("keeps POLICY's document as written, so its seed hash is the one an existing store knows", () => {
+    // A rule written `when` first: a schema's output would put `tool` first and change the hash,
+    // and a store would take an unchanged POLICY in again as a new deployment.
+    const text = JSON.stringify({ red: { mcp1: [{ when: "true", tool: "echo" }, "list"] } });
+    const read = readPolicy(text, SERVERS, compileCondition);
+    if (!read.ok) throw new Error(read.error);
+    expect(JSON.stringify(read.value.document)).toBe(text);
+    expect(allows(read.value.policy, "red", "mcp1", "echo")).toBe(true);
+  });
+
+  it("names POLICY and the place in it, as parsePolicy does", () => {
+    expect(readPolicy("{", SERVERS)).toMatchObject({
+      ok: false,
+      error: /^POLICY is not valid JSON/,
+    });
+    expect(readPolicy('{"red":{"mcp1":"all"}}', SERVERS)).toMatchObject({
+      ok: false,
+      error: /^POLICY is invalid at red\.mcp1/,
+    });
+  });
+});
 
 describe("parsePolicy", () => {
   it("accepts the seed's shape", () => {

@@ -65,7 +65,6 @@ import { methodLabel } from "./core/methods.ts";
 import { prefixToolName, splitToolName } from "./core/names.ts";
 import type { OAuthSettings } from "./core/oauth-settings.ts";
 import { originAllowed } from "./core/origin.ts";
-import type { PolicyDocument } from "./core/policy.ts";
 import { missingScope } from "./core/scopes.ts";
 import { open, seal } from "./core/seal.ts";
 import {
@@ -118,7 +117,12 @@ export async function gatewayFor(
   const control = await base.cache.get(defer);
   let gateway = views.get(control);
   if (!gateway) {
-    const config = { ...base.config, policy: control.policy, backends: control.backends };
+    const config = {
+      ...base.config,
+      policy: control.policy,
+      policyDocument: control.document.policy,
+      backends: control.backends,
+    };
     gateway = { config, control, verify: base.verify, mcp: base.mcp, cache: base.cache };
     views.set(control, gateway);
   }
@@ -131,7 +135,7 @@ export async function baseFor(env: Env): Promise<Base> {
     const config = await loadConfig(env);
     if (!config.ok) return config;
     const { keys, issuer, audience } = config.value;
-    const seed = await seedOf(config.value, env);
+    const seed = await seedOf(config.value);
     return {
       ok: true as const,
       value: {
@@ -139,7 +143,9 @@ export async function baseFor(env: Env): Promise<Base> {
         seed,
         verify: cachingVerifier(keys, { issuer, audience }),
         mcp: createSdkHandler(),
-        cache: new ControlCache(env.CONTROL, seed, { direct: config.value.direct }),
+        cache: new ControlCache(env.CONTROL, seed, config.value.policy, {
+          direct: config.value.direct,
+        }),
       },
     };
   });
@@ -147,9 +153,9 @@ export async function baseFor(env: Env): Promise<Base> {
 }
 
 /** The deployed policy and backends, as the store is seeded with them (`state/control-store.ts`). */
-async function seedOf(config: GatewayConfig, env: Env): Promise<Seed> {
-  // loadConfig has validated it.
-  const policy = JSON.parse(env.POLICY) as PolicyDocument;
+async function seedOf(config: GatewayConfig): Promise<Seed> {
+  // As loadConfig read and validated it: not parsed again.
+  const policy = config.policyDocument;
   const backends = [...config.backends.values()].map((b) => ({
     id: b.id,
     url: b.url.href,

@@ -13,7 +13,14 @@ import { z } from "zod";
 import type { BackendSpec } from "../core/config.ts";
 import type { ParseResult } from "../core/documents.ts";
 import { SERVER_ID } from "../core/names.ts";
-import { type CompileRule, type Policy, PolicyDocument, policyFrom } from "../core/policy.ts";
+import {
+  type CompileRule,
+  grantsOnly,
+  indexPolicy,
+  type Policy,
+  PolicyDocument,
+  type ReadPolicy,
+} from "../core/policy.ts";
 
 /** A backend in the registry. mcp1 is reached over its service binding, the rest over the network. */
 export const BackendEntry = z.object({
@@ -92,9 +99,8 @@ export const MAX_PEOPLE = 5_000;
 /** The most revocations a document keeps; expired ones leave at every change. */
 export const MAX_REVOCATIONS = 10_000;
 
-export const ControlDocument = z.object({
-  /** `{ agent: { server: "*" | [tool, ...] } }`, as in policy.json (docs/design.md, "Policy"). */
-  policy: PolicyDocument,
+/** The document but its policy: what a version sends an isolate that holds the policy already. */
+export const ControlRest = z.object({
   backends: z.array(BackendEntry).max(64),
   agents: z.record(z.string().min(1).max(200), AgentEntry).default({}),
   people: PeopleEntry,
@@ -107,6 +113,13 @@ export const ControlDocument = z.object({
       agents: z.record(z.string().min(1).max(200), z.number().int()).default({}),
     })
     .default({ tokens: {}, agents: {} }),
+});
+export type ControlRest = z.infer<typeof ControlRest>;
+
+export const ControlDocument = z.object({
+  /** `{ agent: { server: "*" | [tool, ...] } }`, as in policy.json (docs/design.md, "Policy"). */
+  policy: PolicyDocument,
+  ...ControlRest.shape,
 });
 export type ControlDocument = z.infer<typeof ControlDocument>;
 
@@ -144,17 +157,20 @@ export interface BackendOptions {
   compile?: CompileRule;
 }
 
-/** Validates a document and indexes it, or says where it is wrong (`document.policy.red.mcp9`). */
+/**
+ * Validates a document and indexes it, or says where it is wrong (`document.policy.red.mcp9`).
+ * With `held`, the policy read before (POLICY, or the version the isolate serves) that the
+ * document's policy is known to be: only the rest is validated, and the held index is checked
+ * against the document's backends, so a policy is validated once per change, not once per version.
+ */
 export function readControl(
-  snapshot: Pick<Snapshot, "version" | "policyVersion" | "document">,
+  snapshot: Pick<Snapshot, "version" | "policyVersion"> & { document: unknown },
   options: BackendOptions,
+  held?: ReadPolicy,
 ): ParseResult<Control> {
-  const parsed = ControlDocument.safeParse(snapshot.document);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { ok: false, error: `${issue?.path.join(".") || "(root)"}: ${issue?.message}` };
-  }
-  const document = parsed.data;
+  const checked = documentOf(snapshot.document, held);
+  if (!checked.ok) return checked;
+  const document = checked.value;
   const backends = new Map<string, BackendSpec>();
   for (const entry of [...document.backends].sort((a, b) => a.id.localeCompare(b.id))) {
     if (backends.has(entry.id))
@@ -167,7 +183,10 @@ export function readControl(
       direct: options.direct,
     });
   }
-  const policy = policyFrom(document.policy, [...backends.keys()], "policy", options.compile);
+  const servers = [...backends.keys()];
+  const policy = held
+    ? grantsOnly(held.policy, servers, "policy")
+    : indexPolicy(document.policy, servers, "policy", options.compile);
   if (!policy.ok) return policy;
   const mapped =
     Object.keys(document.people.emails).length + Object.keys(document.people.groups).length;
@@ -190,6 +209,22 @@ export function readControl(
       revokedBefore: new Map(Object.entries(document.revocations.agents)),
     },
   };
+}
+
+/** The document validated: whole, or all but the policy when it is `held`'s. */
+function documentOf(raw: unknown, held: ReadPolicy | undefined): ParseResult<ControlDocument> {
+  if (held) {
+    const parsed = ControlRest.safeParse(raw);
+    if (!parsed.success) return issueOf(parsed.error);
+    return { ok: true, value: { policy: held.document, ...parsed.data } };
+  }
+  const parsed = ControlDocument.safeParse(raw);
+  return parsed.success ? { ok: true, value: parsed.data } : issueOf(parsed.error);
+}
+
+function issueOf(error: z.ZodError): { ok: false; error: string } {
+  const issue = error.issues[0];
+  return { ok: false, error: `${issue?.path.join(".") || "(root)"}: ${issue?.message}` };
 }
 
 /** What a token needs for the revocation check: who, its `jti`, when it was issued. */

@@ -16,7 +16,13 @@ import { type HostRule, parseHostRules } from "./host.ts";
 import { agentKeyLookup } from "./jwks.ts";
 import { SERVER_ID } from "./names.ts";
 import { type OAuthEnv, type OAuthSettings, readOAuthSettings } from "./oauth-settings.ts";
-import { loadRuleCompiler, type ParseResult, type Policy, parsePolicy } from "./policy.ts";
+import {
+  loadRuleCompiler,
+  type ParseResult,
+  type Policy,
+  type PolicyDocument,
+  readPolicy,
+} from "./policy.ts";
 import { type SealKey, sealKeyFrom } from "./seal.ts";
 
 /** One MCP server behind the gateway. */
@@ -54,6 +60,8 @@ export interface GatewayConfig {
   /** The proxy's public assertion keys, published at /.well-known/jwks.json. */
   publicJwks: JSONWebKeySet;
   policy: Policy;
+  /** The document `policy` indexes, as written: POLICY, or the served version's (`pipeline.ts`). */
+  policyDocument: PolicyDocument;
   /** In stable order of id. */
   backends: ReadonlyMap<string, BackendSpec>;
   backendTimeoutMs: number;
@@ -219,7 +227,9 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
 
   // The rule compiler loads only for a policy that has rules (`loadRuleCompiler`).
   const compile = env.POLICY.includes('"when"') ? await loadRuleCompiler() : undefined;
-  const policy = parsePolicy(env.POLICY, [...backends.keys()], compile);
+  // Read once here: the isolate seeds the store with this document and serves a version whose
+  // policy is this one from this index (`state/control-cache.ts`).
+  const policy = readPolicy(env.POLICY, [...backends.keys()], compile);
   if (!policy.ok) return policy;
 
   const allowedOrigins = csv(env.ALLOWED_ORIGINS);
@@ -255,7 +265,8 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
       signer: ownKeys.value.signer,
       sealKey: ownKeys.value.sealKey,
       publicJwks: ownKeys.value.publicJwks,
-      policy: policy.value,
+      policy: policy.value.policy,
+      policyDocument: policy.value.document,
       backends,
       backendTimeoutMs: timeout,
       agentAnswerTimeoutMs: answerTimeout.value,

@@ -14,12 +14,26 @@ export function parseDocument<S extends z.ZodType>(
   json: string,
   schema: S,
 ): ParseResult<z.infer<S>> {
-  let raw: unknown;
+  const raw = parseJson(name, json);
+  if (!raw.ok) return raw;
+  return validated(name, raw.value, schema);
+}
+
+/** Parses `json` as the document in variable `name`, not yet checked. */
+export function parseJson(name: string, json: string): ParseResult<unknown> {
   try {
-    raw = JSON.parse(json);
+    return { ok: true, value: JSON.parse(json) };
   } catch (e) {
     return { ok: false, error: `${name} is not valid JSON: ${(e as Error).message}` };
   }
+}
+
+/** Checks `raw`, the document in variable `name`, against `schema`. */
+export function validated<S extends z.ZodType>(
+  name: string,
+  raw: unknown,
+  schema: S,
+): ParseResult<z.infer<S>> {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

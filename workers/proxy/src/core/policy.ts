@@ -10,7 +10,7 @@
  */
 import { z } from "zod";
 import type { CompileResult, Condition, ConditionInput } from "./conditions.ts";
-import { type ParseResult, parseDocument } from "./documents.ts";
+import { type ParseResult, parseJson, validated } from "./documents.ts";
 import { SERVER_ID } from "./names.ts";
 
 /** A tool granted only when a CEL rule allows the call (docs/policy-conditions.md). */
@@ -57,15 +57,41 @@ export function loadRuleCompiler(): Promise<CompileRule> {
   return compiler;
 }
 
+/** A policy read once: the document as written (validated) and what is served from it. */
+export interface ReadPolicy {
+  document: PolicyDocument;
+  policy: Policy;
+}
+
+/**
+ * Parses and validates POLICY against the servers the proxy knows, once: the document is kept as
+ * written (the store is seeded with it, and its hash tells deployed configurations apart), beside
+ * its index.
+ */
+export function readPolicy(
+  json: string,
+  knownServers: readonly string[],
+  compile?: CompileRule,
+): ParseResult<ReadPolicy> {
+  const raw = parseJson("POLICY", json);
+  if (!raw.ok) return raw;
+  const checked = validated("POLICY", raw.value, PolicyDocument);
+  if (!checked.ok) return checked;
+  // The schema has no defaults or transforms, so a valid document is its own value: keeping the
+  // text's own object keeps its key order, and with it the hash an existing store knows it by.
+  const document = raw.value as PolicyDocument;
+  const policy = indexPolicy(document, knownServers, "POLICY", compile);
+  return policy.ok ? { ok: true, value: { document, policy: policy.value } } : policy;
+}
+
 /** Parses and validates a policy document against the servers the proxy knows. */
 export function parsePolicy(
   json: string,
   knownServers: readonly string[],
   compile?: CompileRule,
 ): ParseResult<Policy> {
-  const parsed = parseDocument("POLICY", json, PolicyDocument);
-  if (!parsed.ok) return parsed;
-  return policyFrom(parsed.value, knownServers, "POLICY", compile);
+  const read = readPolicy(json, knownServers, compile);
+  return read.ok ? { ok: true, value: read.value.policy } : read;
 }
 
 /** Whether a policy document has rules, so its reader needs `compileCondition`. */
@@ -82,9 +108,8 @@ export function hasRules(raw: unknown): boolean {
 }
 
 /**
- * Validates a policy already read as a value (the run-time store's copy) against the servers the
- * proxy knows; errors name the document as `name`, and the agent and server they concern. Rules
- * are compiled here, once, with `compile`: a policy with rules and no compiler is refused.
+ * Validates a policy already read as a value (a policy an operator sends) against the servers the
+ * proxy knows; errors name the document as `name`, and the agent and server they concern.
  */
 export function policyFrom(
   raw: unknown,
@@ -92,28 +117,30 @@ export function policyFrom(
   name: string,
   compile?: CompileRule,
 ): ParseResult<Policy> {
-  const parsed = PolicyDocument.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const at = issue?.path.join(".") || "(root)";
-    return { ok: false, error: `${name} is invalid at ${at}: ${issue?.message}` };
-  }
+  const checked = validated(name, raw, PolicyDocument);
+  if (!checked.ok) return checked;
+  return indexPolicy(checked.value, knownServers, name, compile);
+}
+
+/**
+ * Indexes a policy document that has passed `PolicyDocument` (on its own, or inside the store's
+ * document): checks each server against those the proxy knows and compiles rules, once, with
+ * `compile`; a policy with rules and no compiler is refused. No schema runs here again: a
+ * document is validated by whoever parsed it, once.
+ */
+export function indexPolicy(
+  document: PolicyDocument,
+  knownServers: readonly string[],
+  name: string,
+  compile?: CompileRule,
+): ParseResult<Policy> {
+  const known = new Set(knownServers);
   const policy = new Map<string, Map<string, ToolGrant>>();
-  for (const [agent, servers] of Object.entries(parsed.data)) {
+  for (const [agent, servers] of Object.entries(document)) {
     const grants = new Map<string, ToolGrant>();
     for (const [server, grant] of Object.entries(servers)) {
-      if (!SERVER_ID.test(server)) {
-        return {
-          ok: false,
-          error: `${name} names server "${server}": server ids match ${SERVER_ID.source}`,
-        };
-      }
-      if (!knownServers.includes(server)) {
-        return {
-          ok: false,
-          error: `${name} grants agent "${agent}" server "${server}", which is not configured (known: ${knownServers.join(", ")})`,
-        };
-      }
+      const unknown = unknownServer(agent, server, known, name);
+      if (unknown) return unknown;
       if (grant === "*") {
         grants.set(server, "*");
         continue;
@@ -136,6 +163,44 @@ export function policyFrom(
     policy.set(agent, grants);
   }
   return { ok: true, value: policy };
+}
+
+/**
+ * Whether a policy indexed before still holds with `knownServers` (a version that changed the
+ * backends but not the policy): every server it grants must be one of them.
+ */
+export function grantsOnly(
+  policy: Policy,
+  knownServers: readonly string[],
+  name: string,
+): ParseResult<Policy> {
+  const known = new Set(knownServers);
+  for (const [agent, grants] of policy) {
+    for (const server of grants.keys()) {
+      const unknown = unknownServer(agent, server, known, name);
+      if (unknown) return unknown;
+    }
+  }
+  return { ok: true, value: policy };
+}
+
+function unknownServer(
+  agent: string,
+  server: string,
+  known: ReadonlySet<string>,
+  name: string,
+): { ok: false; error: string } | undefined {
+  if (known.has(server)) return undefined;
+  if (!SERVER_ID.test(server)) {
+    return {
+      ok: false,
+      error: `${name} names server "${server}": server ids match ${SERVER_ID.source}`,
+    };
+  }
+  return {
+    ok: false,
+    error: `${name} grants agent "${agent}" server "${server}", which is not configured (known: ${[...known].join(", ")})`,
+  };
 }
 
 /** The servers an agent may reach at all, in stable (sorted) order. */

@@ -6,20 +6,19 @@
  * A record holds who asked for what, what the gateway decided, and how it went. It never holds a
  * token, tool arguments or results: those can carry secrets.
  */
-import { z } from "zod";
 import audit from "../../migrations/0001_audit.sql";
 import messages from "../../migrations/0002_audit_messages.sql";
+import agentServer from "../../migrations/0003_audit_agent_server.sql";
 import { log } from "../core/log.ts";
+import { type AuditQuery, auditSelect, COLUMNS } from "./audit-query.ts";
 import type { AuditRecord } from "./audit-record.ts";
 import { applyMigrations, type Migration } from "./migrations.ts";
 
+export { AuditQuery, NAME_LIMIT } from "./audit-query.ts";
 export type { AuditRecord, Decision } from "./audit-record.ts";
 
 /** The scope that may read the audit log at GET /admin/audit. */
 export const AUDIT_SCOPE = "audit_read";
-
-/** The longest name a record keeps (the agent's text, as it asked): what the query filters on. */
-export const NAME_LIMIT = 200;
 
 /** Starts the record of a request that has just been authenticated. */
 export function beginRecord(agent: string, requestId: string, bytesIn: number): AuditRecord {
@@ -40,26 +39,11 @@ export function beginRecord(agent: string, requestId: string, bytesIn: number): 
   };
 }
 
-const COLUMNS = [
-  "at",
-  "request_id",
-  "message_index",
-  "agent",
-  "method",
-  "server",
-  "tool",
-  "decision",
-  "outcome",
-  "status",
-  "duration_ms",
-  "bytes_in",
-  "bytes_out",
-] as const satisfies readonly (keyof AuditRecord)[];
-
 /** The audit table's migrations, in order, under the names wrangler records them by. */
 const MIGRATIONS: readonly Migration[] = [
   ["0001_audit.sql", audit],
   ["0002_audit_messages.sql", messages],
+  ["0003_audit_agent_server.sql", agentServer],
 ];
 
 // Once per isolate: wrangler dev and fresh databases need no manual step (`migrations.ts`).
@@ -126,40 +110,13 @@ async function flush(db: D1Database, batch: AuditRecord[]): Promise<void> {
   }
 }
 
-/** The filters `GET /admin/audit` accepts. */
-export const AuditQuery = z.object({
-  agent: z.string().min(1).max(200).optional(),
-  request_id: z.string().min(1).max(200).optional(),
-  tool: z.string().min(1).max(NAME_LIMIT).optional(),
-  server: z.string().min(1).max(64).optional(),
-  since: z.iso.datetime({ offset: true }).optional(),
-  until: z.iso.datetime({ offset: true }).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-});
-
 /** Reads records matching `query`, newest first; a batch's records in the order of its messages. */
-export async function queryRecords(
-  db: D1Database,
-  query: z.infer<typeof AuditQuery>,
-): Promise<AuditRecord[]> {
+export async function queryRecords(db: D1Database, query: AuditQuery): Promise<AuditRecord[]> {
   await ensureSchema(db);
-  const where: string[] = [];
-  const values: (string | number)[] = [];
-  const add = (sql: string, value: string | undefined) => {
-    if (value === undefined) return;
-    where.push(sql);
-    values.push(value);
-  };
-  add("agent = ?", query.agent);
-  add("request_id = ?", query.request_id);
-  add("tool = ?", query.tool);
-  add("server = ?", query.server);
-  add("at >= ?", query.since && new Date(query.since).toISOString());
-  add("at <= ?", query.until && new Date(query.until).toISOString());
-  const sql = `SELECT ${COLUMNS.join(", ")} FROM audit ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY at DESC, request_id, message_index, id LIMIT ?`;
+  const { sql, values } = auditSelect(query);
   const { results } = await db
     .prepare(sql)
-    .bind(...values, query.limit)
+    .bind(...values)
     .all<AuditRecord>();
   return results;
 }

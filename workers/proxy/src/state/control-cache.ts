@@ -8,16 +8,21 @@
  * STORE_TIMEOUT_MS. So a new version is served by every isolate within MUST_CHECK_AFTER_MS plus
  * one round trip to the store, and under steady traffic within CHECK_AFTER_MS plus one.
  *
+ * A check sends what the copy is, by hash and version, not the documents: the store sends a version
+ * back only when it is newer, and its policy only when the isolate does not hold it (its deployed
+ * POLICY, or the policy of the version it serves). So a poll costs the same whatever the policy's
+ * size, and a policy is validated once per change: POLICY by `loadConfig`, each later one here.
+ *
  * A store that cannot be reached leaves the last version known in service: `health()` says since
  * when, and requests stop waiting for it (background checks go on) until it answers again. An
  * isolate that has never loaded a version fails closed: its requests are refused with 503.
  */
-import type { BackendOptions, Control, Snapshot } from "../control/document.ts";
+import type { BackendOptions, Control } from "../control/document.ts";
 import { readControl } from "../control/document.ts";
 import { log } from "../core/log.ts";
-import { hasRules, loadRuleCompiler } from "../core/policy.ts";
+import { hasRules, loadRuleCompiler, type Policy, type ReadPolicy } from "../core/policy.ts";
 import { describe, fail } from "../errors.ts";
-import type { ControlStore, Seed } from "./control-store.ts";
+import type { ControlStore, Holding, Seed, SyncAnswer, SyncedVersion } from "./control-store.ts";
 import { CONTROL_STORE_NAME } from "./control-store.ts";
 
 /** A copy older than this is checked in the background. */
@@ -47,15 +52,24 @@ export class ControlCache {
 
   private readonly namespace: DurableObjectNamespace<ControlStore>;
   private readonly seed: Seed;
+  /** The deployed POLICY as `loadConfig` read it: the seed's policy, validated and indexed. */
+  private readonly deployed: ReadPolicy;
   private readonly options: BackendOptions;
 
+  /**
+   * `deployed` is the index `loadConfig` built of `seed.policy`, so that a version whose policy
+   * is the seed's is served from it, not read again. `options.compile`, when given, compiles the
+   * rules of the policies read here (else the rule compiler loads when one has rules).
+   */
   constructor(
     namespace: DurableObjectNamespace<ControlStore>,
     seed: Seed,
+    deployed: Policy,
     options: BackendOptions,
   ) {
     this.namespace = namespace;
     this.seed = seed;
+    this.deployed = { document: seed.policy, policy: deployed };
     this.options = options;
   }
 
@@ -121,6 +135,11 @@ export class ControlCache {
   private async ask(): Promise<void> {
     // A stub belongs to the request that made it: one per check.
     const store = this.namespace.get(this.namespace.idFromName(CONTROL_STORE_NAME));
+    const holding: Holding = {
+      seed: this.seed.hash,
+      version: this.control?.version ?? null,
+      policyVersion: this.control?.policyVersion ?? null,
+    };
     let timer: ReturnType<typeof setTimeout> | null = null;
     try {
       const timeout = new Promise<never>((_, reject) => {
@@ -129,22 +148,26 @@ export class ControlCache {
           STORE_TIMEOUT_MS,
         );
       });
-      const snapshot: Snapshot | null = await Promise.race([
-        store.sync(this.seed, this.control?.version ?? null),
-        timeout,
-      ]);
+      // The seed goes whole only to a store that has never seen it: once per deployment.
+      const exchange = async (): Promise<SyncAnswer> => {
+        const answer = await store.sync(holding);
+        return answer.kind === "send_seed" ? store.sync(holding, this.seed) : answer;
+      };
+      const answer = await Promise.race([exchange(), timeout]);
       this.checkedAt = Date.now();
       if (this.failing) {
         log("info", "control_store_back", { since: new Date(this.failing.since).toISOString() });
         this.failing = undefined;
       }
-      if (snapshot === null) return;
-      const compile = hasRules(snapshot.document.policy) ? await loadRuleCompiler() : undefined;
-      const control = readControl(snapshot, { ...this.options, ...(compile ? { compile } : {}) });
+      if (answer.kind === "current") return;
+      if (answer.kind === "send_seed") throw new Error("the control store refused the seed");
+      const control = await this.read(answer.version);
       if (!control.ok) {
         // The store validated it with the same rules: this is a bug, and the old copy serves on.
-        const version = (snapshot as Snapshot).version;
-        log("error", "control_version_invalid", { version, error: control.error });
+        log("error", "control_version_invalid", {
+          version: answer.version.version,
+          error: control.error,
+        });
         return;
       }
       this.control = control.value;
@@ -156,6 +179,23 @@ export class ControlCache {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** What to serve from a version the store sent: its policy read here only if it is new. */
+  private async read(version: SyncedVersion): Promise<ReturnType<typeof readControl>> {
+    const { policy, ...snapshot } = version;
+    if (policy === "seed") return readControl(snapshot, this.options, this.deployed);
+    if (policy === "held") {
+      if (!this.control) return { ok: false, error: "the store names a policy this isolate lacks" };
+      const held = { document: this.control.document.policy, policy: this.control.policy };
+      return readControl(snapshot, this.options, held);
+    }
+    const compile =
+      this.options.compile ?? (hasRules(policy) ? await loadRuleCompiler() : undefined);
+    return readControl(
+      { ...snapshot, document: { ...snapshot.document, policy } },
+      { ...this.options, ...(compile ? { compile } : {}) },
+    );
   }
 }
 

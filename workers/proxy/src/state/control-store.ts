@@ -1,8 +1,9 @@
 /**
  * ControlStore: the one source of truth at run time for the policy, the backend registry, agent
  * records and revocations (`control/document.ts`), as numbered versions in SQLite. One instance
- * (named `CONTROL_STORE_NAME`) serves every isolate; isolates poll it for the newest version
- * (`state/control-cache.ts`).
+ * (named `CONTROL_STORE_NAME`) serves every isolate; isolates poll it (`sync`, from
+ * `state/control-cache.ts`) with what they hold, by hash and version, and get a version back only
+ * when it is newer, its policy only when they do not hold it.
  *
  * Storage layout:
  *   versions(version PK, policy_version, at, actor, action, changes JSON, document JSON)
@@ -26,6 +27,7 @@ import {
   type BackendEntry,
   type Change,
   type ControlDocument,
+  type ControlRest,
   diffDocuments,
   MAX_REVOCATIONS,
   pruned,
@@ -42,13 +44,45 @@ import {
 /** The name of the one store every isolate asks. */
 export const CONTROL_STORE_NAME = "control";
 
-/** What an isolate brings on every poll: the deployed configuration, to seed the store with. */
+/** The deployed configuration an isolate seeds the store with, when the store does not know it. */
 export interface Seed {
   /** SHA-256 of the policy and backends, hex: how the store tells configurations apart. */
   hash: string;
   policy: PolicyDocument;
   backends: BackendEntry[];
 }
+
+/**
+ * What an isolate tells the store on every sync: what it holds, by hash and version, never the
+ * documents themselves.
+ */
+export interface Holding {
+  /** `Seed.hash` of the deployed configuration the isolate runs with. */
+  seed: string;
+  /** The version it serves, or null before its first. */
+  version: number | null;
+  /** That version's `policyVersion`, or null before its first. */
+  policyVersion: number | null;
+}
+
+/** A version as a sync hands it out: its policy only when the isolate does not hold it. */
+export interface SyncedVersion extends Omit<Snapshot, "document"> {
+  document: ControlRest;
+  /**
+   * The policy, or which policy the isolate holds already that this version's is: that of the
+   * version it serves (`held`), or its deployed POLICY (`seed`).
+   */
+  policy: PolicyDocument | "held" | "seed";
+}
+
+/**
+ * The store's answer to a sync: the isolate holds the newest version (`current`), a newer one,
+ * or the store has never seen the isolate's seed and needs it whole before it can answer.
+ */
+export type SyncAnswer =
+  | { kind: "current" }
+  | { kind: "send_seed" }
+  | { kind: "changed"; version: SyncedVersion };
 
 export type ChangeResult =
   | { ok: true; snapshot: Snapshot; changes: Change[] }
@@ -79,7 +113,8 @@ type VersionRow = {
 
 export class ControlStore extends DurableObject {
   private latest: Snapshot | undefined;
-  private seeds: Set<string> | undefined;
+  /** Each deployed configuration taken in, by hash: the version that took it in. */
+  private seeds: Map<string, number> | undefined;
   private compile: CompileRule | undefined;
 
   /**
@@ -100,10 +135,30 @@ export class ControlStore extends DurableObject {
     return this.ctx.storage.sql;
   }
 
-  /** The newest version, seeding the store first if `seed` is new; null if the caller has it. */
-  sync(seed: Seed, known: number | null): Snapshot | null {
-    const latest = this.take(seed);
-    return latest.version === known ? null : latest;
+  /**
+   * The newest version, if the isolate does not hold it. The isolate names its seed by hash; only
+   * when the store has never seen that hash does it ask for the seed itself (`send_seed`), and
+   * the isolate asks again with it. A version goes out without its policy when the isolate holds
+   * that policy already, so a poll costs the same at ten agents and at a hundred thousand.
+   */
+  sync(holding: Holding, seed?: Seed): SyncAnswer {
+    this.load();
+    if (!this.known(holding.seed)) {
+      if (seed === undefined || seed.hash !== holding.seed) return { kind: "send_seed" };
+      this.take(seed);
+    }
+    const latest = this.take(undefined);
+    if (latest.version === holding.version) return { kind: "current" };
+    const { policy, ...rest } = latest.document;
+    // The policy of the version that took the seed in is the seed's, as long as no later version
+    // changed it (`policyVersion` names the version that last did).
+    const held =
+      latest.policyVersion === holding.policyVersion
+        ? "held"
+        : this.seeds?.get(holding.seed) === latest.policyVersion
+          ? "seed"
+          : undefined;
+    return { kind: "changed", version: { ...latest, document: rest, policy: held ?? policy } };
   }
 
   /** The newest version (after seeding, if the store is empty). */
@@ -337,8 +392,8 @@ export class ControlStore extends DurableObject {
     return this.latest;
   }
 
-  /** The newest version, after taking in `seed` if the store has never seen it. */
-  private take(seed: Seed): Snapshot {
+  /** Reads the newest version and the seeds taken in, once per instance. */
+  private load(): void {
     this.ensure();
     if (this.latest === undefined) {
       const row = this.sql
@@ -347,10 +402,28 @@ export class ControlStore extends DurableObject {
       if (row) this.latest = snapshotOf(row);
     }
     if (this.seeds === undefined) {
-      const rows = this.sql.exec<{ hash: string }>("SELECT hash FROM seeds").toArray();
-      this.seeds = new Set(rows.map((row) => row.hash));
+      const rows = this.sql
+        .exec<{ hash: string; version: number }>("SELECT * FROM seeds")
+        .toArray();
+      this.seeds = new Map(rows.map((row) => [row.hash, row.version]));
     }
-    if (this.seeds.has(seed.hash) && this.latest) return this.latest;
+  }
+
+  /** Whether the store has taken in the seed with this hash (and so holds a version). */
+  private known(hash: string): boolean {
+    return this.latest !== undefined && this.seeds?.has(hash) === true;
+  }
+
+  /**
+   * The newest version, after taking in `seed` if the store has never seen it; `undefined` only
+   * once the caller has made sure the store holds a version (`known`).
+   */
+  private take(seed: Seed | undefined): Snapshot {
+    this.load();
+    if (seed === undefined || this.known(seed.hash)) {
+      if (this.latest) return this.latest;
+      throw new Error("the control store holds no version and was given no seed");
+    }
 
     const before = this.latest;
     const document: ControlDocument = {
@@ -370,7 +443,7 @@ export class ControlStore extends DurableObject {
       diffDocuments(before?.document, document),
     );
     this.sql.exec("INSERT OR IGNORE INTO seeds (hash, version) VALUES (?, ?)", seed.hash, version);
-    this.seeds.add(seed.hash);
+    this.seeds?.set(seed.hash, version);
     return snapshot;
   }
 
