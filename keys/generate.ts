@@ -88,6 +88,8 @@ export interface DevVarsOptions {
    * `devVarsPath` (a test) gets no mcp1 file unless it names one here.
    */
   mcp1DevVarsPath?: string;
+  /** OIDC_CLIENT_SECRET for the proxy; defaults to the environment's (empty: OAuth off). */
+  oidcClientSecret?: string;
 }
 
 export interface DevVarsResult {
@@ -114,11 +116,16 @@ export async function writeDevVars(options: DevVarsOptions = {}): Promise<DevVar
   const proxyKeys = await ensureProxyKey({ dir: options.keysDir });
   const proxyJwks = JSON.stringify(proxyKeys.jwks);
 
+  // The OpenID Connect client secret from the launcher's environment, empty while OAuth is off: a
+  // secret, so it goes to the 0600 .dev.vars, never onto a command line; always written, since
+  // wrangler dev passes a secret only when it is listed (wrangler.toml) and present.
+  const oidcSecret = options.oidcClientSecret ?? process.env.OIDC_CLIENT_SECRET ?? "";
   const vars = {
     AGENT_JWKS: agentJwks,
     POLICY: policy,
     PROXY_SIGNING_KEY: JSON.stringify(proxyKeys.signingKey),
     PROXY_PUBLIC_JWKS: proxyJwks,
+    OIDC_CLIENT_SECRET: oidcSecret,
   };
   // .dev.vars is dotenv: single quotes keep the JSON literal, but cannot themselves be escaped.
   for (const [name, value] of Object.entries(vars)) {

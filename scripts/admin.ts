@@ -9,6 +9,8 @@
  *   revoke --jti JTI [--expires-at UNIX] | --agent AGENT [--before UNIX]
  *   revocations
  *   backends list | add ID URL [--identity none|assertion] | remove ID
+ *   people list | map email|group NAME AGENT | unmap email|group NAME
+ *   clients list | add AGENT [--jwks FILE] | remove CLIENT_ID
  *
  * The token: --token, else MCPCP_ADMIN_TOKEN, else one minted from keys/ for agent "ops" with the
  * `admin` scope (a development gateway trusts those keys). The gateway: --url, else MCPCP_URL,
@@ -35,6 +37,13 @@ const USAGE = `usage: npm run admin -- <command> [options]
   backends list                           backends and their health
   backends add ID URL [--identity none|assertion]
   backends remove ID
+  people list                             who may sign in with OAuth, as which agent
+  people map email|group NAME AGENT       let a person (verified email, or group) sign in as AGENT
+  people unmap email|group NAME
+  clients list                            agents registered for OAuth client credentials
+  clients add AGENT [--jwks FILE]         register AGENT: prints its client_id and secret (once),
+                                          or, with FILE (a public JWKS), it signs assertions
+  clients remove CLIENT_ID
 options: --url URL (MCPCP_URL, default http://localhost:9003), --token TOKEN (MCPCP_ADMIN_TOKEN)
   --dry-run on policy set/grant/ungrant shows what each agent would gain and lose, changing nothing`;
 
@@ -229,6 +238,43 @@ async function main(argv: string[]): Promise<number> {
           `/backends/${encodeURIComponent(rest[0] as string)}`,
         );
         break;
+      case "clients list":
+        answer = await admin.request("GET", "/oauth-clients");
+        break;
+      case "clients add": {
+        need(1);
+        const jwks =
+          values.jwks === undefined ? undefined : JSON.parse(await readFile(values.jwks, "utf8"));
+        answer = await admin.request("POST", "/oauth-clients", {
+          agent: rest[0],
+          ...(jwks === undefined ? {} : { jwks }),
+        });
+        break;
+      }
+      case "clients remove":
+        need(1);
+        answer = await admin.request(
+          "DELETE",
+          `/oauth-clients/${encodeURIComponent(rest[0] as string)}`,
+        );
+        break;
+      case "people list":
+        answer = await admin.request("GET", "/people");
+        break;
+      case "people map":
+      case "people unmap": {
+        const mapping = command === "map";
+        need(mapping ? 3 : 2);
+        const kind = rest[0];
+        if (kind !== "email" && kind !== "group") {
+          throw new UsageError(`people ${command} takes email or group, not ${kind}`);
+        }
+        answer = await admin.request(mapping ? "PUT" : "DELETE", "/people", {
+          [kind]: rest[1],
+          ...(mapping ? { agent: rest[2] } : {}),
+        });
+        break;
+      }
       default:
         throw new UsageError(`unknown command: ${positionals.join(" ")}`);
     }
@@ -261,6 +307,7 @@ function parse(args: string[]) {
       agent: { type: "string" },
       before: { type: "string" },
       identity: { type: "string" },
+      jwks: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });

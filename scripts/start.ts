@@ -37,6 +37,7 @@ import { ensureKeys, writeDevVars } from "../keys/generate.ts";
 import { mintInspectionToken } from "../keys/mint.ts";
 import { proxyKeyPaths } from "../keys/proxy-key.ts";
 import type { ExtraBackendSpec } from "../workers/proxy/src/core/config.ts";
+import { readOAuthSettings } from "../workers/proxy/src/core/oauth-settings.ts";
 import { type Probe, probeBackend, probeLine } from "./backend-probe.ts";
 import { dockerHost } from "./docker-host.ts";
 import { checkLaunchConfig } from "./launch-config.ts";
@@ -166,6 +167,12 @@ function services(base: number): Service[] {
         `MCP3_URL:http://127.0.0.1:${mcp3}/mcp`,
         "--var",
         `EXTRA_BACKENDS:${EXTRA_BACKENDS}`,
+        // OAuth sign-in, off unless the launcher's environment sets OIDC_ISSUER; the client
+        // secret goes through .dev.vars, never a command line (keys/generate.ts).
+        "--var",
+        `OIDC_ISSUER:${process.env.OIDC_ISSUER ?? ""}`,
+        "--var",
+        `OIDC_CLIENT_ID:${process.env.OIDC_CLIENT_ID ?? ""}`,
         ...stateOf("proxy"),
       ]),
       // What wrangler and workerd write (state, registry, builds) is the owner's alone.
@@ -242,6 +249,9 @@ function checkConfiguration(): ExtraBackendSpec[] {
     builtIn: SERVICES.filter((s) => s.name !== "proxy").map((s) => s.name),
   });
   if (!checked.ok) throw new Error(checked.error);
+  // OAuth sign-in by the proxy's own rules: a half-configured provider fails here, named.
+  const oauth = readOAuthSettings(process.env);
+  if (!oauth.ok) throw new Error(oauth.error);
   return checked.value.extraBackends;
 }
 

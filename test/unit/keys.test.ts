@@ -217,7 +217,10 @@ describe("writeDevVars", () => {
       "POLICY",
       "PROXY_SIGNING_KEY",
       "PROXY_PUBLIC_JWKS",
+      "OIDC_CLIENT_SECRET",
     ]);
+    // Empty unless the environment configures OAuth sign-in: wrangler dev passes it either way.
+    expect(vars.OIDC_CLIENT_SECRET).toBe(process.env.OIDC_CLIENT_SECRET ?? "");
     expect(JSON.parse(vars.AGENT_JWKS ?? "")).toEqual(jwks);
     expect(vars.POLICY).toBe(JSON.stringify(SEED_POLICY));
     const signing = JSON.parse(vars.PROXY_SIGNING_KEY ?? "");

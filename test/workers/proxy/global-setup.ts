@@ -14,6 +14,7 @@ import { startReferenceServer } from "../../conformance/reference-server.ts";
 import { startChangingBackend } from "../../support/changing-backend.ts";
 import { startExchangesBackend } from "../../support/exchanges-backend.ts";
 import { startMrtrBackend } from "../../support/mrtr-backend.ts";
+import { OIDC_CLIENT, startOidcProvider } from "../../support/oidc-provider.ts";
 import { startSlowBackend } from "../../support/slow-backend.ts";
 import { startStreamsBackend } from "../../support/streams-backend.ts";
 import { startThirdPartyBackend } from "../../support/third-party-backend.ts";
@@ -91,7 +92,14 @@ export default async function setup(project: TestProject) {
   const mrtr = await startMrtrBackend();
   project.provide("mrtrUrl", mrtr.url);
 
+  // oauth.test.ts: the OpenID Connect provider people sign in with.
+  const oidc = await startOidcProvider(["https://proxy.test/oauth/callback"]);
+  project.provide("oidcIssuer", oidc.issuer);
+  project.provide("oidcClientId", OIDC_CLIENT.id);
+  project.provide("oidcClientSecret", OIDC_CLIENT.secret);
+
   return async () => {
+    await oidc.close();
     await mrtr.close();
     await exchanges.close();
     await reference.close();

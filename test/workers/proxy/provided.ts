@@ -21,5 +21,8 @@ declare module "vitest" {
     referenceUrl: string;
     exchangesUrl: string;
     mrtrUrl: string;
+    oidcIssuer: string;
+    oidcClientId: string;
+    oidcClientSecret: string;
   }
 }

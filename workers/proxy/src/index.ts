@@ -8,6 +8,7 @@ import { ADMIN_SCOPE, admin } from "./admin/routes.ts";
 import { SCOPES } from "./core/auth.ts";
 import { hostAllowed } from "./core/host.ts";
 import { fail, GatewayError, httpResponse, RESOURCE_METADATA_PATH } from "./errors.ts";
+import { oauthRoutes } from "./oauth/routes.ts";
 import { authenticate, baseFor, gatewayFor, serveMcp } from "./pipeline.ts";
 import { AUDIT_SCOPE, AuditQuery, queryRecords } from "./state/audit-store.ts";
 import type { ControlHealth } from "./state/control-cache.ts";
@@ -49,32 +50,43 @@ app.use("*", async (c, next) => {
   await next();
 });
 
-/** RFC 9728 protected resource metadata: what a resource is and which scopes it knows. */
-function resourceMetadata(resource: string, name: string) {
+/**
+ * RFC 9728 protected resource metadata: what a resource is and which scopes it knows, and, when
+ * OAuth sign-in is on, the authorization server that issues tokens for it (this origin).
+ */
+function resourceMetadata(resource: string, name: string, oauth: boolean) {
   return {
     resource,
     resource_name: name,
+    ...(oauth ? { authorization_servers: [new URL(resource).origin] } : {}),
     bearer_methods_supported: ["header"],
     scopes_supported: [SCOPES.list, SCOPES.call],
   };
 }
 
-app.on("GET", [RESOURCE_METADATA_PATH, `${RESOURCE_METADATA_PATH}/mcp`], (c) =>
-  c.json(resourceMetadata(`${new URL(c.req.url).origin}/mcp`, "MCPCP gateway")),
-);
+app.on("GET", [RESOURCE_METADATA_PATH, `${RESOURCE_METADATA_PATH}/mcp`], async (c) => {
+  const oauth = (await gatewayFor(c.env)).config.oauth !== null;
+  return c.json(resourceMetadata(`${new URL(c.req.url).origin}/mcp`, "MCPCP gateway", oauth));
+});
 
 /** Each door's own metadata (RFC 9728 §3.1: the resource's path after the well-known prefix). */
 app.get(`${RESOURCE_METADATA_PATH}/servers/:server/mcp`, async (c) => {
   const server = c.req.param("server");
-  if (!(await gatewayFor(c.env)).config.backends.has(server)) {
+  const { config } = await gatewayFor(c.env);
+  if (!config.backends.has(server)) {
     fail({ kind: "no_route", method: c.req.method, path: c.req.path });
   }
   const resource = `${new URL(c.req.url).origin}/servers/${server}/mcp`;
-  return c.json(resourceMetadata(resource, `MCPCP gateway: server ${server}`));
+  return c.json(
+    resourceMetadata(resource, `MCPCP gateway: server ${server}`, config.oauth !== null),
+  );
 });
 
 /** The proxy's public assertion keys: what mcp2 and mcp3 verify the proxy's assertions with. */
 app.get("/.well-known/jwks.json", async (c) => c.json((await gatewayFor(c.env)).config.publicJwks));
+
+// OAuth sign-in for people's MCP clients, when OIDC_ISSUER is set (404 otherwise).
+app.route("/", oauthRoutes);
 
 app.all("/mcp", (c) => serveMcp(c.req.raw, c.env, c.executionCtx));
 

@@ -63,6 +63,7 @@ import { isJsonObject } from "./core/json.ts";
 import { log } from "./core/log.ts";
 import { methodLabel } from "./core/methods.ts";
 import { prefixToolName, splitToolName } from "./core/names.ts";
+import type { OAuthSettings } from "./core/oauth-settings.ts";
 import { originAllowed } from "./core/origin.ts";
 import { missingScope } from "./core/scopes.ts";
 import { open, seal } from "./core/seal.ts";
@@ -74,6 +75,8 @@ import {
   RESOURCE_METADATA_PATH,
   sessionNotFound,
 } from "./errors.ts";
+import { isClientToken, verifyClientToken } from "./oauth/client-credentials.ts";
+import { isOAuthToken, verifyOAuthToken } from "./oauth/tokens.ts";
 import { OPERATIONS } from "./operations/table.ts";
 import { serveDoor } from "./relay/door.ts";
 import { numberingFor, resumeGateway } from "./relay/resume.ts";
@@ -165,17 +168,30 @@ async function seedOf(config: GatewayConfig): Promise<Seed> {
 }
 
 /**
- * Verifies the request's bearer token; who is calling, or an `unauthorized` failure. `url` is the
- * request's, when the caller has parsed it already.
+ * Verifies the request's bearer token; who is calling, or an `unauthorized` failure. At an MCP
+ * endpoint (`at`), an OAuth access token issued for that endpoint is accepted too (`oauth/`);
+ * everywhere else, only agent JWTs. `url` is the request's, when the caller has parsed it already.
  */
 export async function authenticate(
   request: Request,
   gateway: Gateway,
+  at?: { env: Env; endpoint: Endpoint },
   url = new URL(request.url),
 ): Promise<AgentIdentity> {
   const bearer = extractBearer(request.headers.get("authorization"), url);
   if (!bearer.ok) return fail({ kind: "unauthorized", code: bearer.code });
-  const verified = await gateway.verify(bearer.token);
+  const oauth = gateway.config.oauth;
+  const verified =
+    oauth && at && isOAuthToken(bearer.token)
+      ? await verifyOAuthAt(at, gateway, oauth, url.origin, bearer.token)
+      : oauth && at && isClientToken(bearer.token)
+        ? await verifyClientToken(
+            at.env,
+            gateway.control,
+            resourceOf(at.endpoint, url.origin),
+            bearer.token,
+          )
+        : await gateway.verify(bearer.token);
   if (!verified.ok) {
     log("warn", "auth_failed", { code: verified.code, detail: verified.detail });
     return fail({ kind: "unauthorized", code: verified.code });
@@ -191,6 +207,32 @@ export async function authenticate(
     return fail({ kind: "unauthorized", code: "invalid_token" });
   }
   return verified.identity;
+}
+
+/** An OAuth token at `at`'s endpoint; a door the gateway does not have is no resource of it. */
+async function verifyOAuthAt(
+  at: { env: Env; endpoint: Endpoint },
+  gateway: Gateway,
+  oauth: OAuthSettings,
+  origin: string,
+  token: string,
+): Promise<AuthResult> {
+  const { endpoint } = at;
+  if (endpoint.kind === "door" && !gateway.control.backends.has(endpoint.server)) {
+    return { ok: false, code: "invalid_token", detail: `no resource for door ${endpoint.server}` };
+  }
+  const resource = resourceOf(endpoint, origin);
+  return verifyOAuthToken(at.env, oauth, gateway.control, origin, resource, token, controlOf);
+}
+
+/** The canonical resource (RFC 8707) of an MCP endpoint on `origin`. */
+function resourceOf(endpoint: Endpoint, origin: string): string {
+  return endpoint.kind === "door" ? `${origin}/servers/${endpoint.server}/mcp` : `${origin}/mcp`;
+}
+
+/** The newest run-time state this isolate holds, for the OAuth server's checks on refresh. */
+export async function controlOf(env: Env): Promise<Control> {
+  return (await gatewayFor(env)).control;
 }
 
 /**
@@ -227,7 +269,7 @@ export async function serveMcp(
     if (!originAllowed(request.headers.get("origin"), url, allowed)) {
       fail({ kind: "origin_refused" });
     }
-    identity = await authenticate(request, gateway, url);
+    identity = await authenticate(request, gateway, { env, endpoint }, url);
     if (endpoint.kind === "door") door = doorFor(gateway.config, identity.agent, request);
   } catch (e) {
     return httpResponse(e, origin, metadata);

@@ -13,6 +13,7 @@ import { readControl } from "../control/document.ts";
 import { originAllowed } from "../core/origin.ts";
 import { hasRules, loadRuleCompiler, PolicyDocument, policyFrom } from "../core/policy.ts";
 import { describe, fail } from "../errors.ts";
+import { newClient } from "../oauth/client-credentials.ts";
 import { authenticate, baseFor, type Gateway, gatewayFor } from "../pipeline.ts";
 import { beginRecord, lastSeen, writeRecord } from "../state/audit-store.ts";
 import type { ChangeResult } from "../state/control-store.ts";
@@ -54,6 +55,27 @@ const BackendBody = z.object({
   identity: z.enum(["assertion", "none"]).default("none"),
 });
 const NoteBody = z.object({ note: z.string().max(500).optional() }).default({});
+const PersonKey = z.union([
+  z.object({ email: z.string().min(3).max(320) }).strict(),
+  z.object({ group: z.string().min(1).max(200) }).strict(),
+]);
+const PersonBody = z.union([
+  z.object({ email: z.string().min(3).max(320), agent: z.string().min(1).max(200) }).strict(),
+  z.object({ group: z.string().min(1).max(200), agent: z.string().min(1).max(200) }).strict(),
+]);
+const ClientBody = z
+  .object({
+    agent: z.string().min(1).max(200),
+    jwks: z
+      .object({
+        keys: z
+          .array(z.record(z.string(), z.union([z.string(), z.array(z.string())])))
+          .min(1)
+          .max(5),
+      })
+      .optional(),
+  })
+  .strict();
 const RevocationBody = z.union([
   z.object({ jti: z.string().min(1).max(200), expires_at: z.number().int().positive().optional() }),
   z.object({ agent: z.string().min(1).max(200), before: z.number().int().positive().optional() }),
@@ -165,6 +187,8 @@ admin.post("/backends", async (c) => {
         policy: {},
         backends: [{ ...entry, route: "network" }],
         agents: {},
+        people: { emails: {}, groups: {} },
+        clients: {},
         revocations: { tokens: {}, agents: {} },
       },
     },
@@ -245,6 +269,80 @@ for (const [path, enabled] of [
     return c.json({ version: String(result.snapshot.version), changes: result.changes });
   });
 }
+
+/** Who may sign in with OAuth, as which agent (docs/clients.md, "OAuth"). */
+admin.get("/people", (c) => {
+  const { control } = c.get("gateway");
+  return c.json({ version: String(control.version), people: control.people });
+});
+
+admin.put("/people", async (c) => {
+  const actor = c.get("actor");
+  const body = await bodyOf(c.req.raw, PersonBody);
+  const [kind, key] =
+    "email" in body
+      ? (["emails", body.email.toLowerCase()] as const)
+      : (["groups", body.group] as const);
+  const result = await change(c.env, actor, "person.map", (store, seed) =>
+    store.setPerson(seed, actor, { kind, key, agent: body.agent }),
+  );
+  return c.json({ version: String(result.snapshot.version), changes: result.changes });
+});
+
+admin.delete("/people", async (c) => {
+  const actor = c.get("actor");
+  const body = await bodyOf(c.req.raw, PersonKey);
+  const [kind, key] =
+    "email" in body
+      ? (["emails", body.email.toLowerCase()] as const)
+      : (["groups", body.group] as const);
+  if (!(key in c.get("gateway").control.people[kind])) {
+    fail({ kind: "admin_refused", status: 404, message: `${key} is not mapped` });
+  }
+  const result = await change(c.env, actor, "person.remove", (store, seed) =>
+    store.setPerson(seed, actor, { kind, key, agent: null }),
+  );
+  return c.json({ version: String(result.snapshot.version), changes: result.changes });
+});
+
+/** Agents registered for the OAuth client credentials grant (docs/clients.md, "OAuth"). */
+admin.get("/oauth-clients", (c) => {
+  const { control } = c.get("gateway");
+  const clients = [...control.clients].map(([id, entry]) => ({
+    client_id: id,
+    agent: entry.agent,
+    auth: entry.jwks ? "private_key_jwt" : "client_secret",
+  }));
+  return c.json({ version: String(control.version), clients });
+});
+
+admin.post("/oauth-clients", async (c) => {
+  const actor = c.get("actor");
+  const body = await bodyOf(c.req.raw, ClientBody);
+  const made = await newClient(body.agent, body.jwks);
+  const result = await change(c.env, actor, "client.add", (store, seed) =>
+    store.setClient(seed, actor, made.id, made.entry),
+  );
+  // The secret is shown this once; the store keeps only its SHA-256.
+  return c.json(
+    {
+      version: String(result.snapshot.version),
+      client_id: made.id,
+      ...(made.secret === undefined ? {} : { client_secret: made.secret }),
+      agent: body.agent,
+    },
+    201,
+  );
+});
+
+admin.delete("/oauth-clients/:id", async (c) => {
+  const actor = c.get("actor");
+  const id = c.req.param("id");
+  const result = await change(c.env, actor, "client.remove", (store, seed) =>
+    store.setClient(seed, actor, id, null),
+  );
+  return c.json({ version: String(result.snapshot.version), changes: result.changes });
+});
 
 admin.get("/revocations", (c) => {
   const { control } = c.get("gateway");

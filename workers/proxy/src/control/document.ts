@@ -43,6 +43,59 @@ export const AgentEntry = z.object({
 });
 export type AgentEntry = z.infer<typeof AgentEntry>;
 
+/**
+ * Who may sign in with OAuth, as which agent: a person's verified email, or a group their ID token
+ * names, maps to an agent of the policy (`oauth/people.ts` decides). Emails are kept lower-case.
+ */
+export const PeopleEntry = z
+  .object({
+    emails: z
+      .record(
+        z
+          .string()
+          .min(3)
+          .max(320)
+          .regex(/^[^A-Z\s@]+@[^A-Z\s@]+$/, "a lower-case email address"),
+        z.string().min(1).max(200),
+      )
+      .default({}),
+    groups: z.record(z.string().min(1).max(200), z.string().min(1).max(200)).default({}),
+  })
+  .default({ emails: {}, groups: {} });
+export type PeopleEntry = z.infer<typeof PeopleEntry>;
+
+/**
+ * An agent the operator registered as an OAuth client for the client credentials grant: it
+ * authenticates with a secret (kept only as its SHA-256) or with `private_key_jwt` against its
+ * public keys, and its tokens act as `agent` (`oauth/client-credentials.ts`).
+ */
+export const AgentClient = z
+  .object({
+    agent: z.string().min(1).max(200),
+    secret_sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
+    jwks: z
+      .object({
+        keys: z
+          .array(z.record(z.string(), z.union([z.string(), z.array(z.string())])))
+          .min(1)
+          .max(5),
+      })
+      .optional(),
+  })
+  .refine((c) => (c.secret_sha256 === undefined) !== (c.jwks === undefined), {
+    message: "a client has a secret or public keys, exactly one",
+  });
+export type AgentClient = z.infer<typeof AgentClient>;
+
+/** The most registered clients a document keeps. */
+export const MAX_CLIENTS = 1_000;
+
+/** The most people mappings a document keeps (emails and groups together). */
+export const MAX_PEOPLE = 5_000;
+
 /** The most revocations a document keeps; expired ones leave at every change. */
 export const MAX_REVOCATIONS = 10_000;
 
@@ -50,6 +103,8 @@ export const MAX_REVOCATIONS = 10_000;
 export const ControlRest = z.object({
   backends: z.array(BackendEntry).max(64),
   agents: z.record(z.string().min(1).max(200), AgentEntry).default({}),
+  people: PeopleEntry,
+  clients: z.record(z.string().regex(/^agent-[0-9a-f]{32}$/), AgentClient).default({}),
   revocations: z
     .object({
       /** A token's `jti` → the Unix second after which the record may go (the token is dead). */
@@ -87,6 +142,10 @@ export interface Control {
   policy: Policy;
   backends: ReadonlyMap<string, BackendSpec>;
   agents: ReadonlyMap<string, AgentEntry>;
+  /** Who may sign in with OAuth, as which agent. */
+  people: PeopleEntry;
+  /** Agents registered for the client credentials grant, by client id. */
+  clients: ReadonlyMap<string, AgentClient>;
   revokedTokens: ReadonlyMap<string, number>;
   revokedBefore: ReadonlyMap<string, number>;
 }
@@ -129,6 +188,12 @@ export function readControl(
     ? grantsOnly(held.policy, servers, "policy")
     : indexPolicy(document.policy, servers, "policy", options.compile);
   if (!policy.ok) return policy;
+  const mapped =
+    Object.keys(document.people.emails).length + Object.keys(document.people.groups).length;
+  if (mapped > MAX_PEOPLE) return { ok: false, error: `people: at most ${MAX_PEOPLE} mappings` };
+  if (Object.keys(document.clients).length > MAX_CLIENTS) {
+    return { ok: false, error: `clients: at most ${MAX_CLIENTS}` };
+  }
   return {
     ok: true,
     value: {
@@ -138,6 +203,8 @@ export function readControl(
       policy: policy.value,
       backends,
       agents: new Map(Object.entries(document.agents)),
+      people: document.people,
+      clients: new Map(Object.entries(document.clients)),
       revokedTokens: new Map(Object.entries(document.revocations.tokens)),
       revokedBefore: new Map(Object.entries(document.revocations.agents)),
     },
@@ -192,7 +259,13 @@ export interface Change {
 }
 
 /** What a change's sides hold: a grant, a backend, an agent record, or a revocation's time. */
-export type ChangeValue = PolicyDocument[string][string] | BackendEntry | AgentEntry | number;
+export type ChangeValue =
+  | PolicyDocument[string][string]
+  | BackendEntry
+  | AgentEntry
+  | AgentClient
+  | number
+  | string;
 
 /**
  * The differences between two documents, down to each agent's grant of each server, each backend,
@@ -208,6 +281,8 @@ export function diffDocuments(
   diffObjects("policy", before?.policy ?? {}, after.policy, 2, changes);
   diffObjects("backends", byId(before), byId(after), 1, changes);
   diffObjects("agents", before?.agents ?? {}, after.agents, 1, changes);
+  diffObjects("people", before?.people ?? {}, after.people, 2, changes);
+  diffObjects("clients", before?.clients ?? {}, after.clients, 1, changes);
   diffObjects("revocations", before?.revocations ?? {}, after.revocations, 2, changes);
   return changes;
 }

@@ -52,8 +52,9 @@ export interface VerifyOptions {
   now?: number;
 }
 
-// RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+// RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=", and
+// ":", which the OAuth server's access tokens (`user:grant:secret`, oauth/tokens.ts) contain.
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/:]+=*) *$/i;
 
 /**
  * Takes the bearer token from the `Authorization` header. Two headers arrive joined by a comma and

@@ -15,6 +15,7 @@ import { parseDocument } from "./documents.ts";
 import { type HostRule, parseHostRules } from "./host.ts";
 import { agentKeyLookup } from "./jwks.ts";
 import { SERVER_ID } from "./names.ts";
+import { type OAuthEnv, type OAuthSettings, readOAuthSettings } from "./oauth-settings.ts";
 import {
   loadRuleCompiler,
   type ParseResult,
@@ -89,10 +90,12 @@ export interface GatewayConfig {
   fastPath: boolean;
   /** Whether known 2026-07-28 backends are asked with one plain POST, not the SDK client (`direct.ts`). */
   direct: boolean;
+  /** How people sign in with OAuth (`oauth/`); null while `OIDC_ISSUER` is unset. */
+  oauth: OAuthSettings | null;
 }
 
 /** The variables this module reads (a subset of the generated `Env`, so tests can build one). */
-export interface ConfigEnv {
+export interface ConfigEnv extends OAuthEnv {
   JWT_ISSUER: string;
   JWT_AUDIENCE: string;
   AGENT_JWKS: string;
@@ -250,6 +253,8 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
   if (!toolRate.ok) return toolRate;
   const answerTimeout = intVar(env, "AGENT_ANSWER_TIMEOUT_MS", 300_000, 100, 3_600_000);
   if (!answerTimeout.ok) return answerTimeout;
+  const oauth = readOAuthSettings(env);
+  if (!oauth.ok) return oauth;
 
   return {
     ok: true,
@@ -274,6 +279,7 @@ export async function loadConfig(env: ConfigEnv): Promise<ParseResult<GatewayCon
       toolRatePerMinute: toolRate.value,
       fastPath: fastPath.value,
       direct: direct.value,
+      oauth: oauth.value,
     },
   };
 }

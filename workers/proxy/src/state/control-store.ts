@@ -22,6 +22,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import {
+  type AgentClient,
   type AgentEntry,
   type BackendEntry,
   type Change,
@@ -274,6 +275,43 @@ export class ControlStore extends DurableObject {
     return this.commit(latest, actor, action, document, false);
   }
 
+  /**
+   * Maps a person (a verified email, or a group) to an agent for OAuth sign-in, or removes the
+   * mapping (`agent` null). Their OAuth tokens follow the mapping at once (`oauth/tokens.ts`).
+   */
+  async setPerson(
+    seed: Seed,
+    actor: string,
+    person: { kind: "emails" | "groups"; key: string; agent: string | null },
+  ): Promise<ChangeResult> {
+    await this.ready();
+    const latest = this.take(seed);
+    const { people } = latest.document;
+    const { [person.key]: _dropped, ...others } = people[person.kind];
+    const entries = person.agent === null ? others : { ...others, [person.key]: person.agent };
+    const document = { ...latest.document, people: { ...people, [person.kind]: entries } };
+    const action = `${person.agent === null ? "person.remove" : "person.map"}:${person.key}`;
+    return this.commit(latest, actor, action, document, false);
+  }
+
+  /** Registers an agent's OAuth client for the client credentials grant, or removes it (null). */
+  async setClient(
+    seed: Seed,
+    actor: string,
+    clientId: string,
+    entry: AgentClient | null,
+  ): Promise<ChangeResult> {
+    await this.ready();
+    const latest = this.take(seed);
+    const { [clientId]: existing, ...others } = latest.document.clients;
+    if (entry === null && existing === undefined) {
+      return { ok: false, status: 404, error: `there is no client "${clientId}"` };
+    }
+    const clients = entry === null ? others : { ...others, [clientId]: entry };
+    const action = `${entry === null ? "client.remove" : "client.add"}:${clientId}`;
+    return this.commit(latest, actor, action, { ...latest.document, clients }, false);
+  }
+
   /** Revokes one token by `jti` (kept until `until`), or every token of `agent` issued before `before`. */
   async revoke(
     seed: Seed,
@@ -390,6 +428,8 @@ export class ControlStore extends DurableObject {
     const before = this.latest;
     const document: ControlDocument = {
       agents: {},
+      people: { emails: {}, groups: {} },
+      clients: {},
       revocations: { tokens: {}, agents: {} },
       ...before?.document,
       policy: seed.policy,
