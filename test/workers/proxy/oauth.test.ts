@@ -327,6 +327,25 @@ describe("OAuth on", () => {
     expect(await response.text()).toMatch(/client/i);
   });
 
+  it("refuses a Client ID Metadata Document it cannot fetch from the public internet, on its own page", async () => {
+    // The document is fetched only over public https (SSRF guard: the Worker's fetch is
+    // global_fetch_strictly_public), so a URL naming this machine, or http, never leaves the
+    // gateway as a fetch, and the client is unknown: no redirect to its callback.
+    const { challenge } = await pkce();
+    for (const clientId of [
+      "https://127.0.0.1:9/client.json",
+      "https://localhost:9/oauth/client",
+      "http://client.example/client.json",
+    ]) {
+      const url = new URL(authorizeUrl({ clientId, challenge }));
+      const response = await gateway(url.pathname + url.search);
+      expect(response.status, clientId).toBeGreaterThanOrEqual(400);
+      expect(response.status, clientId).toBeLessThan(500);
+      expect(response.headers.get("location"), clientId).toBeNull();
+      expect(await response.text(), clientId).toMatch(/client/i);
+    }
+  });
+
   it("refuses a person nobody mapped with a page that says so, and issues nothing", async () => {
     const clientId = await register();
     const { challenge } = await pkce();
