@@ -29,11 +29,29 @@ export interface RunningProvider {
   close(): Promise<void>;
 }
 
+/**
+ * oidc-provider warns, on start and on first use, that its development keys, store and forms are
+ * development-only: true and intended here, and noise in a test run that went well. Those lines
+ * alone are dropped; every other warning, the provider's included, still prints.
+ */
+function quietDevelopmentWarnings(): void {
+  const warn = console.warn;
+  if ((warn as { quiet?: boolean }).quiet) return;
+  const filtered = (...args: unknown[]) => {
+    const first = args[0];
+    if (typeof first === "string" && /oidc-provider WARNING: .*development-only/.test(first))
+      return;
+    warn(...args);
+  };
+  console.warn = Object.assign(filtered, { quiet: true });
+}
+
 /** Starts the provider; `callbacks` are the gateway callback URLs it may redirect to. */
 export async function startOidcProvider(callbacks: string[]): Promise<RunningProvider> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  quietDevelopmentWarnings();
   const provider = new Provider(issuer, {
     clients: [
       {
@@ -57,7 +75,6 @@ export async function startOidcProvider(callbacks: string[]): Promise<RunningPro
     cookies: { keys: ["oidc-test-cookie-key"] },
     pkce: { required: () => true },
   });
-  // The development forms warn on every start; the tests know they are development forms.
   provider.on("server_error", (_ctx, error) => console.error("[oidc]", error));
   server.on("request", provider.callback());
   return {
