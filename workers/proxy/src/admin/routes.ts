@@ -9,7 +9,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { listAll, withBackend } from "../backend-side/backends.ts";
-import { readControl } from "../control/document.ts";
+import { ClientJwks, readControl } from "../control/document.ts";
 import { originAllowed } from "../core/origin.ts";
 import { hasRules, loadRuleCompiler, PolicyDocument, policyFrom } from "../core/policy.ts";
 import { describe, fail } from "../errors.ts";
@@ -66,14 +66,7 @@ const PersonBody = z.union([
 const ClientBody = z
   .object({
     agent: z.string().min(1).max(200),
-    jwks: z
-      .object({
-        keys: z
-          .array(z.record(z.string(), z.union([z.string(), z.array(z.string())])))
-          .min(1)
-          .max(5),
-      })
-      .optional(),
+    jwks: ClientJwks.optional(),
   })
   .strict();
 const RevocationBody = z.union([

@@ -64,6 +64,14 @@ export const PeopleEntry = z
   .default({ emails: {}, groups: {} });
 export type PeopleEntry = z.infer<typeof PeopleEntry>;
 
+/** The public keys a client's `private_key_jwt` assertions are checked against: at most five. */
+export const ClientJwks = z.object({
+  keys: z
+    .array(z.record(z.string(), z.union([z.string(), z.array(z.string())])))
+    .min(1)
+    .max(5),
+});
+
 /**
  * An agent the operator registered as an OAuth client for the client credentials grant: it
  * authenticates with a secret (kept only as its SHA-256) or with `private_key_jwt` against its
@@ -76,14 +84,7 @@ export const AgentClient = z
       .string()
       .regex(/^[0-9a-f]{64}$/)
       .optional(),
-    jwks: z
-      .object({
-        keys: z
-          .array(z.record(z.string(), z.union([z.string(), z.array(z.string())])))
-          .min(1)
-          .max(5),
-      })
-      .optional(),
+    jwks: ClientJwks.optional(),
   })
   .refine((c) => (c.secret_sha256 === undefined) !== (c.jwks === undefined), {
     message: "a client has a secret or public keys, exactly one",
