@@ -1,6 +1,6 @@
 /**
- * Resumable streams on `/mcp` for a 2025-era agent that holds a session (core/agent-session.ts):
- * its call streams and its GET stream are numbered as a door numbers a backend's
+ * Resumable streams on `/mcp` for a 2025-era agent, with a session (core/agent-session.ts) or
+ * without one: its call streams (and a session's GET stream) are numbered as a door numbers a backend's
  * (relay/resume.ts), so an agent whose connection drops comes back with `GET` and
  * `Last-Event-ID`, on any isolate, for what it missed. The call behind a dropped stream goes on
  * while the agent comes back for it, and is cancelled upstream once it does not (RESUME_GRACE_MS).
@@ -24,8 +24,8 @@ import { closeAfterTest, text } from "./door-client.ts";
 const LONG = { ...env, BACKEND_TIMEOUT_MS: "20000" } as Env;
 
 /** A request to the gateway, straight to its handler: the test holds the answer's stream itself. */
-function send(request: Request): Promise<Response> {
-  return Promise.resolve(worker.fetch(request, LONG, createExecutionContext()));
+function send(request: Request, gateway: Env = LONG): Promise<Response> {
+  return Promise.resolve(worker.fetch(request, gateway, createExecutionContext()));
 }
 
 const MCP = new URL(`${ORIGIN}/mcp`);
@@ -249,8 +249,9 @@ describe("a session's call stream on /mcp is resumable", () => {
   it("dropped and never resumed, the call is cancelled upstream after the grace", async () => {
     const label = `resume-gone-${crypto.randomUUID()}`;
     const { stream } = await startCall("integrator", 24, label);
-    await stream.drop();
+    // Before the drop: the grace runs from the agent's leaving, which the drop's logging follows.
     const left = Date.now();
+    await stream.drop();
     // Within the grace the agent may still come back: the call goes on.
     await new Promise((resolve) => setTimeout(resolve, RESUME_GRACE_MS / 2));
     expect((await extState()).labels[label]).toBe("running");
@@ -293,9 +294,9 @@ describe("a session's call stream on /mcp is resumable", () => {
       const intruder = await resume(session, last, { bearer: await token("asker") });
       expect(intruder.status).toBe(404);
       await intruder.body?.cancel();
-      // Without a session there is no GET on /mcp, as before.
+      // Without the session header the same agent's id still resumes: the log is the agent's.
       const sessionless = await resume(session, last, { sessionId: undefined });
-      expect(sessionless.status).toBe(405);
+      expect(sessionless.status).toBe(200);
       await sessionless.body?.cancel();
     } finally {
       await release(label);
@@ -399,5 +400,191 @@ describe("a session's GET stream on /mcp is resumable", () => {
     });
     expect(seqOf(next?.id)).toBe(seqOf(first?.id) + 1);
     await rest.drop();
+  }, 20_000);
+});
+
+/** What a sessionless agent's `wait_for_release` call returned, read up to its log message. */
+async function startSessionless(gateway: Env, agent: string, id: number, label: string) {
+  const bearer = await token(agent);
+  const response = await send(
+    new Request(MCP, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": LEGACY_VERSION,
+        authorization: `Bearer ${bearer}`,
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id,
+        method: "tools/call",
+        params: { name: "ext_wait_for_release", arguments: { label }, _meta: { progressToken: 1 } },
+      }),
+    }),
+    gateway,
+  );
+  expect(response.status).toBe(200);
+  expect(response.headers.get("mcp-session-id")).toBeNull();
+  expect(response.headers.get("content-type")).toContain("text/event-stream");
+  // Which path framed it (parity.test.ts's witness): the SDK's SSE answer says keep-alive.
+  expect(response.headers.has("connection")).toBe(gateway.FAST_PATH === "off");
+  const stream = new RawStream(response);
+  await stream.readUntil((events) => events.length >= 2);
+  return { bearer, stream };
+}
+
+/** `GET /mcp` without a session, resuming after `lastEventId` when there is one. */
+function sessionlessGet(bearer: string, gateway: Env, lastEventId?: string): Promise<Response> {
+  return send(
+    new Request(MCP, {
+      headers: {
+        authorization: `Bearer ${bearer}`,
+        accept: "text/event-stream",
+        "mcp-protocol-version": LEGACY_VERSION,
+        ...(lastEventId === undefined ? {} : { "last-event-id": lastEventId }),
+      },
+    }),
+    gateway,
+  );
+}
+
+// The hot path numbers what it writes; the SDK server's answer is numbered as it passes. Both
+// must give the same ids, the same log and the same rules.
+describe.each([
+  ["the hot path", LONG],
+  ["the SDK server", { ...LONG, FAST_PATH: "off" } as Env],
+])("a sessionless call stream on /mcp is resumable (%s)", (_path, gateway) => {
+  it("carries event ids and the reconnection delay", async () => {
+    const label = `resume-free-ids-${crypto.randomUUID()}`;
+    const { stream } = await startSessionless(gateway, "integrator", 41, label);
+    expect(stream.text).toMatch(new RegExp(`^retry: ${RETRY_MS}$`, "m"));
+    await release(label);
+    const events = await stream.readUntil((seen) => seen.some(answerTo(41)));
+    expect(events.length).toBeGreaterThanOrEqual(3);
+    for (const event of events) expect(event.id).toMatch(LOGGED_ID);
+    expect(new Set(events.map((event) => event.id?.split(".")[0])).size).toBe(1);
+    expect(events.map((event) => seqOf(event.id))).toEqual(events.map((_, index) => index + 1));
+    expect(JSON.parse(events.at(-1)?.data ?? "{}")).toMatchObject({
+      id: 41,
+      result: { content: [{ text: `${label} done` }] },
+    });
+  });
+
+  it("dropped mid-call, GET with Last-Event-ID and no session has the answer once", async () => {
+    const label = `resume-free-drop-${crypto.randomUUID()}`;
+    const { bearer, stream } = await startSessionless(gateway, "integrator", 42, label);
+    const last = stream.events.at(-1)?.id ?? "";
+    expect(last).toMatch(LOGGED_ID);
+    await stream.drop();
+
+    const resumed = await sessionlessGet(bearer, gateway, last);
+    expect(resumed.status).toBe(200);
+    expect(resumed.headers.get("content-type")).toContain("text/event-stream");
+    const rest = new RawStream(resumed);
+    const reading = rest.readUntil(() => false);
+    // The agent is back: well past the grace, the call is still running.
+    await new Promise((resolve) => setTimeout(resolve, 2 * RESUME_GRACE_MS));
+    expect((await extState()).labels[label]).toBe("running");
+
+    await release(label);
+    const events = await reading;
+    expect(rest.ended).toBe(true);
+    const answers = events.filter(answerTo(42));
+    expect(answers).toHaveLength(1);
+    expect(JSON.parse(answers[0]?.data ?? "{}")).toMatchObject({
+      result: { content: [{ text: `${label} done` }] },
+    });
+    expect(events.every((event) => seqOf(event.id) > seqOf(last))).toBe(true);
+    expect(events.every((event) => event.id?.startsWith(last.split(".")[0] ?? "-"))).toBe(true);
+    expect((await extState()).labels[label]).toBe("released");
+  }, 20_000);
+
+  it("dropped and never resumed, the call is cancelled upstream after the grace", async () => {
+    const label = `resume-free-gone-${crypto.randomUUID()}`;
+    const { stream } = await startSessionless(gateway, "integrator", 43, label);
+    // Before the drop: the grace runs from the agent's leaving, which the drop's logging follows.
+    const left = Date.now();
+    await stream.drop();
+    await new Promise((resolve) => setTimeout(resolve, RESUME_GRACE_MS / 2));
+    expect((await extState()).labels[label]).toBe("running");
+    await expect
+      .poll(async () => (await extState()).labels[label], {
+        timeout: 2 * RESUME_GRACE_MS + 2_000,
+        interval: 50,
+      })
+      .toBe("cancelled");
+    expect(Date.now() - left).toBeGreaterThanOrEqual(RESUME_GRACE_MS);
+  }, 20_000);
+
+  it("another agent's id is 404, a malformed one 400, and GET without one still 405", async () => {
+    const label = `resume-free-foreign-${crypto.randomUUID()}`;
+    const { bearer, stream } = await startSessionless(gateway, "integrator", 44, label);
+    const last = stream.events.at(-1)?.id ?? "";
+    await stream.drop();
+    try {
+      const borrowed = await sessionlessGet(await token("asker"), gateway, last);
+      expect(borrowed.status).toBe(404);
+      expect(await borrowed.json()).toMatchObject({ error: { code: -32001 } });
+      const forged = await sessionlessGet(bearer, gateway, `${"0".repeat(32)}.1`);
+      expect(forged.status).toBe(404);
+      await forged.body?.cancel();
+      const malformed = await sessionlessGet(bearer, gateway, "not-an-id");
+      expect(malformed.status).toBe(400);
+      expect(await malformed.json()).toMatchObject({ error: { code: -32600 } });
+      // Without Last-Event-ID a sessionless agent has no GET stream on /mcp, as before.
+      const plain = await sessionlessGet(bearer, gateway);
+      expect(plain.status).toBe(405);
+      await plain.body?.cancel();
+    } finally {
+      await release(label);
+    }
+  });
+
+  it("the SDK client without capabilities resumes a cut call stream itself", async () => {
+    const label = `resume-free-sdk-${crypto.randomUUID()}`;
+    const bearer = await token("integrator");
+    let dropped = false;
+    const resumedWith: string[] = [];
+    const sessions = new Set<string>();
+    const transport = new StreamableHTTPClientTransport(MCP, {
+      fetch: async (input, init) => {
+        const request = new Request(input, init);
+        const session = request.headers.get("mcp-session-id");
+        if (session !== null) sessions.add(session);
+        const response = await send(request, gateway);
+        const lastEventId = request.headers.get("last-event-id");
+        if (lastEventId !== null) resumedWith.push(lastEventId);
+        const body = init?.body;
+        if (dropped || typeof body !== "string" || !body.includes("wait_for_release")) {
+          return response;
+        }
+        // The connection drops after the call's first event: its bytes, then an error.
+        dropped = true;
+        const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+        const cut = new ReadableStream<Uint8Array>({
+          async start(controller) {
+            const first = await reader.read();
+            if (!first.done) controller.enqueue(first.value);
+            await reader.cancel();
+            controller.error(new Error("connection reset"));
+          },
+        });
+        return new Response(cut, response);
+      },
+      requestInit: { headers: { authorization: `Bearer ${bearer}` } },
+    });
+    const client = new Client({ name: "resume-free", version: "1.0.0" });
+    await client.connect(transport);
+    closeAfterTest(client);
+    expect(transport.sessionId).toBeUndefined();
+    const calling = client.callTool({ name: "ext_wait_for_release", arguments: { label } });
+    await expect.poll(() => resumedWith.length, { timeout: 3 * RETRY_MS }).toBeGreaterThan(0);
+    await release(label);
+    expect(text(await calling)).toBe(`${label} done`);
+    expect(dropped).toBe(true);
+    expect(resumedWith[0]).toMatch(LOGGED_ID);
+    expect(sessions.size).toBe(0);
+    expect((await extState()).labels[label]).toBe("released");
   }, 20_000);
 });

@@ -35,6 +35,7 @@ import {
   withHeader,
 } from "./agent-side/http.ts";
 import { createSdkHandler, SERVER_INFO, subscribableAt } from "./agent-side/sdk-server.ts";
+import { MODERN_REVISION } from "./backend-side/direct.ts";
 import { relayListChanges } from "./backend-side/listen.ts";
 import { deliverAnswers } from "./backend-side/questions.ts";
 import { relayServerStreams } from "./backend-side/server-stream.ts";
@@ -80,7 +81,7 @@ import { isOAuthToken, verifyOAuthToken } from "./oauth/tokens.ts";
 import { OPERATIONS } from "./operations/table.ts";
 import { serveDoor } from "./relay/door.ts";
 import { numberingFor, resumeGateway } from "./relay/resume.ts";
-import { relaySse } from "./relay/sse.ts";
+import { NumberedEvents, relaySse } from "./relay/sse.ts";
 import { admit, RATE_WINDOW_MS, STREAM_LEASE_MS } from "./state/admission.ts";
 import { type AuditRecord, beginRecord, NAME_LIMIT, writeRecord } from "./state/audit-store.ts";
 import { ControlCache, seedHash } from "./state/control-cache.ts";
@@ -279,8 +280,8 @@ export async function serveMcp(
   const defer = (work: Promise<unknown>) => exec.waitUntil(work);
   // The agent is gone when the runtime says so (request.signal, which workerd aborts only once a
   // write to the agent has failed) or when the answer's stream is cancelled: either aborts the
-  // work, on every path (the operations', the SDK's, a door's), and ends the answer; but a
-  // session's stream with events, which the agent may resume, is kept a while (`keptForResume`).
+  // work, on every path (the operations', the SDK's, a door's), and ends the answer; but a 2025
+  // agent's stream with events, which it may resume, is kept a while (`keptForResume`).
   const left = new AbortController();
   const signal = left.signal;
   // The runtime's word goes through `leave`, which such a stream replaces.
@@ -295,11 +296,17 @@ export async function serveMcp(
     Number(request.headers.get("content-length") ?? 0),
   );
   const releases: (() => Promise<void>)[] = [];
+  /** The events of the stream the hot path writes, numbered as it writes them. */
+  let written: NumberedEvents | undefined;
+  const numbered = () => {
+    written = new NumberedEvents(gatewayNumbering(ctx, left));
+    return written;
+  };
   let response: Response;
   try {
     response = door
       ? await operateDoor(request, ctx, door, record, releases)
-      : await operate(request, ctx, gateway, record, releases);
+      : await operate(request, ctx, gateway, record, releases, numbered);
   } catch (e) {
     if (e instanceof GatewayError) ctx.refused(...decisionOf(e.failure));
     response = httpResponse(e, origin, metadata);
@@ -323,34 +330,104 @@ export async function serveMcp(
     gone: (reason) => left.abort(reason),
     done: (bytes) => defer(finish(bytes)),
   });
-  if (endpoint.kind !== "gateway" || !resumable(request, ctx, watched)) return watched;
-  const kept = keptForResume(watched, ctx, left);
+  if (endpoint.kind !== "gateway" || !watched.body || !isEventStream(watched)) return watched;
+  let kept: { response: Response; leave: (reason: unknown) => void };
+  if (written) kept = keptAsWritten(watched, written, ctx);
+  else if (resumable(request, ctx)) kept = keptForResume(watched, ctx, left);
+  else return watched;
   leave = kept.leave;
   return kept.response;
 }
 
+function isEventStream(response: Response): boolean {
+  return (response.headers.get("content-type") ?? "").includes("text/event-stream");
+}
+
 /**
- * Whether `/mcp` numbers `response`'s events so that the agent can resume it: an SSE answer to a
- * session's POST (a call's stream) or its GET (the session's stream), not a resumed one. A
- * sessionless agent has no GET to resume with.
+ * Whether `/mcp` numbers the events of an SSE answer so that the agent can resume it: a 2025
+ * agent's answer to a POST (a call's stream), with a session or without, or a session's GET (the
+ * session's stream), not a resumed one. A 2026-07-28 agent's answers are not: its era resumes
+ * nothing.
  */
-function resumable(request: Request, ctx: RequestContext, response: Response): boolean {
-  if (ctx.answerable === undefined || !response.body) return false;
-  if (!(response.headers.get("content-type") ?? "").includes("text/event-stream")) return false;
+function resumable(request: Request, ctx: RequestContext): boolean {
+  if (request.method === "GET") {
+    return ctx.answerable !== undefined && !request.headers.has("last-event-id");
+  }
   return (
-    request.method === "POST" || (request.method === "GET" && !request.headers.has("last-event-id"))
+    request.method === "POST" &&
+    (ctx.answerable !== undefined ||
+      request.headers.get("mcp-protocol-version") !== MODERN_REVISION)
+  );
+}
+
+/** How `/mcp` numbers a stream of `ctx`'s: its work abandoned once the agent does not come back. */
+function gatewayNumbering(ctx: RequestContext, left: AbortController) {
+  return numberingFor(ctx, () =>
+    left.abort(new Error("The agent did not come back for its stream")),
   );
 }
 
 /**
- * A session's stream, its events numbered and kept as a door keeps a backend's
+ * A stream the hot path numbered as it wrote it (`NumberedEvents`), kept as `keptForResume` keeps
+ * one, without being parsed: passed on as written while the agent reads it; once the agent
+ * leaves, the events it may have missed and all that follow go to the log, and the stream is read
+ * to its end (so the audit record and the releases come when the call has ended). A stream left
+ * before its first event is cancelled, as any answer is: the agent has no id to come back with.
+ */
+function keptAsWritten(
+  watched: Response,
+  events: NumberedEvents,
+  ctx: RequestContext,
+): { response: Response; leave: (reason: unknown) => void } {
+  const reader = (watched.body as ReadableStream<Uint8Array>).getReader();
+  let gone = false;
+  const leave = (reason: unknown): Promise<void> => {
+    if (gone) return Promise.resolve();
+    gone = true;
+    if (!events.started) return reader.cancel(reason).catch(() => {});
+    const held = events.leave().catch(() => {});
+    ctx.defer(
+      (async () => {
+        await held;
+        try {
+          while (!(await reader.read()).done);
+        } catch {
+          // Ended by the gateway: the agent did not come back.
+        }
+        await events.flush(true)?.catch(() => {});
+      })(),
+    );
+    // What the agent was sent is in the log before the cancellation is over.
+    return held;
+  };
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (gone) return;
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (e) {
+        if (!gone) controller.error(e);
+      }
+    },
+    cancel: (reason) => leave(reason),
+  });
+  return {
+    response: new Response(body, watched),
+    leave: (reason) => void leave(reason),
+  };
+}
+
+/**
+ * A 2025 agent's stream, its events numbered and kept as a door keeps a backend's
  * (`relay/resume.ts`): while the agent reads it they wait in memory; once it leaves they go to
  * the stream's log, and the work behind it (the call, or the backends' GET streams) goes on
  * while the agent comes back for it, and is abandoned, as on any disconnect, once it does not
  * (`RESUME_GRACE_MS`). A stream the agent leaves before its first event has given it no id to
- * come back with: its work ends at once, as without a session. `watched` stays inside, so the
- * audit record and the releases come when the work has really ended. `leave` is what the
- * runtime's word that the agent left does to it.
+ * come back with: its work ends at once. `watched` stays inside, so the audit record and the
+ * releases come when the work has really ended. `leave` is what the runtime's word that the
+ * agent left does to it.
  */
 function keptForResume(
   watched: Response,
@@ -363,9 +440,7 @@ function keptForResume(
     onSilence: async () => [],
     // A stream left before its first event is cancelled inside, as any answer is (`watchAnswer`).
     onEnd: () => {},
-    numbering: numberingFor(ctx, () =>
-      left.abort(new Error("The agent did not come back for its stream")),
-    ),
+    numbering: gatewayNumbering(ctx, left),
   });
   const reader = numbered.getReader();
   const body = new ReadableStream<Uint8Array>({
@@ -447,14 +522,19 @@ async function operate(
   gateway: Gateway,
   record: AuditRecord,
   releases: (() => Promise<void>)[],
+  numbered: () => NumberedEvents,
 ): Promise<Response> {
   const asked = await askedBy(request, ctx, record, (name) => requestedTool(ctx.config, name));
   // Admission comes first: an agent over its rate learns nothing else. Only messages carry calls
   // to admit, so anything else can be refused here only by the agent's rate.
   const listen = listenStream(asked);
-  // A session's GET is its stream of what backends say outside calls: it holds a stream lease.
+  // A session's GET is its stream of what backends say outside calls, and a GET with
+  // Last-Event-ID a stream resumed, with a session or without: each holds a stream lease.
+  const resumeFrom = request.headers.get("last-event-id");
   const getStream =
-    asked.kind === "stream" && request.method === "GET" && request.headers.has("mcp-session-id");
+    asked.kind === "stream" &&
+    request.method === "GET" &&
+    (request.headers.has("mcp-session-id") || resumeFrom !== null);
   await admitCalls(
     ctx,
     asked.kind === "messages" ? asked.calls : [],
@@ -473,8 +553,9 @@ async function operate(
     ctx.answerable = answerable;
   }
   const authInfo = authInfoFor(ctx);
-  const resumeFrom = request.headers.get("last-event-id");
-  if (getStream && hasSession(ctx) && resumeFrom !== null) return resumeGateway(ctx, resumeFrom);
+  // Resumption is the agent's, not its session's (2025-03-26 transports, "Resumability and
+  // Redelivery"): the log belongs to the agent of the token.
+  if (getStream && resumeFrom !== null) return resumeGateway(ctx, resumeFrom);
   if (getStream && hasSession(ctx)) return serverStream(ctx, releases);
   if (asked.kind === "stream")
     return gateway.mcp.fetch(underSignal(request, ctx.signal), { authInfo });
@@ -501,7 +582,9 @@ async function operate(
   const fast = plain && hotRequest(request.headers, plain);
   if (fast) {
     const signal = ctx.signalFor(fast.id, ctx.signal);
-    return streamWhenSlow(serveFast(fast, operationsHandler(ctx), SERVER_INFO, signal));
+    // A 2025 agent's stream is numbered by the hot path's own writer, never parsed again.
+    const events = fast.era === "legacy" ? numbered() : undefined;
+    return streamWhenSlow(serveFast(fast, operationsHandler(ctx), SERVER_INFO, signal, events));
   }
   if (listen?.listen) {
     // Upstream listens (one per server) live as long as the agent's listen stream: its release

@@ -11,7 +11,9 @@
  *
  * - 2026-07-28: a JSON body, or an SSE stream once the backend says something before its result;
  *   the result stamped with `resultType`, cache hints on listings, and the gateway's `serverInfo`.
- * - 2025 (stateless): an SSE stream, opened at once, closing after the response.
+ * - 2025 (stateless): an SSE stream, opened at once, closing after the response; its events
+ *   numbered as they are written when the pipeline hands it a `NumberedEvents`, so that an agent
+ *   whose connection drops can resume it (`relay/resume.ts`), without the stream being parsed.
  *
  * The savings are what `BENCHMARKS.md` measured for the SDK server per request: about 0.2–0.5 ms
  * of CPU and its garbage. `FAST_PATH=off` turns it off; `test/workers/proxy/fast-path.test.ts`
@@ -30,6 +32,7 @@ import { isJsonObject } from "../core/json.ts";
 import { log } from "../core/log.ts";
 import { traceContextOf } from "../core/trace.ts";
 import { GatewayError, protocolError } from "../errors.ts";
+import type { NumberedEvents } from "../relay/sse.ts";
 import { SSE_HEADERS, sseMessage } from "./http.ts";
 
 /** One request the hot path serves. */
@@ -118,14 +121,16 @@ const SUPPORTED_VERSIONS = new Set<string>(SUPPORTED_PROTOCOL_VERSIONS);
 
 /**
  * Serves `request` with `handle`. `signal` ends the work early: the agent cancelled, or went away.
+ * With `events`, a stream's events are numbered by it (and logged once the agent has left it).
  */
 export function serveFast(
   request: FastRequest,
   handle: FastHandler,
   serverInfo: ServerInfo,
   signal: AbortSignal,
+  events?: NumberedEvents,
 ): Promise<Response> {
-  const exchange = new Exchange(request, serverInfo, signal);
+  const exchange = new Exchange(request, serverInfo, signal, events);
   // 2025: the SDK opens the stream at once, and so do we, so that closing it cancels the call.
   if (request.era === "legacy") exchange.openStream();
   handle(request, exchange.relay, exchange.signal).then(
@@ -167,6 +172,7 @@ class Exchange {
   private readonly request: FastRequest;
   private readonly serverInfo: ServerInfo;
   private readonly controller = new AbortController();
+  private readonly events: NumberedEvents | undefined;
   private stream: ReadableStreamDefaultController<Uint8Array> | undefined;
   private final: Record<string, unknown> | undefined;
   private streamed = false;
@@ -176,9 +182,15 @@ class Exchange {
   /** The HTTP answer: a stream as soon as one is open, else the buffered JSON at the end. */
   readonly answer: Promise<Response>;
 
-  constructor(request: FastRequest, serverInfo: ServerInfo, signal: AbortSignal) {
+  constructor(
+    request: FastRequest,
+    serverInfo: ServerInfo,
+    signal: AbortSignal,
+    events: NumberedEvents | undefined,
+  ) {
     this.request = request;
     this.serverInfo = serverInfo;
+    this.events = events;
     if (signal.aborted) this.controller.abort(signal.reason);
     else {
       const onAbort = () => this.controller.abort(signal.reason);
@@ -236,7 +248,20 @@ class Exchange {
     if (this.final || this.controller.signal.aborted) return;
     // 2026-07-28: the first notification before the result turns the answer into a stream.
     const stream = this.stream ?? this.openStream();
-    stream.enqueue(sseMessage({ jsonrpc: "2.0", ...message }));
+    stream.enqueue(this.frame({ jsonrpc: "2.0", ...message }));
+    this.keep(false);
+  }
+
+  /** One message as an SSE event, numbered when this stream is. */
+  private frame(message: Record<string, unknown>): Uint8Array {
+    if (!this.events) return sseMessage(message);
+    return encoder.encode(this.events.event(JSON.stringify(message), "message"));
+  }
+
+  /** A numbered stream's events go to its log once the agent has left it (`NumberedEvents`). */
+  private keep(closed: boolean): void {
+    const flushed = this.events?.flush(closed);
+    if (flushed) this.events?.numbering.defer(flushed.catch(() => {}));
   }
 
   /** Answers with a stream: whatever has been said so far, then the rest as it comes. */
@@ -276,11 +301,12 @@ class Exchange {
   private close(): void {
     if (!this.stream || !this.final) return;
     try {
-      this.stream.enqueue(sseMessage(this.final));
+      this.stream.enqueue(this.frame(this.final));
       this.stream.close();
     } catch {
       // The agent already closed the stream.
     }
+    this.keep(true);
     this.stream = undefined;
   }
 }

@@ -4,8 +4,8 @@
  * `StreamLog` (`state/stream-log.ts`); a `GET` with one of those ids as `Last-Event-ID`, on any
  * isolate, replays what came after it and follows the log until the backend's stream has ended.
  *
- * `/mcp` numbers a session's own streams the same way (its call streams and its GET stream,
- * `pipeline.ts`), with one difference: the work behind a dropped stream is the gateway's, so it
+ * `/mcp` numbers a 2025 agent's own streams the same way (its call streams, with a session or
+ * without, and a session's GET stream, `pipeline.ts`), with one difference: the work behind a dropped stream is the gateway's, so it
  * is kept only for an agent that comes back. Once the agent has left, the stream's owner asks
  * the log every `RESUME_GRACE_MS` whether the agent is reading it (`StreamLog.attended`), and
  * abandons the work (a call is cancelled upstream, as on any disconnect) the first time it is not.
@@ -84,7 +84,8 @@ export function parseLoggedId(id: string): { key: string; seq: number } | undefi
 }
 
 /**
- * A `GET /mcp` with `Last-Event-ID`: the session's stream it names, resumed. An id the gateway
+ * A `GET /mcp` with `Last-Event-ID`, with a session or without: the agent's stream it names,
+ * resumed. An id the gateway
  * never numbers is 400 (`/mcp` has no backend to pass it to, as a door does); a well-formed one
  * that names no stream of this agent's is `resumeLogged`'s 404.
  */

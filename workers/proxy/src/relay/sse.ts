@@ -7,12 +7,14 @@
  * data, when it is a JSON-RPC message, goes through `onMessage`, which may replace it; an event it
  * leaves alone is written as it came.
  *
- * The gateway's own session streams on `/mcp` pass through here too, to be numbered
+ * The SDK server's answers to a 2025 agent on `/mcp` pass through here too, to be numbered
  * (`pipeline.ts`, `keptForResume`).
  *
  * A backend that does not number its events can have the gateway number them (`numbering`): each
  * gets an id, is handed to the numbering's log, and the backend is read to the end even after the
- * agent has gone, so the agent can come back for the rest (`state/stream-log.ts`).
+ * agent has gone, so the agent can come back for the rest (`state/stream-log.ts`). A stream the
+ * gateway writes itself (the hot path's) numbers its events as it writes them, with the same
+ * `NumberedEvents`, and is never parsed at all.
  */
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 
@@ -28,6 +30,70 @@ export interface Numbering {
   retryMs: number;
   /** The agent left while the stream was still numbered and kept: the rest goes to the log. */
   left?: () => void;
+}
+
+/**
+ * The events of one stream the gateway numbers, as it writes them out. While the agent reads they
+ * wait in memory: a stream it reads to the end never needs its log. Once the agent has gone
+ * (`leave`; it waits `retryMs` before it comes back), or once they grow past `HELD_BYTES`, they go
+ * to the numbering's log, in order, each `flush` after the one before it.
+ */
+export class NumberedEvents {
+  readonly numbering: Numbering;
+  private seq = 0;
+  private unlogged: { seq: number; data: string }[] = [];
+  private unloggedBytes = 0;
+  private logging = false;
+  /** Whether the stream has ended, and whether the log has been told so. */
+  private ended = false;
+  private logClosed = false;
+  private logged: Promise<void> = Promise.resolve();
+
+  constructor(numbering: Numbering) {
+    this.numbering = numbering;
+  }
+
+  /** Whether an event has been written: only then has the agent an id to come back with. */
+  get started(): boolean {
+    return this.seq > 0;
+  }
+
+  /** One event, numbered and held; the first carries the reconnection delay before it. */
+  event(data: string, event?: string): string {
+    this.seq += 1;
+    this.unlogged.push({ seq: this.seq, data });
+    this.unloggedBytes += data.length;
+    if (this.unloggedBytes > HELD_BYTES) this.logging = true;
+    const prefix = this.seq === 1 ? `retry: ${this.numbering.retryMs}\n\n` : "";
+    return prefix + sseEvent(data, this.numbering.idFor(this.seq), event);
+  }
+
+  /**
+   * Sends what is held to the log, if events go there by now; `closed` once the stream has
+   * ended (remembered, so that an agent leaving after the end finds the log closed). Undefined
+   * when there is nothing to send, so that a stream read to the end costs no promise per event.
+   */
+  flush(closed: boolean): Promise<void> | undefined {
+    if (closed) this.ended = true;
+    if (!this.logging || this.logClosed || (this.unlogged.length === 0 && !this.ended)) {
+      return undefined;
+    }
+    const events = this.unlogged;
+    const ended = this.ended;
+    this.unlogged = [];
+    this.unloggedBytes = 0;
+    if (ended) this.logClosed = true;
+    const sent = this.logged.then(() => this.numbering.log(events, ended));
+    this.logged = sent.catch(() => {});
+    return sent;
+  }
+
+  /** The agent left: what it was sent goes to the log, and so does everything from now on. */
+  leave(): Promise<void> {
+    this.logging = true;
+    this.numbering.left?.();
+    return this.flush(this.ended) ?? this.logged;
+  }
 }
 
 export interface SseRelay {
@@ -89,18 +155,9 @@ export function relaySse(
     onComment: (comment) => pending.push({ comment }),
   });
   const numbering = relay.numbering;
+  const numberedEvents = numbering && new NumberedEvents(numbering);
   /** Whether the gateway numbers this stream: decided by its first event. */
   let numbered: boolean | undefined;
-  let seq = 0;
-  let unlogged: { seq: number; data: string }[] = [];
-  let unloggedBytes = 0;
-  /**
-   * Whether events go to the log as they pass. Not while the agent is reading: a stream it reads
-   * to the end never needs its log, so the events wait in memory and go to the log only once the
-   * agent has gone (it waits `retryMs` before it comes back), or once they grow past
-   * `HELD_BYTES`.
-   */
-  let logging = false;
   let ended = false;
   const end = (how: "closed" | "failed" | "cancelled" | "silent") => {
     if (ended) return;
@@ -110,14 +167,9 @@ export function relaySse(
 
   /** Writes one event, numbering it when the gateway numbers this stream. */
   const emit = (data: string, id: string | undefined, event?: string): string => {
-    if (numbered === undefined) numbered = numbering !== undefined && id === undefined;
-    if (!numbered || !numbering) return sseEvent(data, id, event);
-    seq += 1;
-    unlogged.push({ seq, data });
-    unloggedBytes += data.length;
-    if (unloggedBytes > HELD_BYTES) logging = true;
-    const prefix = seq === 1 ? `retry: ${numbering.retryMs}\n\n` : "";
-    return prefix + sseEvent(data, numbering.idFor(seq), event);
+    if (numbered === undefined) numbered = numberedEvents !== undefined && id === undefined;
+    if (!numbered || !numberedEvents) return sseEvent(data, id, event);
+    return numberedEvents.event(data, event);
   };
 
   const write = async (
@@ -141,11 +193,7 @@ export function relaySse(
   };
 
   const flush = async (closed: boolean): Promise<void> => {
-    if (!numbered || !numbering || !logging || (unlogged.length === 0 && !closed)) return;
-    const events = unlogged;
-    unlogged = [];
-    unloggedBytes = 0;
-    await numbering.log(events, closed);
+    if (numbered && numberedEvents) await numberedEvents.flush(closed);
   };
 
   /** The next chunk, or "silent" once the backend has said nothing for too long. */
@@ -229,16 +277,14 @@ export function relaySse(
     },
     async cancel(reason) {
       if (finished) return;
-      if (numbered && numbering) {
+      if (numbered && numberedEvents) {
         // The agent may come back with Last-Event-ID: log what it may have missed, and read the
         // rest into the log meanwhile.
-        logging = true;
         left = true;
-        numbering.left?.();
         // What the agent was sent goes to the log before the cancellation is over, so that its
         // log is there however soon the agent comes back.
-        const held = flush(ended);
-        numbering.defer(
+        const held = numberedEvents.leave();
+        numberedEvents.numbering.defer(
           (async () => {
             try {
               await held;
