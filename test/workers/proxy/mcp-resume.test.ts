@@ -186,6 +186,43 @@ async function resume(
 
 const seqOf = (id: string | undefined) => Number(id?.split(".")[1]);
 
+/**
+ * The agent drops `stream` (call `id`, waiting on `label`) after its last event and comes back
+ * through `resumeAt` with that event's id: the call is still running well past the grace, then
+ * the resumed stream has its answer exactly once, and only what came after the id, under the
+ * same stream's numbering.
+ */
+async function resumedAfterDrop(
+  stream: RawStream,
+  resumeAt: (last: string) => Promise<Response>,
+  id: number,
+  label: string,
+): Promise<void> {
+  const last = stream.events.at(-1)?.id ?? "";
+  expect(last).toMatch(LOGGED_ID);
+  await stream.drop();
+
+  const resumed = await resumeAt(last);
+  expect(resumed.status).toBe(200);
+  expect(resumed.headers.get("content-type")).toContain("text/event-stream");
+  const rest = new RawStream(resumed);
+  const reading = rest.readUntil(() => false);
+  // The agent is back: well past the grace, the call is still running, not cancelled.
+  await new Promise((resolve) => setTimeout(resolve, 2 * RESUME_GRACE_MS));
+  expect((await extState()).labels[label]).toBe("running");
+
+  await release(label);
+  const events = await reading;
+  expect(rest.ended).toBe(true);
+  const answers = events.filter(answerTo(id));
+  expect(answers).toHaveLength(1);
+  expect(JSON.parse(answers[0]?.data ?? "{}")).toMatchObject({
+    result: { content: [{ text: `${label} done` }] },
+  });
+  expect(events.every((event) => seqOf(event.id) > seqOf(last))).toBe(true);
+  expect(events.every((event) => event.id?.startsWith(last.split(".")[0] ?? "-"))).toBe(true);
+}
+
 describe("a session's call stream on /mcp is resumable", () => {
   it("carries event ids and the reconnection delay", async () => {
     const label = `resume-ids-${crypto.randomUUID()}`;
@@ -203,30 +240,7 @@ describe("a session's call stream on /mcp is resumable", () => {
   it("dropped mid-call, the call goes on, and GET with Last-Event-ID has the answer once", async () => {
     const label = `resume-drop-${crypto.randomUUID()}`;
     const { session, stream } = await startCall("integrator", 22, label);
-    const last = stream.events.at(-1)?.id ?? "";
-    expect(last).toMatch(LOGGED_ID);
-    await stream.drop();
-
-    const resumed = await resume(session, last);
-    expect(resumed.status).toBe(200);
-    expect(resumed.headers.get("content-type")).toContain("text/event-stream");
-    const rest = new RawStream(resumed);
-    const reading = rest.readUntil(() => false);
-    // The agent is back: well past the grace, the call is still running, not cancelled.
-    await new Promise((resolve) => setTimeout(resolve, 2 * RESUME_GRACE_MS));
-    expect((await extState()).labels[label]).toBe("running");
-
-    await release(label);
-    const events = await reading;
-    expect(rest.ended).toBe(true);
-    const answers = events.filter(answerTo(22));
-    expect(answers).toHaveLength(1);
-    expect(JSON.parse(answers[0]?.data ?? "{}")).toMatchObject({
-      result: { content: [{ text: `${label} done` }] },
-    });
-    // Only what came after the id, under the same stream's numbering.
-    expect(events.every((event) => seqOf(event.id) > seqOf(last))).toBe(true);
-    expect(events.every((event) => event.id?.startsWith(last.split(".")[0] ?? "-"))).toBe(true);
+    await resumedAfterDrop(stream, (last) => resume(session, last), 22, label);
     expect((await extState()).cancellations.map((c) => c.requestId)).not.toContain(
       (await extState()).calls[label]?.requestId,
     );
@@ -474,29 +488,7 @@ describe.each([
   it("dropped mid-call, GET with Last-Event-ID and no session has the answer once", async () => {
     const label = `resume-free-drop-${crypto.randomUUID()}`;
     const { bearer, stream } = await startSessionless(gateway, "integrator", 42, label);
-    const last = stream.events.at(-1)?.id ?? "";
-    expect(last).toMatch(LOGGED_ID);
-    await stream.drop();
-
-    const resumed = await sessionlessGet(bearer, gateway, last);
-    expect(resumed.status).toBe(200);
-    expect(resumed.headers.get("content-type")).toContain("text/event-stream");
-    const rest = new RawStream(resumed);
-    const reading = rest.readUntil(() => false);
-    // The agent is back: well past the grace, the call is still running.
-    await new Promise((resolve) => setTimeout(resolve, 2 * RESUME_GRACE_MS));
-    expect((await extState()).labels[label]).toBe("running");
-
-    await release(label);
-    const events = await reading;
-    expect(rest.ended).toBe(true);
-    const answers = events.filter(answerTo(42));
-    expect(answers).toHaveLength(1);
-    expect(JSON.parse(answers[0]?.data ?? "{}")).toMatchObject({
-      result: { content: [{ text: `${label} done` }] },
-    });
-    expect(events.every((event) => seqOf(event.id) > seqOf(last))).toBe(true);
-    expect(events.every((event) => event.id?.startsWith(last.split(".")[0] ?? "-"))).toBe(true);
+    await resumedAfterDrop(stream, (last) => sessionlessGet(bearer, gateway, last), 42, label);
     expect((await extState()).labels[label]).toBe("released");
   }, 20_000);
 
